@@ -1,0 +1,5 @@
+import sys
+
+from stokline.cli import main
+
+sys.exit(main())

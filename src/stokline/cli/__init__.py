@@ -1,0 +1,71 @@
+"""The `stokline` command.
+
+Each sub-command lives in its own module of this package and exposes ``register(subparsers)``,
+which adds its parser and sets ``handler`` (a function taking the parsed arguments and returning
+the exit code). Exit codes: 0 success, 1 the work found problems, 2 a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# Sub-command modules, in the order `stokline --help` lists them.
+_COMMANDS = ("validate", "plan")
+
+DESCRIPTION = """\
+stokline connects Stokly (inventory, items, fulfilment, ledger) with SHOPLINE (storefront,
+orders, payments). Each client is described by one YAML mapping file under mappings/.
+"""
+
+EPILOG = """\
+examples:
+  stokline validate                      check every mappings/*.yaml
+  stokline validate mappings/demo.yaml --format json
+  stokline plan                          validate and print the plan of every client
+
+Run `stokline COMMAND --help` for the options of one command.
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors name the command and exit 2 without a traceback."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="stokline",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    from stokline import __version__
+
+    parser.add_argument("--version", action="version", version=f"stokline {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in _COMMANDS:
+        importlib.import_module(f"stokline.cli.{name}").register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.handler(args))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""`stokline validate`: check mapping files against the schema and the semantic rules."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from stokline.cli._mappings import UsageError, mapping_paths
+from stokline.config import check_file, unset_secrets
+
+HELP = """\
+Check mapping files: YAML syntax, duplicate keys, the JSON Schema (schemas/mapping.schema.json),
+references between sections, schedules, timezones and templates. Every problem is one line:
+
+  FILE:LINE:COLUMN: /json/pointer: message; hint
+
+Exit status: 0 when every file is valid, 1 when any has problems, 2 on a usage error.
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "validate",
+        help="check mapping files and report every problem with its line",
+        description=HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        help="mapping files or folders (default: mappings/*.yaml)",
+    )
+    parser.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="text for people (default), json for editors and CI",
+    )
+    parser.add_argument(
+        "--check-env",
+        action="store_true",
+        help="also report secret references whose environment variable is not set (values are never printed)",
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        paths = mapping_paths(args.paths)
+    except UsageError as exc:
+        print(f"stokline validate: error: {exc}", file=sys.stderr)
+        return 2
+    results = []
+    for path in paths:
+        result = check_file(path)
+        if args.check_env:
+            result.problems += unset_secrets(result)
+        results.append(result)
+    failed = [r for r in results if r.problems]
+    if args.format == "json":
+        report = {
+            "valid": not failed,
+            "files": [
+                {
+                    "path": r.file,
+                    "valid": not r.problems,
+                    "client": r.mapping.client.name if r.mapping else None,
+                    "problems": [p.as_dict() for p in r.problems],
+                }
+                for r in results
+            ],
+        }
+        print(json.dumps(report, indent=2))
+    else:
+        for r in results:
+            if r.problems:
+                for problem in r.problems:
+                    print(problem.format())
+            else:
+                assert r.mapping is not None
+                print(f"{r.file}: ok (client {r.mapping.client.name})")
+        if failed:
+            count = sum(len(r.problems) for r in failed)
+            print(f"{count} problem(s) in {len(failed)} of {len(results)} file(s)", file=sys.stderr)
+    return 1 if failed else 0

@@ -1,0 +1,356 @@
+"""Checks a JSON Schema cannot express: references, uniqueness under the SKU rule, schedules,
+timezones and templates.
+
+They run on the raw document next to the schema check, so one pass reports everything. Each check
+guards the shapes it reads: a part the schema already rejected is skipped, not reported twice.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from collections.abc import Iterator
+from functools import cache
+from typing import Any
+
+from stokline.config.problems import Problem, pointer_of
+from stokline.config.schedules import check_cron, parse_duration
+from stokline.config.schema import did_you_mean
+from stokline.config.skus import sku_key
+from stokline.config.templates import TEMPLATE_VARIABLES, TemplateError, check_template
+from stokline.config.yamlpos import SourceMap
+
+SYNC_NAMES = ("stock", "catalogue", "orders", "fulfilment", "finance")
+MIN_INTERVAL_S = 10
+
+
+@cache
+def _timezones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def _dicts(value: object) -> Iterator[tuple[int, dict[str, Any]]]:
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            if isinstance(item, dict):
+                yield i, item
+
+
+def _get(data: object, *path: str | int) -> Any:
+    for part in path:
+        if isinstance(part, int):
+            if not isinstance(data, list) or part >= len(data):
+                return None
+        elif not isinstance(data, dict):
+            return None
+        data = data[part] if isinstance(part, int) else data.get(part)
+    return data
+
+
+class _Checker:
+    def __init__(self, data: dict[str, Any], srcmap: SourceMap, filename: str):
+        self.data = data
+        self.srcmap = srcmap
+        self.filename = filename
+        self.problems: list[Problem] = []
+
+    def add(
+        self, path: tuple, message: str, hint: str | None = None, *, at_key: bool = False
+    ) -> None:
+        where = self.srcmap.key(path) if at_key else self.srcmap.value(path)
+        self.problems.append(
+            Problem(self.filename, where.line, where.column, pointer_of(path), message, hint)
+        )
+
+    def line(self, path: tuple) -> int:
+        return self.srcmap.value(path).line
+
+    def run(self) -> list[Problem]:
+        self.client()
+        self.connections()
+        self.locations()
+        self.skus()
+        self.shipping()
+        self.tax()
+        self.payments()
+        self.customers()
+        self.syncs()
+        self.finance_accounts()
+        self.templates()
+        return self.problems
+
+    def client(self) -> None:
+        tz = _get(self.data, "client", "timezone")
+        if isinstance(tz, str) and tz and tz not in _timezones():
+            guess = did_you_mean(tz, sorted(_timezones()))
+            self.add(
+                ("client", "timezone"),
+                f"unknown timezone '{tz}'",
+                f"did you mean '{guess}'?" if guess else "use an IANA name such as Europe/London",
+            )
+
+    def connections(self) -> None:
+        shop = _get(self.data, "connections", "shopline")
+        if isinstance(shop, dict):
+            given = [k for k in ("base_url", "store_handle") if k in shop]
+            if not given:
+                self.add(("connections", "shopline"), "give base_url or store_handle", at_key=True)
+            elif len(given) == 2:
+                self.add(
+                    ("connections", "shopline", "store_handle"),
+                    "give base_url or store_handle, not both",
+                    at_key=True,
+                )
+
+    def _first_seen(self, items: list[tuple[tuple, object]], what: str) -> None:
+        """Report every repeat of a value (after the first) in ``items`` of (path, value)."""
+        seen: dict[object, tuple] = {}
+        for path, value in items:
+            if value in seen:
+                self.add(path, f"{what} (first at line {self.line(seen[value])})")
+            else:
+                seen[value] = path
+
+    def locations(self) -> None:
+        locs = _get(self.data, "locations")
+        entries = list(_dicts(locs))
+        self._first_seen(
+            [
+                (("locations", i, "shopline_location"), loc["shopline_location"])
+                for i, loc in entries
+                if isinstance(loc.get("shopline_location"), str)
+            ],
+            "this SHOPLINE location is mapped twice",
+        )
+        fed_by: dict[str, tuple[int, int]] = {}
+        for i, loc in entries:
+            stokly = loc.get("stokly_locations")
+            stokly = [s for s in stokly if isinstance(s, str)] if isinstance(stokly, list) else []
+            for j, name in enumerate(stokly):
+                if name in fed_by and fed_by[name][0] != i:
+                    first = (
+                        "locations",
+                        *fed_by[name],
+                    )
+                    self.add(
+                        ("locations", i, "stokly_locations", j),
+                        f"Stokly location '{name}' already feeds another SHOPLINE location "
+                        f"(line {self.line(first)})",
+                        "a Stokly location may feed only one SHOPLINE location, "
+                        "or its stock would be sold twice",
+                    )
+                else:
+                    fed_by.setdefault(name, (i, j))
+            fulfil = loc.get("fulfil_from")
+            if isinstance(fulfil, str) and stokly and fulfil not in stokly:
+                guess = did_you_mean(fulfil, stokly)
+                self.add(
+                    ("locations", i, "fulfil_from"),
+                    f"'{fulfil}' is not one of this location's stokly_locations",
+                    f"did you mean '{guess}'?" if guess else "choose one of: " + ", ".join(stokly),
+                )
+        defaults = [i for i, loc in entries if loc.get("default") is True]
+        for i in defaults[1:]:
+            self.add(
+                ("locations", i, "default"),
+                f"a second default location (the first is at line {self.line(('locations', defaults[0]))})",
+                "at most one location is the default",
+            )
+
+    def skus(self) -> None:
+        match = _get(self.data, "skus", "match")
+        if match not in ("exact", "case_insensitive", "normalised"):
+            return
+        overrides = _get(self.data, "skus", "overrides")
+        self._first_seen(
+            [
+                (("skus", "overrides", i, "shopline_sku"), sku_key(o["shopline_sku"], match))
+                for i, o in _dicts(overrides)
+                if isinstance(o.get("shopline_sku"), str)
+            ],
+            f"this SHOPLINE SKU is overridden twice under match: {match}",
+        )
+
+    def _needs_default(self, section: str, default_key: str) -> None:
+        if (
+            _get(self.data, section, "on_unmapped") == "default"
+            and _get(self.data, section, default_key) is None
+        ):
+            self.add(
+                (section, "on_unmapped"),
+                f"on_unmapped is default but {section}.{default_key} is not given",
+                f"add {default_key}, or set on_unmapped: exception",
+            )
+
+    def shipping(self) -> None:
+        self._needs_default("shipping", "default")
+        methods = list(_dicts(_get(self.data, "shipping", "methods")))
+        self._first_seen(
+            [
+                (("shipping", "methods", i, "shopline_title"), m["shopline_title"].casefold())
+                for i, m in methods
+                if isinstance(m.get("shopline_title"), str)
+            ],
+            "this shipping title is mapped twice",
+        )
+        self._first_seen(
+            [
+                (("shipping", "methods", i, "shopline_code"), m["shopline_code"])
+                for i, m in methods
+                if isinstance(m.get("shopline_code"), str)
+            ],
+            "this shipping code is mapped twice",
+        )
+
+    def tax(self) -> None:
+        self._needs_default("tax", "default_tax_class")
+        rules = list(_dicts(_get(self.data, "tax", "rules")))
+        self._first_seen(
+            [
+                (("tax", "rules", i), (r.get("shopline_title"), r.get("rate")))
+                for i, r in rules
+                if isinstance(r.get("shopline_title"), str | None)
+                and isinstance(r.get("rate"), int | float | None)
+            ],
+            "the same tax rule is given twice",
+        )
+
+    def payments(self) -> None:
+        self._needs_default("payments", "default_gateway")
+        gateways = list(_dicts(_get(self.data, "payments", "gateways")))
+        names = [g["gateway"] for _, g in gateways if isinstance(g.get("gateway"), str)]
+        self._first_seen(
+            [
+                (("payments", "gateways", i, "gateway"), g["gateway"])
+                for i, g in gateways
+                if isinstance(g.get("gateway"), str)
+            ],
+            "this gateway is mapped twice",
+        )
+        default = _get(self.data, "payments", "default_gateway")
+        if isinstance(default, str) and names and default not in names:
+            guess = did_you_mean(default, names)
+            self.add(
+                ("payments", "default_gateway"),
+                f"'{default}' is not one of the gateways",
+                f"did you mean '{guess}'?" if guess else "choose one of: " + ", ".join(names),
+            )
+
+    def customers(self) -> None:
+        identity = _get(self.data, "customers", "identity")
+        if (
+            isinstance(identity, list)
+            and "phone" in identity
+            and _get(self.data, "customers", "phone_region") is None
+        ):
+            self.add(
+                ("customers", "identity"),
+                "phone is an identity key but customers.phone_region is not given",
+                "phone numbers written without a country code need a region, e.g. phone_region: GB",
+            )
+
+    def syncs(self) -> None:
+        syncs = _get(self.data, "syncs")
+        if not isinstance(syncs, dict):
+            return
+        for name in SYNC_NAMES:
+            sync = syncs.get(name)
+            if not isinstance(sync, dict):
+                continue
+            base = ("syncs", name)
+            given = [k for k in ("every", "cron", "at") if k in sync]
+            if len(given) > 1:
+                self.add(
+                    (*base, given[1]),
+                    f"give one of every, cron or at, not {' and '.join(given)}",
+                    at_key=True,
+                )
+            elif not given and sync.get("enabled", True) is not False:
+                self.add(
+                    base,
+                    f"the {name} sync has no schedule",
+                    "add every: (e.g. 5m), cron: or at:",
+                    at_key=True,
+                )
+            every = sync.get("every")
+            if isinstance(every, str):
+                try:
+                    if parse_duration(every).total_seconds() < MIN_INTERVAL_S:
+                        self.add(
+                            (*base, "every"),
+                            f"every {every} is too frequent",
+                            f"use {MIN_INTERVAL_S}s or more",
+                        )
+                except ValueError:
+                    pass  # the schema's pattern already reported it
+            cron = sync.get("cron")
+            if isinstance(cron, str):
+                try:
+                    check_cron(cron)
+                except ValueError as exc:
+                    self.add((*base, "cron"), f"schedule does not parse: {exc}")
+
+    def finance_accounts(self) -> None:
+        tax_accounts = _get(self.data, "syncs", "finance", "accounts", "tax")
+        if not isinstance(tax_accounts, dict):
+            return
+        classes: list[str] = [
+            r["stokly_tax_class"]
+            for _, r in _dicts(_get(self.data, "tax", "rules"))
+            if isinstance(r.get("stokly_tax_class"), str)
+        ]
+        default = _get(self.data, "tax", "default_tax_class")
+        if isinstance(default, str):
+            classes.append(default)
+        for cls in dict.fromkeys(classes):
+            if cls not in tax_accounts:
+                self.add(
+                    ("syncs", "finance", "accounts", "tax"),
+                    f"tax class '{cls}' has no ledger account",
+                    f'add {cls}: "<account>" so its tax can be posted',
+                    at_key=True,
+                )
+
+    def templates(self) -> None:
+        for path, source, place in self._template_places():
+            try:
+                check_template(source, TEMPLATE_VARIABLES[place])
+            except TemplateError as exc:
+                allowed = sorted(TEMPLATE_VARIABLES[place])
+                hint = "variables here: " + ", ".join(allowed)
+                if "unknown variable" in str(exc):
+                    name = str(exc).rsplit("'", 2)[-2]
+                    guess = did_you_mean(name, allowed)
+                    if guess:
+                        hint = f"did you mean '{guess}'? " + hint
+                where = self.srcmap.value(path)
+                line = where.line + (exc.lineno - 1 if exc.lineno and exc.lineno > 1 else 0)
+                self.problems.append(
+                    Problem(self.filename, line, where.column, pointer_of(path), str(exc), hint)
+                )
+
+    def _template_places(self) -> Iterator[tuple[tuple, str, str]]:
+        for place in ("sale_order", "shopline_product"):
+            section = _get(self.data, "fields", place)
+            if not isinstance(section, dict):
+                continue
+            for key, value in section.items():
+                if isinstance(value, str):
+                    yield ("fields", place, key), value, place
+                elif isinstance(value, list):
+                    for i, item in enumerate(value):
+                        if isinstance(item, str):
+                            yield ("fields", place, key, i), item, place
+        for i, method in _dicts(_get(self.data, "shipping", "methods")):
+            if isinstance(method.get("tracking_url"), str):
+                yield (
+                    ("shipping", "methods", i, "tracking_url"),
+                    method["tracking_url"],
+                    "tracking_url",
+                )
+
+
+def semantic_problems(data: object, srcmap: SourceMap, filename: str) -> list[Problem]:
+    """The problems the schema cannot see. ``data`` may be partly invalid; bad parts are skipped."""
+    if not isinstance(data, dict):
+        return []
+    return _Checker(data, srcmap, filename).run()
