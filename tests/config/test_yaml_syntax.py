@@ -80,3 +80,12 @@ def test_anchors_and_aliases_are_fine():
         '  - shopline_location: "7002"', '  - shopline_location: "7002"\n    name: *x'
     ).replace("name: *x", "name: Bristol")
     assert check_text(text, "x.yaml").problems == []
+
+
+def test_hostile_sizes_and_depths_are_problems_not_crashes():
+    deep = "a: " + "[" * 5000 + "]" * 5000 + "\n"
+    assert "nests too deeply" in check_text(deep, "x.yaml").problems[0].message
+    deep_block = "".join(" " * i + "k:\n" for i in range(0, 3000, 1)) + " " * 3000 + "k: 1\n"
+    assert check_text(deep_block, "x.yaml").problems  # located, not raised
+    huge = "a: " + "x" * 1_100_000 + "\n"
+    assert "too large" in check_text(huge, "x.yaml").problems[0].message

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+import traceback
 from collections.abc import Sequence
 
 # Sub-command modules, in the order `stokline --help` lists them.
@@ -65,6 +67,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug of ours: one line for the user, the traceback on request
+        if os.environ.get("STOKLINE_DEBUG"):
+            traceback.print_exc()
+        print(
+            f"stokline: internal error: {type(exc).__name__}; run with STOKLINE_DEBUG=1 for details",
+            file=sys.stderr,
+        )
+        return 70
 
 
 if __name__ == "__main__":  # pragma: no cover

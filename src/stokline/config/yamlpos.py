@@ -18,6 +18,9 @@ from stokline.config.problems import Problem, pointer_of
 
 Path_ = tuple[str | int, ...]
 
+# A real mapping file is a few kilobytes; this bounds the work a hostile file can cause.
+MAX_CHARS = 1_000_000
+
 
 @dataclass(frozen=True)
 class Where:
@@ -143,12 +146,21 @@ def _syntax_problem(filename: str, exc: yaml.YAMLError) -> Problem:
 
 def parse_yaml(text: str, filename: str) -> tuple[object, SourceMap, list[Problem]]:
     """Parse one YAML document; return its data, where everything is, and the problems."""
+    if len(text) > MAX_CHARS:
+        message = f"the file is too large for a mapping file ({len(text):,} characters; at most {MAX_CHARS:,})"
+        return None, SourceMap(), [Problem(filename, 1, 1, "/", message)]
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is None:
+            return None, SourceMap(), [Problem(filename, 1, 1, "/", "the file is empty")]
+        walker = _Walker(filename)
+        data = walker.walk(node, ())
     except yaml.YAMLError as exc:
         return None, SourceMap(), [_syntax_problem(filename, exc)]
-    if node is None:
-        return None, SourceMap(), [Problem(filename, 1, 1, "/", "the file is empty")]
-    walker = _Walker(filename)
-    data = walker.walk(node, ())
+    except RecursionError:
+        return (
+            None,
+            SourceMap(),
+            [Problem(filename, 1, 1, "/", "the file nests too deeply to be a mapping file")],
+        )
     return data, walker.srcmap, walker.problems
