@@ -1,0 +1,159 @@
+"""The webhook inbox: deliveries persisted before they are acknowledged, processed later.
+
+Unique on (client, SHOPLINE webhook id), so a re-delivery — even a concurrent one — adds
+nothing. Workers claim pending events in batches; on PostgreSQL the claim is
+``FOR UPDATE SKIP LOCKED`` so concurrent runs never take the same event, on SQLite the write
+transaction serialises claims. A claim left behind by a crashed run expires and is taken again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, and_, func, or_, select, update
+
+from stokline.store.db import aware, insert_for, now
+from stokline.store.tables import inbox as table
+
+CLAIM_EXPIRY = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class InboxEvent:
+    id: int
+    client: str
+    webhook_id: str
+    topic: str
+    shop_domain: str | None
+    body: bytes
+    status: str
+    received_at: datetime
+    attempts: int
+
+    @classmethod
+    def from_row(cls, row: Any) -> InboxEvent:
+        m = row._mapping
+        return cls(
+            id=m["id"],
+            client=m["client"],
+            webhook_id=m["webhook_id"],
+            topic=m["topic"],
+            shop_domain=m["shop_domain"],
+            body=bytes(m["body"]),
+            status=m["status"],
+            received_at=aware(m["received_at"]),  # type: ignore[arg-type]
+            attempts=m["attempts"],
+        )
+
+
+class Inbox:
+    def __init__(self, engine: Engine):
+        self._engine = engine
+
+    def add(
+        self,
+        client: str,
+        webhook_id: str,
+        topic: str,
+        body: bytes,
+        *,
+        shop_domain: str | None = None,
+        status: str = "pending",
+        error: str | None = None,
+    ) -> bool:
+        """Store a delivery. False when this webhook id was already stored (a re-delivery)."""
+        stmt = insert_for(self._engine, table).values(
+            client=client,
+            webhook_id=webhook_id,
+            topic=topic,
+            shop_domain=shop_domain,
+            body=body,
+            status=status,
+            error=error,
+            received_at=now(),
+            attempts=0,
+        )
+        with self._engine.begin() as conn:
+            return bool(conn.execute(stmt.on_conflict_do_nothing()).rowcount)
+
+    def claim(self, client: str, worker: str, limit: int = 100) -> list[InboxEvent]:
+        """Take up to ``limit`` pending events (oldest first) for this worker."""
+        at = now()
+        token = f"{worker}:{uuid.uuid4().hex[:12]}"
+        claimable = and_(
+            table.c.client == client,
+            or_(
+                table.c.status == "pending",
+                and_(table.c.status == "processing", table.c.claimed_at < at - CLAIM_EXPIRY),
+            ),
+        )
+        query = select(table.c.id).where(claimable).order_by(table.c.id).limit(limit)
+        if self._engine.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        with self._engine.begin() as conn:
+            ids = [r.id for r in conn.execute(query)]
+            if not ids:
+                return []
+            conn.execute(
+                update(table)
+                .where(table.c.id.in_(ids), claimable)
+                .values(
+                    status="processing",
+                    claimed_by=token,
+                    claimed_at=at,
+                    attempts=table.c.attempts + 1,
+                )
+            )
+            rows = conn.execute(
+                select(table).where(table.c.id.in_(ids), table.c.claimed_by == token)
+            )
+            return sorted((InboxEvent.from_row(r) for r in rows), key=lambda e: e.id)
+
+    def done(self, ids: list[int]) -> None:
+        if ids:
+            with self._engine.begin() as conn:
+                conn.execute(
+                    update(table)
+                    .where(table.c.id.in_(ids))
+                    .values(status="done", processed_at=now(), error=None)
+                )
+
+    def release(self, event_id: int, error: str) -> None:
+        """Hand an event back for the next run (a transient failure)."""
+        with self._engine.begin() as conn:
+            conn.execute(
+                update(table)
+                .where(table.c.id == event_id)
+                .values(status="pending", claimed_by=None, error=error)
+            )
+
+    def poison(self, event_id: int, error: str) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(
+                update(table)
+                .where(table.c.id == event_id)
+                .values(status="poison", processed_at=now(), error=error)
+            )
+
+    def get(self, event_id: int) -> InboxEvent | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(select(table).where(table.c.id == event_id)).one_or_none()
+        return InboxEvent.from_row(row) if row else None
+
+    def count(self, client: str, status: str | None = None) -> int:
+        query = select(func.count()).select_from(table).where(table.c.client == client)
+        if status:
+            query = query.where(table.c.status == status)
+        with self._engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def oldest_pending(self, client: str) -> datetime | None:
+        """When the oldest unprocessed event arrived: the inbox's lag at a glance."""
+        query = select(func.min(table.c.received_at)).where(
+            table.c.client == client, table.c.status.in_(("pending", "processing"))
+        )
+        with self._engine.connect() as conn:
+            return aware(conn.execute(query).scalar_one())
