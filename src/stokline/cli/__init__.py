@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Sequence
 
 # Sub-command modules, in the order `stokline --help` lists them.
-_COMMANDS = ("validate", "plan")
+_COMMANDS = ("validate", "plan", "receiver", "exceptions")
 
 DESCRIPTION = """\
 stokline connects Stokly (inventory, items, fulfilment, ledger) with SHOPLINE (storefront,
