@@ -1,0 +1,36 @@
+"""The SHOPLINE webhook receiver (``stokline receiver``): verify, persist, acknowledge, signal."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from stokline.config import Mapping
+from stokline.webhooks.app import ClientEndpoint, create_app
+from stokline.webhooks.signature import sign, verify
+
+__all__ = ["ClientEndpoint", "create_app", "endpoints_for", "prefect_signal", "sign", "verify"]
+
+EVENT = "stokline.webhook.received"
+
+
+def endpoints_for(mappings: Iterable[Mapping]) -> dict[str, ClientEndpoint]:
+    """One endpoint per client; resolves each webhook secret (raises SecretUnavailable if unset)."""
+    return {
+        m.client.name: ClientEndpoint(
+            client=m.client.name,
+            webhook_secret=m.connections.shopline.webhook_secret.resolve().get_secret_value(),
+            poison_team=m.operating_model.owner_of("poison_message"),
+        )
+        for m in mappings
+    }
+
+
+def prefect_signal(client: str, topic: str) -> None:
+    """Tell Prefect that a client has new deliveries; the orders deployment's trigger matches it."""
+    from prefect.events import emit_event
+
+    emit_event(
+        event=EVENT,
+        resource={"prefect.resource.id": f"stokline.client.{client}"},
+        payload={"client": client, "topic": topic},
+    )

@@ -1,0 +1,163 @@
+"""The webhook receiver: verify, persist, acknowledge, signal — and never import inline.
+
+``POST /webhooks/{client}`` takes SHOPLINE deliveries for one client. The signature is checked over
+the raw body before anything else; a missing or wrong one is 401 and nothing is stored. A signed
+delivery is stored in the inbox (unique on ``X-Shopline-Webhook-Id``, so a re-delivery answers 200
+and adds nothing) and acknowledged at once; the orders flow is signalled, debounced, from a
+background thread. A signed body that is not JSON is kept as a poison message and surfaced as an
+exception — never dropped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from stokline.store import Store
+from stokline.webhooks.signature import verify
+
+log = logging.getLogger("stokline.webhooks")
+
+MAX_BODY_BYTES = 1024 * 1024
+MAX_JSON_DEPTH = 64
+
+
+@dataclass(frozen=True)
+class ClientEndpoint:
+    """What the receiver needs of one client: its webhook secret and who owns poison messages."""
+
+    client: str
+    webhook_secret: str
+    poison_team: str = "operations"
+
+
+class Debouncer:
+    """Calls ``signal(client, topic)`` at most once per ``interval`` per client, off the request path."""
+
+    def __init__(self, signal: Callable[[str, str], None], interval: float = 2.0):
+        self._signal = signal
+        self._interval = interval
+        self._last: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, client: str, topic: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if now - self._last.get(client, -1e9) < self._interval:
+                return
+            self._last[client] = now
+        threading.Thread(target=self._safe, args=(client, topic), daemon=True).start()
+
+    def _safe(self, client: str, topic: str) -> None:
+        try:
+            self._signal(client, topic)
+        except Exception as exc:  # a lost signal costs one sweep interval, never the event
+            log.warning("could not signal the orders flow for %s: %s", client, type(exc).__name__)
+
+
+def _too_deep(value: object, limit: int = MAX_JSON_DEPTH) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return False
+
+
+def _problem_with(body: bytes) -> str | None:
+    """Why a signed body cannot be processed, or None when it is a JSON object."""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        return f"body is not JSON: {type(exc).__name__}"
+    if not isinstance(data, dict):
+        return "body is JSON but not an object"
+    if _too_deep(data):
+        return f"body nests deeper than {MAX_JSON_DEPTH} levels"
+    return None
+
+
+def create_app(
+    endpoints: dict[str, ClientEndpoint],
+    store: Store,
+    *,
+    signal: Callable[[str, str], None] | None = None,
+    max_body_bytes: int = MAX_BODY_BYTES,
+) -> FastAPI:
+    app = FastAPI(
+        title="stokline webhook receiver",
+        description="Receives SHOPLINE webhook deliveries, verifies and stores them for the syncs.",
+        version="1",
+    )
+    notify = Debouncer(signal) if signal else None
+
+    @app.get("/health", summary="Liveness and the clients served")
+    def health() -> dict[str, object]:
+        return {"status": "ok", "clients": sorted(endpoints)}
+
+    @app.post(
+        "/webhooks/{client}",
+        summary="A SHOPLINE webhook delivery for one client",
+        responses={
+            200: {"description": "Stored (or already stored: a re-delivery)"},
+            401: {"description": "Missing or wrong X-Shopline-Hmac-Sha256; nothing stored"},
+            404: {"description": "No such client"},
+            413: {"description": "Body larger than the limit; nothing stored"},
+        },
+    )
+    async def receive(client: str, request: Request) -> JSONResponse:
+        endpoint = endpoints.get(client)
+        if endpoint is None:
+            return JSONResponse({"error": "unknown client"}, status_code=404)
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > max_body_bytes:
+            return JSONResponse({"error": "body too large"}, status_code=413)
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > max_body_bytes:
+                return JSONResponse({"error": "body too large"}, status_code=413)
+        if not verify(body, endpoint.webhook_secret, request.headers.get("x-shopline-hmac-sha256")):
+            return JSONResponse({"error": "invalid signature"}, status_code=401)
+
+        topic = request.headers.get("x-shopline-topic") or "unknown"
+        # Without SHOPLINE's id, the body's digest still makes a re-delivery a duplicate.
+        webhook_id = (
+            request.headers.get("x-shopline-webhook-id")
+            or "sha256:" + hashlib.sha256(body).hexdigest()
+        )
+        shop = request.headers.get("x-shopline-shop-domain")
+        problem = _problem_with(body)
+        if problem:
+            added = store.inbox.add(
+                client, webhook_id, topic, body, shop_domain=shop, status="poison", error=problem
+            )
+            if added:
+                store.exceptions.raise_(
+                    client,
+                    "poison_message",
+                    "webhook",
+                    webhook_id,
+                    f"a signed {topic} delivery could not be read: {problem}",
+                    team=endpoint.poison_team,
+                    payload={"topic": topic, "bytes": len(body)},
+                )
+            return JSONResponse({"status": "poison", "stored": added})
+        added = store.inbox.add(client, webhook_id, topic, body, shop_domain=shop)
+        if added and notify:
+            notify(client, topic)
+        return JSONResponse({"status": "stored" if added else "duplicate"})
+
+    return app
