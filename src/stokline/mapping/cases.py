@@ -2,7 +2,8 @@
 
 A case file sits next to the mapping files (``mappings/cases/<client>.cases.yaml``), names its
 mapping, and lists cases; the test suite runs every case file, and so does ``stokline cases``.
-Each case names a translator from `TRANSLATORS`; the sync work adds translators (whole orders,
+A customer case gives the buyer's email/phone and the Stokly customers found per key
+(``stokly_matches``). Each case names a translator from `TRANSLATORS`; the sync work adds translators (whole orders,
 products, fulfilments) and their cases as it lands.
 
     mapping: ../demo.yaml
@@ -29,6 +30,7 @@ from typing import Any
 import yaml
 
 from stokline.config import Mapping, load_mapping
+from stokline.mapping.customers import decide_customer, identity_of
 from stokline.mapping.translate import (
     SkuMatcher,
     Untranslatable,
@@ -82,6 +84,21 @@ def _gateway(ctx: Context, record: dict[str, Any]) -> dict[str, Any]:
     return {"stokly_method": gateway.stokly_method, "ledger_account": gateway.ledger_account}
 
 
+def _customer(ctx: Context, record: dict[str, Any]) -> dict[str, Any]:
+    identity = identity_of(
+        ctx.mapping, record.get("email"), record.get("phone"), record.get("area_code")
+    )
+    decision = decide_customer(ctx.mapping, identity, record.get("stokly_matches", {}))
+    out: dict[str, Any] = {
+        "email": identity.email,
+        "phone": identity.phone,
+        "action": decision.action,
+    }
+    if decision.customer_id:
+        out["customer_id"] = decision.customer_id
+    return out
+
+
 def _sale_order_fields(ctx: Context, record: dict[str, Any]) -> dict[str, Any]:
     return render_sale_order_fields(ctx.mapping, record["order"], record.get("customer"))
 
@@ -93,6 +110,7 @@ TRANSLATORS: dict[str, Callable[[Context, dict[str, Any]], dict[str, Any]]] = {
     "tax": _tax,
     "gateway": _gateway,
     "sale_order_fields": _sale_order_fields,
+    "customer": _customer,
 }
 
 
