@@ -1,0 +1,1492 @@
+"""The SHOPLINE store's state and business rules, independent of HTTP.
+
+Routes and the control API call :class:`ShoplineState`; it validates, changes documents in the
+:class:`~stokline.sandbox.common.DocStore` inside one transaction, and then hands webhook events
+to ``emit`` (after the commit, so a receiver never sees a change that was rolled back).
+Orders embed their transactions, refunds and fulfillments under ``_``-prefixed keys, which
+:func:`public` strips from every response.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from stokline.sandbox.common import DocStore
+from stokline.sandbox.shopline import quirks
+
+Emit = Callable[[str, dict[str, Any]], None]
+
+CENT = Decimal("0.01")
+TAX_RATES = {"VAT 20%": Decimal("0.20"), "VAT 5%": Decimal("0.05"), "VAT 0%": Decimal("0")}
+PAY_CHANNELS = {"shopline_payments": "card", "paypal": "paypal", "klarna": "klarna"}
+
+
+class _Rollback(Exception):
+    """Raised inside a transaction to undo it on purpose (refund calculation)."""
+
+
+class ApiError(Exception):
+    """A 4xx the API answers with ``{"code","message","errors"}``."""
+
+    def __init__(self, status: int, message: str, errors: Any = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.errors = errors if errors is not None else message
+
+
+def now_iso() -> str:
+    """Current time as SHOPLINE prints it: ISO 8601 with an offset, second precision."""
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
+
+
+def parse_time(value: str) -> datetime:
+    """Parse an ISO 8601 timestamp (``Z`` or offset; naive means UTC)."""
+    text = value.strip().replace("Z", "+00:00").replace(" ", "+", 1) if value else value
+    parsed = datetime.fromisoformat(text)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def money(value: Decimal | str | int) -> str:
+    """Money as SHOPLINE writes it: a string with two decimals."""
+    return str(Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP))
+
+
+def money_set(value: Decimal | str, currency: str) -> dict[str, Any]:
+    """The ``*_set`` twin of a money value."""
+    amount = money(value)
+    return {
+        "shop_money": {"amount": amount, "currency_code": currency},
+        "presentment_money": {"amount": amount, "currency_code": currency},
+    }
+
+
+def number_field(value: Any, field: str, *, minimum: int | None = None) -> int:
+    """An integer from a request body, or a 422 naming the field (never a 500)."""
+    if isinstance(value, bool) or value is None:
+        raise ApiError(422, f"{field} must be an integer", {field: ["is not a number"]})
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ApiError(422, f"{field} must be an integer", {field: ["is not a number"]}) from None
+    if minimum is not None and number < minimum:
+        raise ApiError(
+            422, f"{field} must be at least {minimum}", {field: [f"must be >= {minimum}"]}
+        )
+    return number
+
+
+def money_field(value: Any, field: str) -> Decimal:
+    """A money amount from a request body (string or number), or a 422 naming the field."""
+    if isinstance(value, bool) or value is None:
+        raise ApiError(422, f"{field} is invalid", {field: ["is invalid"]})
+    try:
+        amount = Decimal(str(value))
+    except ArithmeticError:
+        raise ApiError(422, f"{field} is invalid", {field: ["is invalid"]}) from None
+    if not amount.is_finite():
+        raise ApiError(422, f"{field} is invalid", {field: ["is invalid"]})
+    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def vat_of(gross: Decimal, rate: Decimal) -> Decimal:
+    """VAT contained in a VAT-inclusive amount (UK prices include VAT)."""
+    return (gross * rate / (1 + rate)).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def public(doc: dict[str, Any]) -> dict[str, Any]:
+    """Drop sandbox-internal keys (``_...``) at the top level and in variants/line items."""
+    out = {k: v for k, v in doc.items() if not k.startswith("_")}
+    for key in ("variants", "line_items"):
+        if isinstance(out.get(key), list):
+            out[key] = [
+                {k: v for k, v in item.items() if not k.startswith("_")} for item in out[key]
+            ]
+    return out
+
+
+class ShoplineState:
+    """One SHOPLINE store: products, inventory, locations, customers, orders, webhooks."""
+
+    def __init__(
+        self, store: DocStore, *, handle: str = "demo-outdoor", emit: Emit | None = None
+    ) -> None:
+        self.store = store
+        self.handle = handle
+        self.emit: Emit = emit or (lambda topic, payload: None)
+        digest = hashlib.sha256(handle.encode()).hexdigest()
+        self.store_id = str(1700000000 + int(digest[:8], 16) % 100000000)
+        self.merchant_id = str(2000000000 + int(digest[8:16], 16) % 100000000)
+
+    @property
+    def shop_domain(self) -> str:
+        """``{handle}.myshopline.com``, as sent in ``X-Shopline-Shop-Domain``."""
+        return f"{self.handle}.myshopline.com"
+
+    @property
+    def currency(self) -> str:
+        """The store currency (the demo client's is GBP)."""
+        return self.store.get_meta("currency", "GBP") or "GBP"
+
+    def new_id(self, kind: str) -> str:
+        """A fresh numeric-string id for ``kind`` (format: :data:`quirks.ID_PREFIXES`)."""
+        seq = self.store.next_seq()
+        return f"{quirks.ID_PREFIXES[kind]}{int(time.time() * 1000):013d}{seq % 10**9:09d}"
+
+    def _get(self, kind: str, id: str, label: str) -> dict[str, Any]:
+        doc = self.store.get(kind, str(id))
+        if doc is None:
+            raise ApiError(404, f"{label} not found", f"{label} {id} not found")
+        return doc
+
+    # ------------------------------------------------------------------------------------
+    # Locations
+    # ------------------------------------------------------------------------------------
+
+    def add_location(self, location_id: str, name: str, **fields: Any) -> dict[str, Any]:
+        """Create a location (seeding and the control API only: the API has no create)."""
+        stamp = now_iso()
+        doc = {
+            "id": str(location_id),
+            "name": name,
+            "active": bool(fields.pop("active", True)),
+            "is_default": "true" if fields.pop("is_default", False) else "false",
+            "address1": fields.pop("address1", ""),
+            "address2": fields.pop("address2", ""),
+            "city": fields.pop("city", ""),
+            "province": fields.pop("province", ""),
+            "country": fields.pop("country", "United Kingdom"),
+            "country_code": fields.pop("country_code", "GB"),
+            "zip": fields.pop("zip", ""),
+            "phone": fields.pop("phone", ""),
+            "created_at": stamp,
+            "updated_at": stamp,
+            **fields,
+        }
+        self.store.upsert("location", doc["id"], doc)
+        return doc
+
+    def _default_location_id(self) -> str:
+        locations = self.store.list("location")
+        if not locations:
+            raise ApiError(422, "the store has no location", {"location_id": ["is required"]})
+        default = next((loc for loc in locations if loc["is_default"] == "true"), locations[0])
+        return default["id"]
+
+    def location(self, location_id: str) -> dict[str, Any]:
+        """A location or 404."""
+        return self._get("location", str(location_id), "location")
+
+    # ------------------------------------------------------------------------------------
+    # Products, variants, inventory items
+    # ------------------------------------------------------------------------------------
+
+    def build_product(
+        self, data: dict[str, Any], stamp: str | None = None
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Build a product document and its inventory items from a create body (no writes)."""
+        title = str(data.get("title") or "").strip()
+        if not title:
+            raise ApiError(422, "title can't be blank", {"title": ["can't be blank"]})
+        stamp = stamp or now_iso()
+        product_id = self.new_id("product")
+        variants_in = data.get("variants") or [{}]
+        options = data.get("options") or []
+        variants: list[dict[str, Any]] = []
+        items: list[dict[str, Any]] = []
+        for position, v in enumerate(variants_in, start=1):
+            variant_id = self.new_id("variant")
+            item_id = self.new_id("inventory_item")
+            price = money(money_field(v.get("price", "0.00"), "price"))
+            variant = {
+                "id": variant_id,
+                "product_id": product_id,
+                "title": v.get("title")
+                or " / ".join(str(v[o]) for o in ("option1", "option2", "option3") if v.get(o))
+                or "Default Title",
+                "sku": v.get("sku") or "",
+                "barcode": v.get("barcode") or "",
+                "price": price,
+                "compare_at_price": v.get("compare_at_price"),
+                "position": position,
+                "inventory_item_id": item_id,
+                "inventory_policy": v.get("inventory_policy", "deny"),
+                "inventory_tracker": bool(v.get("inventory_tracker", True)),
+                "option1": v.get("option1"),
+                "option2": v.get("option2"),
+                "option3": v.get("option3"),
+                "option4": v.get("option4"),
+                "option5": v.get("option5"),
+                "weight": v.get("weight", 0),
+                "weight_unit": v.get("weight_unit", "g"),
+                "taxable": bool(v.get("taxable", True)),
+                "required_shipping": bool(v.get("required_shipping", True)),
+                "image": None,
+                "created_at": stamp,
+                "updated_at": stamp,
+                "_vat_title": v.get("_vat_title", "VAT 20%"),
+                "_gift_card": bool(v.get("_gift_card", False)),
+            }
+            variants.append(variant)
+            items.append(
+                {
+                    "id": item_id,
+                    "sku": variant["sku"],
+                    "variant_id": variant_id,
+                    "product_id": product_id,
+                    "cost": v.get("cost"),
+                    "tracked": variant["inventory_tracker"],
+                    "required_shipping": variant["required_shipping"],
+                    "created_at": stamp,
+                    "updated_at": stamp,
+                }
+            )
+        product = {
+            "id": product_id,
+            "title": title,
+            "handle": data.get("handle") or "-".join(title.lower().split()),
+            "status": data.get("status", "active"),
+            "vendor": data.get("vendor", ""),
+            "product_type": data.get("product_type", ""),
+            "tags": data.get("tags", ""),
+            "body_html": data.get("body_html", ""),
+            "options": options,
+            "images": data.get("images", []),
+            "variants": variants,
+            "created_at": stamp,
+            "updated_at": stamp,
+            "published_at": stamp,
+        }
+        return product, items
+
+    def save_products(self, built: Iterable[tuple[dict[str, Any], list[dict[str, Any]]]]) -> None:
+        """Store built products in bulk (seeding thousands at once)."""
+        products, refs, items = [], [], []
+        for product, product_items in built:
+            products.append((product["id"], product))
+            refs.extend((v["id"], {"product_id": product["id"]}) for v in product["variants"])
+            items.extend((i["id"], i) for i in product_items)
+        with self.store.transaction():
+            self.store.insert_many("product", products)
+            self.store.insert_many("variant_ref", refs)
+            self.store.insert_many("inventory_item", items)
+            for _, product in products:
+                for variant in product["variants"]:
+                    if variant["sku"]:
+                        self.store.upsert("sku_ref", variant["sku"], {"variant_id": variant["id"]})
+
+    def create_product(self, data: dict[str, Any]) -> dict[str, Any]:
+        """``POST /products/products.json``."""
+        with self.store.transaction():
+            built = self.build_product(data)
+            self.save_products([built])
+        out = self.product_out(built[0])
+        self.emit("products/create", out)
+        return out
+
+    def product_out(self, product: dict[str, Any]) -> dict[str, Any]:
+        """The public product, with each variant's ``inventory_quantity`` summed over levels."""
+        return self.products_out([product])[0]
+
+    def products_out(self, products: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """:meth:`product_out` for a page of products with one query for all their levels."""
+        locations = self._locations_ids()
+        keys = [
+            f"{v['inventory_item_id']}:{loc}"
+            for p in products
+            for v in p["variants"]
+            for loc in locations
+        ]
+        totals: dict[str, int] = {}
+        for _, level in self.store.get_many("inventory_level", keys):
+            item = level["inventory_item_id"]
+            totals[item] = totals.get(item, 0) + int(level["available"])
+        out = []
+        for product in products:
+            view = public(product)
+            view["variants"] = [
+                {
+                    **{k: v for k, v in variant.items() if not k.startswith("_")},
+                    "inventory_quantity": totals.get(variant["inventory_item_id"], 0),
+                }
+                for variant in product["variants"]
+            ]
+            out.append(view)
+        return out
+
+    def variant_out(self, variant: dict[str, Any]) -> dict[str, Any]:
+        """The public variant with its live ``inventory_quantity``."""
+        out = {k: v for k, v in variant.items() if not k.startswith("_")}
+        out["inventory_quantity"] = sum(
+            lvl["available"] for lvl in self.levels_of_item(variant["inventory_item_id"])
+        )
+        return out
+
+    def product(self, product_id: str) -> dict[str, Any]:
+        """A product document or 404."""
+        return self._get("product", product_id, "product")
+
+    _PRODUCT_FIELDS = ("title", "handle", "status", "vendor", "product_type", "tags", "body_html")
+    _VARIANT_FIELDS = (
+        "sku",
+        "barcode",
+        "price",
+        "compare_at_price",
+        "inventory_policy",
+        "option1",
+        "option2",
+        "option3",
+        "option4",
+        "option5",
+        "weight",
+        "weight_unit",
+        "taxable",
+        "required_shipping",
+        "title",
+    )
+
+    def _apply_variant(self, variant: dict[str, Any], changes: dict[str, Any], stamp: str) -> None:
+        for key in self._VARIANT_FIELDS:
+            if key in changes:
+                value = changes[key]
+                if key in ("price", "compare_at_price") and value is not None:
+                    value = money(money_field(value, key))
+                variant[key] = value
+        variant["updated_at"] = stamp
+
+    def update_product(self, product_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """``PUT /products/{id}.json``: product fields, and variants by id when given."""
+        with self.store.transaction():
+            product = self.product(product_id)
+            stamp = now_iso()
+            for key in self._PRODUCT_FIELDS:
+                if key in changes:
+                    product[key] = changes[key]
+            for v_changes in changes.get("variants") or []:
+                match = next(
+                    (v for v in product["variants"] if v["id"] == str(v_changes.get("id"))), None
+                )
+                if match is None:
+                    raise ApiError(422, "variant not found", {"variants": ["id is invalid"]})
+                self._apply_variant(match, v_changes, stamp)
+                self._sync_item_sku(match)
+            product["updated_at"] = stamp
+            self.store.update("product", product_id, product)
+        out = self.product_out(product)
+        self.emit("products/update", out)
+        return out
+
+    def _sync_item_sku(self, variant: dict[str, Any]) -> None:
+        item = self.store.get("inventory_item", variant["inventory_item_id"])
+        if item is not None and item["sku"] != variant["sku"]:
+            ref = self.store.get("sku_ref", item["sku"])
+            if ref is not None and ref["variant_id"] == variant["id"]:
+                self.store.delete("sku_ref", item["sku"])
+            item["sku"] = variant["sku"]
+            self.store.update("inventory_item", item["id"], item)
+        if variant["sku"]:
+            self.store.upsert("sku_ref", variant["sku"], {"variant_id": variant["id"]})
+
+    def variant(self, variant_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """``(product, variant)`` or 404."""
+        ref = self._get("variant_ref", str(variant_id), "variant")
+        product = self.product(ref["product_id"])
+        variant = next(v for v in product["variants"] if v["id"] == str(variant_id))
+        return product, variant
+
+    def update_variant(self, variant_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """``PUT /products/variants/{id}.json``; fires ``products/update``."""
+        with self.store.transaction():
+            product, variant = self.variant(variant_id)
+            stamp = now_iso()
+            self._apply_variant(variant, changes, stamp)
+            self._sync_item_sku(variant)
+            product["updated_at"] = stamp
+            self.store.update("product", product["id"], product)
+        self.emit("products/update", self.product_out(product))
+        return self.variant_out(variant)
+
+    def inventory_item(self, item_id: str) -> dict[str, Any]:
+        """An inventory item or 404."""
+        return self._get("inventory_item", str(item_id), "inventory item")
+
+    # ------------------------------------------------------------------------------------
+    # Inventory levels
+    # ------------------------------------------------------------------------------------
+
+    def _locations_ids(self) -> list[str]:
+        return [loc["id"] for loc in self.store.list("location")]
+
+    def levels_of_item(self, item_id: str) -> list[dict[str, Any]]:
+        """Connected levels of one inventory item (one look-up per location)."""
+        out = []
+        for loc in self._locations_ids():
+            level = self.store.get("inventory_level", f"{item_id}:{loc}")
+            if level is not None:
+                out.append(level)
+        return out
+
+    def _level_target(self, body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        missing = [k for k in ("inventory_item_id", "location_id") if body.get(k) in (None, "")]
+        if missing:
+            raise ApiError(
+                422, f"{', '.join(missing)} required", {k: ["is required"] for k in missing}
+            )
+        item = self.inventory_item(str(body["inventory_item_id"]))
+        location = self.location(str(body["location_id"]))
+        if not location.get("active", True):
+            raise ApiError(422, "location is not active", {"location_id": ["is not active"]})
+        return item, location
+
+    def _level_event(self, level: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "inventory_item_id": level["inventory_item_id"],
+            "location_id": level["location_id"],
+            "variant_id": level["variant_id"],
+            "available": level["available"],
+            "committed": 0,
+            "onhand": level["available"],
+            "unavailable": 0,
+            "updated_at": level["updated_at"],
+        }
+
+    def _new_level(self, item: dict[str, Any], location_id: str, available: int) -> dict[str, Any]:
+        return {
+            "inventory_item_id": item["id"],
+            "location_id": str(location_id),
+            "variant_id": item["variant_id"],
+            "available": int(available),
+            "updated_at": now_iso(),
+        }
+
+    def connect_level(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /inventory_levels/connect.json``: idempotent."""
+        with self.store.transaction():
+            item, location = self._level_target(body)
+            key = f"{item['id']}:{location['id']}"
+            level = self.store.get("inventory_level", key)
+            if level is None:
+                level = self._new_level(item, location["id"], 0)
+                self.store.insert("inventory_level", level, id=key)
+        return level
+
+    def set_level(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /inventory_levels/set.json``: absolute ``available`` for one level."""
+        available = body.get("available")
+        if isinstance(available, bool) or not isinstance(available, int):
+            raise ApiError(422, "available must be an integer", {"available": ["is not a number"]})
+        with self.store.transaction():
+            item, location = self._level_target(body)
+            key = f"{item['id']}:{location['id']}"
+            level = self.store.get("inventory_level", key)
+            if level is None:
+                if not quirks.SET_CONNECTS:
+                    raise ApiError(422, "inventory item is not stocked at the location")
+                level = self._new_level(item, location["id"], available)
+                self.store.insert("inventory_level", level, id=key)
+            else:
+                level["available"] = available
+                level["updated_at"] = now_iso()
+                self.store.update("inventory_level", key, level)
+        self.emit("inventory_levels/update", self._level_event(level))
+        return level
+
+    def adjust_level(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /inventory_levels/adjust.json``: relative change of a connected level."""
+        delta = body.get("available_adjustment")
+        if isinstance(delta, bool) or not isinstance(delta, int):
+            raise ApiError(
+                422,
+                "available_adjustment must be an integer",
+                {"available_adjustment": ["is not a number"]},
+            )
+        with self.store.transaction():
+            item, location = self._level_target(body)
+            key = f"{item['id']}:{location['id']}"
+            level = self.store.get("inventory_level", key)
+            if level is None:
+                raise ApiError(
+                    422,
+                    "inventory item is not stocked at the location",
+                    {"location_id": ["inventory item is not connected to this location"]},
+                )
+            level["available"] += delta
+            level["updated_at"] = now_iso()
+            self.store.update("inventory_level", key, level)
+        self.emit("inventory_levels/update", self._level_event(level))
+        return level
+
+    def _take_stock(
+        self, variant: dict[str, Any], location_id: str, quantity: int, *, checkout: bool
+    ) -> dict | None:
+        """Take ordered stock off a level; at checkout a sold-out ``deny`` variant is refused."""
+        key = f"{variant['inventory_item_id']}:{location_id}"
+        level = self.store.get("inventory_level", key)
+        if level is None:
+            return None
+        sold_out = level["available"] < quantity
+        if checkout and sold_out and variant.get("inventory_policy", "deny") == "deny":
+            raise ApiError(
+                422,
+                f"{variant['sku'] or variant['id']} is sold out at location {location_id}",
+                {"line_items": [f"{variant['sku']} has only {level['available']} available"]},
+            )
+        level["available"] -= quantity
+        level["updated_at"] = now_iso()
+        self.store.update("inventory_level", key, level)
+        return level
+
+    # ------------------------------------------------------------------------------------
+    # Customers
+    # ------------------------------------------------------------------------------------
+
+    def customer(self, customer_id: str) -> dict[str, Any]:
+        """A customer or 404."""
+        return self._get("customer", str(customer_id), "customer")
+
+    def _find_customer(self, email: str | None, phone: str | None) -> dict[str, Any] | None:
+        for doc in self.store.list("customer"):
+            if email and (doc.get("email") or "").lower() == email.lower():
+                return doc
+        for doc in self.store.list("customer"):
+            if phone and doc.get("phone") == phone:
+                return doc
+        return None
+
+    def _check_customer(self, data: dict[str, Any], existing_id: str | None = None) -> None:
+        errors: dict[str, list[str]] = {}
+        phone = data.get("phone")
+        if phone is not None and len(str(phone)) > 20:
+            errors["phone"] = ["is too long (maximum is 20 characters)"]
+        email = data.get("email")
+        if email and "@" not in str(email):
+            errors["email"] = ["is invalid"]
+        if email:
+            other = self._find_customer(str(email), None)
+            if other is not None and other["id"] != existing_id:
+                errors["email"] = ["has already been taken"]
+        if errors:
+            raise ApiError(422, "; ".join(f"{k} {v[0]}" for k, v in errors.items()), errors)
+
+    def build_customer(self, data: dict[str, Any], stamp: str | None = None) -> dict[str, Any]:
+        """A customer document from a create body (validated, not stored)."""
+        if not data.get("email") and not data.get("phone"):
+            raise ApiError(422, "email or phone is required", {"email": ["can't be blank"]})
+        self._check_customer(data)
+        stamp = stamp or now_iso()
+        return {
+            "id": self.new_id("customer"),
+            "email": data.get("email"),
+            "phone": data.get("phone"),
+            "area_code": data.get("area_code") or ("+44" if data.get("phone") else None),
+            "first_name": data.get("first_name", ""),
+            "last_name": data.get("last_name", ""),
+            "addresses": data.get("addresses", []),
+            "tags": data.get("tags", ""),
+            "orders_count": 0,
+            "total_spent": "0.00",
+            "currency": self.currency,
+            "accepts_marketing": bool(data.get("accepts_marketing", False)),
+            "created_at": stamp,
+            "updated_at": stamp,
+        }
+
+    def create_customer(self, data: dict[str, Any]) -> dict[str, Any]:
+        """``POST /customers.json``."""
+        with self.store.transaction():
+            doc = self.build_customer(data)
+            self.store.insert("customer", doc, id=doc["id"])
+        self.emit("customers/create", doc)
+        return doc
+
+    def update_customer(self, customer_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """``PUT /customers/{id}.json``."""
+        with self.store.transaction():
+            doc = self.customer(customer_id)
+            self._check_customer(changes, existing_id=doc["id"])
+            for key in (
+                "email",
+                "phone",
+                "area_code",
+                "first_name",
+                "last_name",
+                "addresses",
+                "tags",
+            ):
+                if key in changes:
+                    doc[key] = changes[key]
+            doc["updated_at"] = now_iso()
+            self.store.update("customer", doc["id"], doc)
+        self.emit("customers/update", doc)
+        return doc
+
+    @staticmethod
+    def customer_matches(doc: dict[str, Any], query: str) -> bool:
+        """Fuzzy search over phone, email, name and address, as ``search.json`` does."""
+        needle = query.strip().lower()
+        if not needle:
+            return True
+        fields = [doc.get("email"), doc.get("phone"), doc.get("first_name"), doc.get("last_name")]
+        name = f"{doc.get('first_name') or ''} {doc.get('last_name') or ''}"
+        fields.append(name)
+        for address in doc.get("addresses") or []:
+            fields.extend(address.get(k) for k in ("address1", "city", "zip", "country"))
+        return any(needle in str(f).lower() for f in fields if f)
+
+    # ------------------------------------------------------------------------------------
+    # Orders
+    # ------------------------------------------------------------------------------------
+
+    def order(self, order_id: str) -> dict[str, Any]:
+        """An order document or 404."""
+        return self._get("order", str(order_id), "order")
+
+    def _next_order_number(self) -> int:
+        number = int(self.store.get_meta("order_number", str(quirks.FIRST_ORDER_NUMBER - 1)) or 0)
+        number += 1
+        self.store.set_meta("order_number", str(number))
+        return number
+
+    def _resolve_customer(self, spec: dict[str, Any], stamp: str) -> tuple[dict | None, bool]:
+        if spec.get("id"):
+            return self.customer(str(spec["id"])), False
+        email, phone = spec.get("email"), spec.get("phone")
+        if not email and not phone:
+            return None, False
+        found = self._find_customer(email, phone)
+        if found is not None:
+            return found, False
+        doc = self.build_customer(spec, stamp)
+        self.store.insert("customer", doc, id=doc["id"])
+        return doc, True
+
+    def _find_variant_by_sku(self, sku: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        ref = self.store.get("sku_ref", sku)
+        return self.variant(ref["variant_id"]) if ref else None
+
+    def create_order(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """Place an order as the storefront does (the control API and ``POST /orders.json``).
+
+        ``spec``: ``line_items[{sku | variant_id, quantity, price?, location_id?}]``,
+        ``customer{id | email, phone, area_code, first_name, last_name}``, ``shipping_title``,
+        ``gateway``, ``paid``, ``location_id``, ``created_at``, ``note``, ``buyer_note``, ``tags``,
+        ``order_source``, ``shipping_address``; ``checkout`` refuses sold-out ``deny`` variants
+        as the storefront does (admin-created orders may oversell).
+        """
+        events: list[tuple[str, dict[str, Any]]] = []
+        with self.store.transaction():
+            order = self._build_order(spec, events)
+            self.store.insert("order", order, id=order["id"])
+            if spec.get("paid"):
+                self._pay(order, events, stamp=order["created_at"])
+                self.store.update("order", order["id"], order)
+        for topic, payload in events:
+            self.emit(topic, payload)
+        return order
+
+    def _build_order(
+        self, spec: dict[str, Any], events: list[tuple[str, dict[str, Any]]]
+    ) -> dict[str, Any]:
+        lines_in = spec.get("line_items") or []
+        if not lines_in:
+            raise ApiError(422, "line_items can't be blank", {"line_items": ["can't be blank"]})
+        stamp = now_iso()
+        if spec.get("created_at"):
+            try:
+                stamp = parse_time(str(spec["created_at"])).replace(microsecond=0).isoformat()
+            except ValueError:
+                raise ApiError(
+                    422, "created_at is invalid", {"created_at": ["is invalid"]}
+                ) from None
+        currency = self.currency
+        shipping_title = spec.get("shipping_title") or "Royal Mail Tracked 48"
+        pickup_location = quirks.PICKUP_LOCATIONS.get(shipping_title)
+        default_location = str(
+            spec.get("location_id") or pickup_location or self._default_location_id()
+        )
+        self.location(default_location)
+        customer, created = self._resolve_customer(spec.get("customer") or {}, stamp)
+        if created and customer is not None:
+            events.append(("customers/create", dict(customer)))
+
+        line_items = []
+        tax_totals: dict[str, Decimal] = {}
+        subtotal = Decimal(0)
+        line_tax_total = Decimal(0)
+        for offset, line in enumerate(lines_in):
+            quantity = number_field(line.get("quantity"), "quantity", minimum=1)
+            if line.get("variant_id"):
+                product, variant = self.variant(str(line["variant_id"]))
+            elif line.get("sku"):
+                found = self._find_variant_by_sku(str(line["sku"]))
+                if found is None:
+                    raise ApiError(422, f"sku {line['sku']} not found", {"sku": ["not found"]})
+                product, variant = found
+            else:
+                raise ApiError(422, "variant_id or sku required", {"line_items": ["is invalid"]})
+            price = money_field(line.get("price") or variant["price"], "price")
+            gross = price * quantity
+            title = variant.get("_vat_title", "VAT 20%")
+            rate = TAX_RATES.get(title, Decimal("0.20"))
+            tax = vat_of(gross, rate)
+            tax_totals[title] = tax_totals.get(title, Decimal(0)) + tax
+            subtotal += gross
+            line_tax_total += tax
+            location_id = str(line.get("location_id") or default_location)
+            line_items.append(
+                {
+                    "id": str(quirks.LINE_ITEM_ID_START + offset),
+                    "product_id": product["id"],
+                    "variant_id": variant["id"],
+                    "sku": variant["sku"],
+                    "title": product["title"],
+                    "name": f"{product['title']} - {variant['title']}",
+                    "variant_title": variant["title"],
+                    "vendor": product.get("vendor", ""),
+                    "quantity": quantity,
+                    "price": money(price),
+                    "price_set": money_set(price, currency),
+                    "tax_lines": [
+                        {
+                            "type": "product_tax",
+                            "title": title,
+                            "rate": float(rate),
+                            "price": money(tax),
+                            "price_set": money_set(tax, currency),
+                        }
+                    ],
+                    "discount_allocations": [],
+                    "location_id": location_id,
+                    "fulfillable_quantity": quantity,
+                    "fulfillment_status": None,
+                    "requires_shipping": bool(variant.get("required_shipping", True))
+                    and not variant.get("_gift_card"),
+                    "taxable": bool(variant.get("taxable", True)),
+                    "gift_card": bool(variant.get("_gift_card", False)),
+                    "grams": int(variant.get("weight") or 0),
+                    "properties": [],
+                    "_refunded_quantity": 0,
+                }
+            )
+            if quirks.ORDERS_DECREMENT_STOCK:
+                level = self._take_stock(
+                    variant, location_id, quantity, checkout=bool(spec.get("checkout"))
+                )
+                if level is not None:
+                    events.append(("inventory_levels/update", self._level_event(level)))
+
+        shipping_price = money_field(
+            spec.get("shipping_price")
+            or quirks.SHIPPING_PRICES.get(shipping_title, quirks.DEFAULT_SHIPPING_PRICE),
+            "shipping_lines.price",
+        )
+        ship_rate = TAX_RATES[quirks.SHIPPING_TAX_TITLE]
+        ship_tax = vat_of(shipping_price, ship_rate)
+        if ship_tax:
+            key = quirks.SHIPPING_TAX_TITLE
+            tax_totals[key] = tax_totals.get(key, Decimal(0)) + ship_tax
+        total = subtotal + shipping_price
+        total_tax = line_tax_total + ship_tax
+        number = self._next_order_number()
+        gateway = spec.get("gateway") or "shopline_payments"
+        email = (customer or {}).get("email") or spec.get("email")
+        phone = None
+        if customer and customer.get("phone"):
+            phone = f"{customer.get('area_code') or ''}{customer['phone']}"
+        address = spec.get("shipping_address") or self._default_address(customer)
+        pickup = pickup_location is not None
+        order: dict[str, Any] = {
+            "id": self.new_id("order"),
+            "name": f"{quirks.ORDER_NAME_PREFIX}{number}",
+            "order_number": number,
+            "email": email,
+            "phone": phone,
+            "user_id": (customer or {}).get("id"),
+            "buyer_id": (customer or {}).get("id"),
+            "store_id": self.store_id,
+            "currency": currency,
+            "presentment_currency": currency,
+            "created_at": stamp,
+            "updated_at": stamp,
+            "processed_at": None,
+            "order_at": stamp,
+            "cancelled_at": None,
+            "cancel_reason": None,
+            "status": "open",
+            "financial_status": "unpaid",
+            "fulfillment_status": None,
+            "taxes_included": True,
+            "subtotal_price": money(subtotal),
+            "subtotal_price_set": money_set(subtotal, currency),
+            "total_discounts": "0.00",
+            "total_discounts_set": money_set(0, currency),
+            "total_shipping_price_set": money_set(shipping_price, currency),
+            "total_tax": money(total_tax),
+            "total_tax_set": money_set(total_tax, currency),
+            "total_price": money(total),
+            "total_price_set": money_set(total, currency),
+            "current_total_price": money(total),
+            "current_total_price_set": money_set(total, currency),
+            "total_outstanding": money(total),
+            "total_outstanding_set": money_set(total, currency),
+            "tax_lines": [
+                {
+                    "title": title,
+                    "rate": float(TAX_RATES.get(title, Decimal(0))),
+                    "price": money(amount),
+                    "price_set": money_set(amount, currency),
+                }
+                for title, amount in sorted(tax_totals.items())
+            ],
+            "tags": spec.get("tags", ""),
+            "note": spec.get("note", ""),
+            "buyer_note": spec.get("buyer_note", ""),
+            "note_attributes": spec.get("note_attributes", []),
+            "payment_gateway_names": [gateway],
+            "order_source": spec.get("order_source", "web"),
+            "pos_location_id": None,
+            "hidden_order": False,
+            "locations": [
+                {
+                    "location_id": default_location,
+                    "type": "pickupLocation" if pickup else "productLocation",
+                }
+            ],
+            "customer": self._order_customer(customer),
+            "line_items": line_items,
+            "shipping_lines": [
+                {
+                    "title": shipping_title,
+                    "code": quirks.SHIPPING_CODES.get(shipping_title, shipping_title.lower()),
+                    "source": "shopline",
+                    "price": money(shipping_price),
+                    "price_set": money_set(shipping_price, currency),
+                    "discounted_price": money(shipping_price),
+                    "discounted_price_set": money_set(shipping_price, currency),
+                    "tax_lines": [
+                        {
+                            "type": "shipping_tax",
+                            "title": quirks.SHIPPING_TAX_TITLE,
+                            "rate": float(ship_rate),
+                            "price": money(ship_tax),
+                            "price_set": money_set(ship_tax, currency),
+                        }
+                    ],
+                }
+            ],
+            "shipping_address": address,
+            "billing_address": address,
+            "payment_details": [],
+            "_gateway": gateway,
+            "_transactions": [],
+            "_refunds": [],
+            "_fulfillments": [],
+        }
+        events.append(("orders/create", public(order)))
+        if customer is not None:
+            customer["orders_count"] = int(customer.get("orders_count") or 0) + 1
+            self.store.update("customer", customer["id"], customer)
+        return order
+
+    @staticmethod
+    def _default_address(customer: dict[str, Any] | None) -> dict[str, Any] | None:
+        if not customer:
+            return None
+        if customer.get("addresses"):
+            return dict(customer["addresses"][0])
+        first, last = customer.get("first_name") or "", customer.get("last_name") or ""
+        return {
+            "first_name": first,
+            "last_name": last,
+            "name": f"{first} {last}".strip(),
+            "phone": customer.get("phone"),
+            "company": None,
+            "address1": "1 High Street",
+            "address2": None,
+            "city": "Leeds",
+            "district": None,
+            "province": "West Yorkshire",
+            "province_code": None,
+            "country": "United Kingdom",
+            "country_code": "GB",
+            "zip": "LS1 1AA",
+        }
+
+    @staticmethod
+    def _order_customer(customer: dict[str, Any] | None) -> dict[str, Any] | None:
+        if customer is None:
+            return None
+        keys = ("id", "email", "phone", "area_code", "first_name", "last_name", "addresses")
+        out = {k: customer.get(k) for k in keys}
+        out.update(
+            currency=customer.get("currency"),
+            created_at=customer.get("created_at"),
+            updated_at=customer.get("updated_at"),
+        )
+        return out
+
+    def _pay(self, order: dict[str, Any], events: list, stamp: str | None = None) -> None:
+        stamp = stamp or now_iso()
+        gateway = order["_gateway"]
+        amount = order["total_outstanding"]
+        pay_seq = self.new_id("payment")
+        digest = hashlib.sha256(pay_seq.encode()).hexdigest()
+        deal_id = {
+            "shopline_payments": f"pi_3{digest[:22]}",
+            "paypal": f"PAYID-{digest[:20].upper()}",
+            "klarna": f"kl_{digest[:8]}-{digest[8:12]}-{digest[12:16]}",
+        }.get(gateway, f"tx_{digest[:24]}")
+        detail = {
+            "pay_seq": pay_seq,
+            "pay_channel_deal_id": deal_id,
+            "gateway": gateway,
+            "pay_channel": PAY_CHANNELS.get(gateway, gateway),
+            "pay_amount": amount,
+            "settle_currency": order["currency"],
+            "settle_pay_amount": amount,
+            "create_time": stamp,
+            "processed_at": stamp,
+            "status_code": "0",
+            "status_msg": "success",
+            "pay_status": "paid",
+        }
+        transaction = {
+            "id": self.new_id("transaction"),
+            "order_id": order["id"],
+            "kind": "sale",
+            "gateway": gateway,
+            "amount": amount,
+            "currency": order["currency"],
+            "status": "success",
+            "status_code": "0",
+            "status_msg": "success",
+            "error_code": None,
+            "error_msg": None,
+            "payment_details": detail,
+            "receipt": {},
+            "created_at": stamp,
+            "processed_at": stamp,
+        }
+        order["payment_details"].append(detail)
+        order["_transactions"].append(transaction)
+        order["financial_status"] = "paid"
+        order["total_outstanding"] = "0.00"
+        order["total_outstanding_set"] = money_set(0, order["currency"])
+        order["processed_at"] = stamp
+        order["updated_at"] = stamp
+        if order.get("customer"):
+            customer = self.store.get("customer", order["customer"]["id"])
+            if customer is not None:
+                spent = Decimal(customer.get("total_spent") or "0") + Decimal(amount)
+                customer["total_spent"] = money(spent)
+                self.store.update("customer", customer["id"], customer)
+        events.append(("orders/paid", public(order)))
+        events.append(
+            (
+                "order_transactions/create",
+                {
+                    k: detail[k]
+                    for k in (
+                        "pay_seq",
+                        "pay_status",
+                        "pay_channel_deal_id",
+                        "pay_amount",
+                        "create_time",
+                    )
+                },
+            )
+        )
+
+    def pay_order(self, order_id: str) -> dict[str, Any]:
+        """Capture payment for an unpaid order (the buyer completes checkout)."""
+        events: list[tuple[str, dict[str, Any]]] = []
+        with self.store.transaction():
+            order = self.order(order_id)
+            if order["status"] == "cancelled":
+                raise ApiError(422, "order is cancelled", {"order": ["is cancelled"]})
+            if order["financial_status"] != "unpaid":
+                raise ApiError(
+                    422, "order is already paid", {"financial_status": [order["financial_status"]]}
+                )
+            self._pay(order, events)
+            self.store.update("order", order["id"], order)
+            events.append(("orders/updated", public(order)))
+        for topic, payload in events:
+            self.emit(topic, payload)
+        return order
+
+    _ORDER_UPDATABLE = (
+        "note",
+        "buyer_note",
+        "tags",
+        "email",
+        "phone",
+        "note_attributes",
+        "shipping_address",
+    )
+
+    def update_order(self, order_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """``PUT /orders/{id}.json``: the editable fields only; others are 422."""
+        unknown = sorted(set(changes) - set(self._ORDER_UPDATABLE) - {"id"})
+        if unknown:
+            raise ApiError(
+                422,
+                f"fields cannot be updated: {', '.join(unknown)}",
+                {k: ["cannot be updated"] for k in unknown},
+            )
+        with self.store.transaction():
+            order = self.order(order_id)
+            order.update(changes)
+            order["id"] = str(order_id)
+            order["updated_at"] = now_iso()
+            self.store.update("order", order["id"], order)
+        self.emit("orders/updated", public(order))
+        return order
+
+    def cancel_order(self, order_id: str, reason: str | None = None) -> dict[str, Any]:
+        """``POST /orders/{id}/cancel.json``: refused once anything shipped; paid orders refund."""
+        events: list[tuple[str, dict[str, Any]]] = []
+        with self.store.transaction():
+            order = self.order(order_id)
+            if order["status"] == "cancelled":
+                raise ApiError(422, "order is already cancelled", {"status": ["cancelled"]})
+            if any(f["status"] == "success" for f in order["_fulfillments"]):
+                raise ApiError(
+                    422, "order has fulfillments", {"fulfillment_status": ["is not null"]}
+                )
+            stamp = now_iso()
+            if quirks.CANCEL_REFUNDS_PAID and order["financial_status"] in (
+                "paid",
+                "partially_refunded",
+            ):
+                remaining = self._refundable(order)
+                if remaining > 0:
+                    body = {
+                        "note": f"Order cancelled: {reason or 'other'}",
+                        "refund_line_items": [
+                            {
+                                "line_item_id": li["id"],
+                                "quantity": li["quantity"] - li["_refunded_quantity"],
+                                "type": "Unshipped",
+                                "restock_type": "cancel",
+                            }
+                            for li in order["line_items"]
+                            if li["quantity"] > li["_refunded_quantity"]
+                        ],
+                        "transactions": [{"kind": "refund", "amount": money(remaining)}],
+                    }
+                    self._refund(order, body, events, reason=reason or "other")
+            order["status"] = "cancelled"
+            order["cancelled_at"] = stamp
+            order["cancel_reason"] = reason or "other"
+            order["updated_at"] = stamp
+            for li in order["line_items"]:
+                li["fulfillable_quantity"] = 0
+            self.store.update("order", order["id"], order)
+            events.append(("orders/cancelled", public(order)))
+            events.append(("orders/updated", public(order)))
+        for topic, payload in events:
+            self.emit(topic, payload)
+        return order
+
+    # -- refunds --------------------------------------------------------------------------
+
+    def create_refund(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /order/refund.json``."""
+        if not body.get("order_id"):
+            raise ApiError(422, "order_id is required", {"order_id": ["is required"]})
+        events: list[tuple[str, dict[str, Any]]] = []
+        with self.store.transaction():
+            order = self.order(str(body["order_id"]))
+            refund = self._refund(order, body, events)
+            self.store.update("order", order["id"], order)
+            events.append(("orders/updated", public(order)))
+        for topic, payload in events:
+            self.emit(topic, payload)
+        return refund
+
+    def calculate_refund(self, order_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /orders/{id}/refunds/calculate.json``: the refund that *would* be made.
+
+        Runs the real refund inside a transaction and rolls it back, so the calculation can
+        never drift from what ``POST /order/refund.json`` would do.
+        """
+        outcome: dict[str, Any] = {}
+        try:
+            with self.store.transaction():
+                order = self.order(order_id)
+                outcome = self._refund(order, {**body, "order_id": order_id}, [])
+                raise _Rollback
+        except _Rollback:
+            pass
+        for transaction in outcome["transactions"]:
+            transaction["kind"] = "suggested_refund"
+        outcome.pop("id", None)
+        return outcome
+
+    @staticmethod
+    def _paid_refunded(order: dict[str, Any]) -> tuple[Decimal, Decimal]:
+        totals = {"sale": Decimal(0), "refund": Decimal(0)}
+        for t in order["_transactions"]:
+            totals[t["kind"]] = totals.get(t["kind"], Decimal(0)) + Decimal(t["amount"])
+        return totals["sale"], totals["refund"]
+
+    def _refundable(self, order: dict[str, Any]) -> Decimal:
+        paid, refunded = self._paid_refunded(order)
+        return paid - refunded
+
+    def _refund(
+        self,
+        order: dict[str, Any],
+        body: dict[str, Any],
+        events: list,
+        reason: str | None = None,
+    ) -> dict[str, Any]:
+        if order["financial_status"] not in ("paid", "partially_refunded"):
+            raise ApiError(
+                422,
+                f"order cannot be refunded when {order['financial_status']}",
+                {"financial_status": [order["financial_status"]]},
+            )
+        currency = order["currency"]
+        stamp = now_iso()
+        lines = {li["id"]: li for li in order["line_items"]}
+        refund_lines = []
+        goods = Decimal(0)
+        tax = Decimal(0)
+        for raw in body.get("refund_line_items") or []:
+            line = lines.get(str(raw.get("line_item_id")))
+            if line is None:
+                raise ApiError(422, "line_item_id is invalid", {"line_item_id": ["is invalid"]})
+            quantity = number_field(raw.get("quantity"), "refund_line_items.quantity")
+            left = line["quantity"] - line["_refunded_quantity"]
+            if quantity < 1 or quantity > left:
+                raise ApiError(
+                    422,
+                    f"quantity must be between 1 and {left}",
+                    {"quantity": [f"must be between 1 and {left}"]},
+                )
+            kind = raw.get("type", "Unshipped")
+            restock = raw.get("restock_type") or ("return" if kind == "Returned" else "cancel")
+            if restock not in ("no_restock", "cancel", "return"):
+                raise ApiError(422, "restock_type is invalid", {"restock_type": ["is invalid"]})
+            subtotal = Decimal(line["price"]) * quantity
+            rate = Decimal(str(line["tax_lines"][0]["rate"])) if line["tax_lines"] else Decimal(0)
+            line_tax = vat_of(subtotal, rate)
+            goods += subtotal
+            tax += line_tax
+            line["_refunded_quantity"] += quantity
+            if restock == "cancel":
+                line["fulfillable_quantity"] = max(0, line["fulfillable_quantity"] - quantity)
+            if restock in ("cancel", "return"):
+                location_id = str(raw.get("location_id") or line["location_id"])
+                _, variant = self.variant(line["variant_id"])
+                key = f"{variant['inventory_item_id']}:{location_id}"
+                level = self.store.get("inventory_level", key)
+                if level is not None:
+                    level["available"] += quantity
+                    level["updated_at"] = stamp
+                    self.store.update("inventory_level", key, level)
+                    events.append(("inventory_levels/update", self._level_event(level)))
+            refund_lines.append(
+                {
+                    "id": self.new_id("refund"),
+                    "line_item_id": line["id"],
+                    "quantity": quantity,
+                    "restock_type": restock,
+                    "location_id": raw.get("location_id") or line["location_id"],
+                    "subtotal": money(subtotal),
+                    "subtotal_set": money_set(subtotal, currency),
+                    "total_tax": money(line_tax),
+                    "total_tax_set": money_set(line_tax, currency),
+                    "line_item": public(line),
+                }
+            )
+        adjustments = []
+        shipping = body.get("shipping") or {}
+        ship_line = order["shipping_lines"][0] if order["shipping_lines"] else None
+        ship_amount = Decimal(0)
+        if ship_line is not None and (shipping.get("full_refund") or shipping.get("amount")):
+            ship_amount = (
+                Decimal(ship_line["price"])
+                if shipping.get("full_refund")
+                else money_field(shipping["amount"], "shipping.amount")
+            )
+            ship_tax = vat_of(ship_amount, TAX_RATES[quirks.SHIPPING_TAX_TITLE])
+            adjustments.append(
+                {
+                    "kind": "shipping_refund",
+                    "reason": reason or "Shipping refund",
+                    "amount": money(-ship_amount),
+                    "tax_amount": money(-ship_tax),
+                }
+            )
+        computed = goods + ship_amount
+        transactions_in = body.get("transactions") or []
+        requested = sum(
+            (money_field(t.get("amount"), "transactions.amount") for t in transactions_in),
+            Decimal(0),
+        )
+        amount = requested if transactions_in else computed
+        if not transactions_in and not refund_lines and not ship_amount:
+            raise ApiError(422, "nothing to refund", {"refund_line_items": ["can't be blank"]})
+        paid, refunded = self._paid_refunded(order)
+        if amount + refunded > paid:
+            raise ApiError(
+                422,
+                f"refund amount {money(amount)} exceeds the refundable {money(paid - refunded)}",
+                {"transactions": ["amount exceeds the refundable amount"]},
+            )
+        if transactions_in and amount != computed:
+            adjustments.append(
+                {
+                    "kind": "refund_discrepancy",
+                    "reason": body.get("note") or "Refund discrepancy",
+                    "amount": money(computed - amount),
+                    "tax_amount": "0.00",
+                }
+            )
+        refund_id = self.new_id("refund")
+        transaction = {
+            "id": self.new_id("transaction"),
+            "order_id": order["id"],
+            "kind": "refund",
+            "gateway": order["_gateway"],
+            "amount": money(amount),
+            "currency": currency,
+            "status": "success",
+            "status_code": "0",
+            "status_msg": "success",
+            "error_code": None,
+            "error_msg": None,
+            "parent_id": order["_transactions"][0]["id"] if order["_transactions"] else None,
+            "payment_details": order["payment_details"][0] if order["payment_details"] else {},
+            "receipt": {},
+            "channel_refund_id": f"re_{hashlib.sha256(refund_id.encode()).hexdigest()[:24]}",
+            "created_at": stamp,
+            "processed_at": stamp,
+        }
+        refund = {
+            "id": refund_id,
+            "order_id": order["id"],
+            "note": body.get("note") or "",
+            "created_at": stamp,
+            "processed_at": stamp,
+            "user_id": None,
+            "restock": any(r["restock_type"] != "no_restock" for r in refund_lines),
+            "refund_line_items": refund_lines,
+            "order_adjustments": adjustments,
+            "transactions": [
+                {
+                    k: transaction[k]
+                    for k in (
+                        "id",
+                        "kind",
+                        "status",
+                        "gateway",
+                        "amount",
+                        "currency",
+                        "channel_refund_id",
+                    )
+                }
+            ],
+        }
+        order["_transactions"].append(transaction)
+        order["_refunds"].append(refund)
+        total_refunded = refunded + amount
+        order["financial_status"] = "refunded" if total_refunded >= paid else "partially_refunded"
+        current = Decimal(order["total_price"]) - total_refunded
+        order["current_total_price"] = money(current)
+        order["current_total_price_set"] = money_set(current, currency)
+        order["updated_at"] = stamp
+        if self._all_lines_done(order):
+            order["fulfillment_status"] = self._fulfillment_status(order)
+        events.append(("refunds/create", refund))
+        return refund
+
+    # -- fulfillments ---------------------------------------------------------------------
+
+    @staticmethod
+    def _all_lines_done(order: dict[str, Any]) -> bool:
+        return all(li["fulfillable_quantity"] == 0 for li in order["line_items"])
+
+    @staticmethod
+    def _fulfillment_status(order: dict[str, Any]) -> str | None:
+        shipped = sum(
+            li["fulfillment_quantity"]
+            for f in order["_fulfillments"]
+            if f["status"] == "success"
+            for li in f["line_items"]
+        )
+        if shipped == 0:
+            return None
+        if all(li["fulfillable_quantity"] == 0 for li in order["line_items"]):
+            return "fulfilled"
+        return "partial"
+
+    def create_fulfillment(self, order_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /orders/{id}/fulfillments.json``; moves the order to partial or fulfilled."""
+        tracking = body.get("tracking_info_list") or []
+        if len(tracking) > 10:
+            raise ApiError(
+                422,
+                "tracking_info_list can hold at most 10 entries",
+                {"tracking_info_list": ["is too long (maximum is 10)"]},
+            )
+        events: list[tuple[str, dict[str, Any]]] = []
+        with self.store.transaction():
+            order = self.order(order_id)
+            if order["status"] == "cancelled":
+                raise ApiError(422, "order is cancelled", {"order": ["is cancelled"]})
+            lines = {li["id"]: li for li in order["line_items"]}
+            wanted = body.get("line_items")
+            if not wanted:
+                wanted = [
+                    {"id": li["id"], "quantity": li["fulfillable_quantity"]}
+                    for li in order["line_items"]
+                    if li["fulfillable_quantity"] > 0
+                ]
+            if not wanted:
+                raise ApiError(
+                    422, "order has nothing left to fulfill", {"line_items": ["is empty"]}
+                )
+            stamp = now_iso()
+            picked = []
+            for raw in wanted:
+                raw_id = raw.get("id")
+                not_int = isinstance(raw_id, bool) or not isinstance(raw_id, int)
+                if quirks.FULFILLMENT_LINE_ID_INTEGER and body.get("line_items") and not_int:
+                    raise ApiError(
+                        422,
+                        "line_items[].id must be an integer",
+                        {"line_items": ["id must be an integer"]},
+                    )
+                line = lines.get(str(raw.get("id")))
+                if line is None:
+                    raise ApiError(
+                        422,
+                        f"line item {raw.get('id')} not found",
+                        {"line_items": ["id is invalid"]},
+                    )
+                quantity = number_field(raw.get("quantity"), "line_items.quantity")
+                if quantity < 1 or quantity > line["fulfillable_quantity"]:
+                    raise ApiError(
+                        422,
+                        f"quantity for line item {line['id']} must be between 1 and "
+                        f"{line['fulfillable_quantity']}",
+                        {"line_items": ["quantity exceeds fulfillable quantity"]},
+                    )
+                picked.append((line, quantity))
+            for line, quantity in picked:
+                line["fulfillable_quantity"] -= quantity
+                line["fulfillment_status"] = (
+                    "fulfilled" if line["fulfillable_quantity"] == 0 else "partial"
+                )
+            number = len(order["_fulfillments"]) + 1
+            fulfillment = {
+                "id": self.new_id("fulfillment"),
+                "order_id": order["id"],
+                "name": quirks.FULFILLMENT_NAME.format(number=order["order_number"], n=number),
+                "status": "success",
+                "shipment_status": None,
+                "location_id": body.get("location_id") or picked[0][0]["location_id"],
+                "notify_customer": bool(body.get("notify_customer", False)),
+                "tracking_info_list": [self._tracking(t) for t in tracking],
+                "line_items": [
+                    {
+                        **public(line),
+                        "fulfillment_quantity": quantity,
+                        "fulfillable_quantity": line["fulfillable_quantity"],
+                    }
+                    for line, quantity in picked
+                ],
+                "created_at": stamp,
+                "updated_at": stamp,
+            }
+            order["_fulfillments"].append(fulfillment)
+            order["fulfillment_status"] = self._fulfillment_status(order)
+            order["updated_at"] = stamp
+            self.store.update("order", order["id"], order)
+            events.append(("fulfillments/create", fulfillment))
+            topic = quirks.FULFILLMENT_TOPICS.get(order["fulfillment_status"] or "")
+            if topic:
+                events.append((topic, public(order)))
+            events.append(("orders/updated", public(order)))
+        for topic, payload in events:
+            self.emit(topic, payload)
+        return fulfillment
+
+    @staticmethod
+    def _tracking(raw: dict[str, Any]) -> dict[str, Any]:
+        number = raw.get("tracking_number")
+        if not number:
+            raise ApiError(
+                422,
+                "tracking_number can't be blank",
+                {"tracking_info_list": ["tracking_number can't be blank"]},
+            )
+        return {
+            "tracking_number": str(number),
+            "tracking_company": raw.get("tracking_company"),
+            "tracking_url": raw.get("tracking_url"),
+        }
+
+    def _fulfillment(self, order: dict[str, Any], fulfillment_id: str) -> dict[str, Any]:
+        match = next((f for f in order["_fulfillments"] if f["id"] == str(fulfillment_id)), None)
+        if match is None:
+            raise ApiError(404, "fulfillment not found", f"fulfillment {fulfillment_id} not found")
+        return match
+
+    def cancel_fulfillment(self, order_id: str, fulfillment_id: str) -> dict[str, Any]:
+        """``POST .../fulfillments/{id}/cancel.json``: the lines become fulfillable again."""
+        events: list[tuple[str, dict[str, Any]]] = []
+        with self.store.transaction():
+            order = self.order(order_id)
+            fulfillment = self._fulfillment(order, fulfillment_id)
+            if fulfillment["status"] == "cancelled":
+                raise ApiError(422, "fulfillment is already cancelled", {"status": ["cancelled"]})
+            lines = {li["id"]: li for li in order["line_items"]}
+            for fl in fulfillment["line_items"]:
+                line = lines[fl["id"]]
+                line["fulfillable_quantity"] += fl["fulfillment_quantity"]
+                line["fulfillment_status"] = (
+                    None if line["fulfillable_quantity"] == line["quantity"] else "partial"
+                )
+            stamp = now_iso()
+            fulfillment["status"] = "cancelled"
+            fulfillment["updated_at"] = stamp
+            order["fulfillment_status"] = self._fulfillment_status(order)
+            order["updated_at"] = stamp
+            self.store.update("order", order["id"], order)
+            events.append(("fulfillments/update", fulfillment))
+            events.append(("orders/updated", public(order)))
+        for topic, payload in events:
+            self.emit(topic, payload)
+        return fulfillment
+
+    def update_tracking(self, order_id: str, fulfillment_id: str, body: dict[str, Any]) -> dict:
+        """``POST .../update_tracking.json``: replaces the whole tracking list."""
+        tracking = body.get("tracking_info_list")
+        if tracking is None:
+            raise ApiError(
+                422, "tracking_info_list is required", {"tracking_info_list": ["is required"]}
+            )
+        if len(tracking) > 10:
+            raise ApiError(
+                422,
+                "tracking_info_list can hold at most 10 entries",
+                {"tracking_info_list": ["is too long (maximum is 10)"]},
+            )
+        with self.store.transaction():
+            order = self.order(order_id)
+            fulfillment = self._fulfillment(order, fulfillment_id)
+            fulfillment["tracking_info_list"] = [self._tracking(t) for t in tracking]
+            fulfillment["updated_at"] = now_iso()
+            self.store.update("order", order["id"], order)
+        self.emit("fulfillments/update", fulfillment)
+        return fulfillment
