@@ -1,0 +1,52 @@
+"""httpx clients for Stokly and SHOPLINE: auth, pagination, pacing, retries, typed models.
+
+The clients know nothing of mapping files or Prefect: they take plain values (base URL, API
+version, credentials as ``pydantic.SecretStr``, rate and retry settings, timeouts, and an optional
+``transport`` for tests) and return typed models. Both are async (see
+:mod:`stokline.connectors.shopline.client` for why)::
+
+    async with ShoplineClient(url, SecretStr(token), api_version="v20251201") as shopline:
+        async for order in shopline.iter_orders(updated_at_min=since):
+            ...
+
+Errors are drawn in :mod:`stokline.connectors.errors`; retries and pacing live in
+:mod:`stokline.connectors._http`.
+"""
+
+from ._http import Clock, LeakyBucketPacer, RateLimit, RetryPolicy, SystemClock
+from .errors import (
+    ApiError,
+    AuthError,
+    ConnectorError,
+    NotFoundError,
+    PaginationLoopError,
+    RateLimitedError,
+    ResponseFormatError,
+    ServerError,
+    TransportError,
+    ValidationError,
+    is_transient,
+)
+from .shopline import ShoplineClient
+from .stokly import StoklyClient
+
+__all__ = [
+    "ApiError",
+    "AuthError",
+    "Clock",
+    "ConnectorError",
+    "LeakyBucketPacer",
+    "NotFoundError",
+    "PaginationLoopError",
+    "RateLimit",
+    "RateLimitedError",
+    "ResponseFormatError",
+    "RetryPolicy",
+    "ServerError",
+    "ShoplineClient",
+    "StoklyClient",
+    "SystemClock",
+    "TransportError",
+    "ValidationError",
+    "is_transient",
+]

@@ -1,0 +1,660 @@
+"""The request core shared by both clients: pacing, retries, error mapping, JSON decoding.
+
+Every HTTP call of ``StoklyClient`` and ``ShoplineClient`` goes through :meth:`HttpCore.request`,
+so the retry and pacing decisions live in exactly one place:
+
+* **Pacing** — a :class:`LeakyBucketPacer` (GCRA, the "virtual scheduling" form of a leaky bucket)
+  hands out send slots so that concurrent callers never overflow the API's bucket: steady state
+  sees no 429 at all. Each attempt, retries included, takes a slot.
+* **Transient failures** — 429 (``Retry-After`` honoured, and the whole pacer pauses so the other
+  in-flight callers back off too), 500/502/503/504, timeouts and connection errors are retried
+  with exponential backoff and jitter, bounded by :class:`RetryPolicy` (attempts *and* seconds).
+* **Non-idempotent writes** (creates, stock deltas) are retried only when the request certainly
+  did not reach the application: connection failures and 429. A timeout or a 5xx on a create
+  may have created the record, and blindly sending it again would make a duplicate; the caller
+  (the sync layer) resolves that with its search-before-create check instead.
+* **Everything else** becomes a typed error at once (see :mod:`stokline.connectors.errors`).
+
+Time is read and slept through a :class:`Clock`, so tests run hours of pacing in milliseconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+import json
+import logging
+import math
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Literal, Protocol, TypeVar
+from urllib.parse import quote
+
+import httpx
+import pydantic
+
+from .errors import (
+    RateLimitedError,
+    ResponseFormatError,
+    TransportError,
+    error_class_for_status,
+    redact,
+)
+
+__all__ = [
+    "Clock",
+    "HttpCore",
+    "LeakyBucketPacer",
+    "RateLimit",
+    "RetryPolicy",
+    "SystemClock",
+    "parse_model",
+    "segment",
+]
+
+logger = logging.getLogger("stokline.connectors")
+
+ModelT = TypeVar("ModelT", bound=pydantic.BaseModel)
+
+_IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+# Failures that prove the request never reached the server: safe to repeat even for a create.
+_NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+class Clock(Protocol):
+    """Where the connectors read time and sleep; tests substitute a fake."""
+
+    def monotonic(self) -> float:
+        """Seconds on a monotonic scale, for intervals."""
+
+    def time(self) -> float:
+        """Seconds since the epoch (wall clock), for comparing with API timestamps."""
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds``."""
+
+
+class SystemClock:
+    """The real clock: :func:`time.monotonic`, :func:`time.time` and :func:`asyncio.sleep`."""
+
+    def monotonic(self) -> float:
+        """Seconds on the monotonic clock."""
+        return time.monotonic()
+
+    def time(self) -> float:
+        """Seconds since the epoch."""
+        return time.time()
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep without blocking the event loop."""
+        await asyncio.sleep(seconds)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How long transient failures are retried.
+
+    A request is tried at most ``max_attempts`` times and never past ``max_elapsed`` seconds after
+    its first attempt (a ``Retry-After`` that would cross that line ends the retries at once).
+    Backoff before retry *n* is ``min(backoff_max, backoff_base * 2**(n-1))`` stretched by up to
+    ``jitter`` (a fraction) so that concurrent callers do not retry in lock step.
+    """
+
+    max_attempts: int = 5
+    max_elapsed: float = 120.0
+    backoff_base: float = 0.5
+    backoff_max: float = 30.0
+    jitter: float = 0.5
+    retry_statuses: frozenset[int] = frozenset({429, 500, 502, 503, 504})
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("RetryPolicy.max_attempts must be at least 1")
+        if self.max_elapsed < 0 or self.backoff_base < 0 or self.backoff_max < 0:
+            raise ValueError("RetryPolicy durations must not be negative")
+        if not 0 <= self.jitter <= 1:
+            raise ValueError("RetryPolicy.jitter is a fraction between 0 and 1")
+
+    def backoff(self, attempt: int, rand: Callable[[], float] = random.random) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+        base = min(self.backoff_max, self.backoff_base * (2 ** (attempt - 1)))
+        return base * (1 + self.jitter * rand())
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """An API's leaky bucket: it drains ``per_second`` requests per second and holds ``burst``.
+
+    ``headroom`` slots of the burst are left unused by the client, to absorb network jitter (two
+    requests sent 250 ms apart can arrive 50 ms apart) and requests made by other processes.
+    """
+
+    per_second: float
+    burst: int
+    headroom: int = 0
+
+    def __post_init__(self) -> None:
+        if self.per_second <= 0:
+            raise ValueError("RateLimit.per_second must be positive")
+        if self.burst < 1 or not 0 <= self.headroom < self.burst:
+            raise ValueError("RateLimit needs burst >= 1 and 0 <= headroom < burst")
+
+
+class LeakyBucketPacer:
+    """Client-side leaky bucket (GCRA): grants send slots no faster than the API drains them.
+
+    The slot is reserved synchronously (no ``await`` between reading and updating the state) and
+    under a thread lock, so one pacer can be shared by every client of the same API credentials
+    in a process — asyncio tasks and threads (e.g. Prefect's thread pool, each thread with its own
+    event loop) alike: pass it as ``pacer=`` to the clients. :meth:`pause_until` holds every
+    caller back, e.g. for a 429's ``Retry-After`` or a low remaining-quota header.
+    """
+
+    def __init__(self, limit: RateLimit, clock: Clock) -> None:
+        self.limit = limit
+        self._clock = clock
+        self._interval = 1.0 / limit.per_second
+        self._tolerance = (limit.burst - limit.headroom - 1) * self._interval
+        self._tat = -math.inf  # theoretical arrival time of the next request
+        self._paused_until = -math.inf
+        self._lock = threading.Lock()
+
+    def _reserve(self) -> float:
+        """Book the next slot; return how long to wait for it."""
+        with self._lock:
+            now = self._clock.monotonic()
+            start = max(now, self._paused_until)
+            tat = max(self._tat, start)
+            send_at = max(start, tat - self._tolerance)
+            self._tat = tat + self._interval
+            return send_at - now
+
+    async def acquire(self) -> None:
+        """Wait for a send slot."""
+        while True:
+            wait = self._reserve()
+            if wait > 0:
+                await self._clock.sleep(wait)
+            # A pause announced while we slept voids the slot: reserve again after it.
+            with self._lock:
+                if self._clock.monotonic() >= self._paused_until:
+                    return
+
+    def pause_until(self, monotonic_deadline: float) -> None:
+        """Grant no slot before ``monotonic_deadline``; the bucket restarts empty-ish after it."""
+        with self._lock:
+            if monotonic_deadline > self._paused_until:
+                self._paused_until = monotonic_deadline
+                self._tat = max(self._tat, monotonic_deadline)
+
+    def pause_for(self, seconds: float) -> None:
+        """Grant no slot for the next ``seconds``."""
+        self.pause_until(self._clock.monotonic() + seconds)
+
+
+def segment(value: str | int) -> str:
+    """``value`` as one URL path segment: ids never smuggle ``/``, ``?`` or ``..`` into a path."""
+    text = str(value)
+    if not text or text in (".", ".."):
+        raise ValueError(f"invalid id for a URL path: {text!r}")
+    return quote(text, safe="")
+
+
+def parse_retry_after(value: str | None, now_epoch: float) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - now_epoch
+    if math.isnan(seconds) or math.isinf(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+def encode_json(body: Any, *, decimals: Literal["string", "number"]) -> bytes:
+    """Serialise a request body; ``Decimal`` becomes a string (SHOPLINE) or an exact number.
+
+    A Decimal is sent as a JSON number only when the float's shortest repr gives back the very
+    same decimal value, so money never silently changes on the way out.
+    """
+
+    def default(value: Any) -> Any:
+        """Serialise the types ``json`` does not know."""
+        if isinstance(value, Decimal):
+            if decimals == "string":
+                return str(value)
+            if value == value.to_integral_value():
+                return int(value)
+            as_float = float(value)
+            if Decimal(repr(as_float)) != value:
+                raise ValueError(f"{value} cannot be sent as an exact JSON number")
+            return as_float
+        if isinstance(value, datetime | date):
+            return value.isoformat()
+        if isinstance(value, pydantic.SecretStr):
+            raise TypeError("refusing to serialise a secret into a request body")
+        if isinstance(value, pydantic.BaseModel):
+            return value.model_dump(mode="python", by_alias=True, exclude_none=True)
+        raise TypeError(f"cannot serialise {type(value).__name__} to JSON")
+
+    return json.dumps(body, default=default, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _loc_text(loc: Iterable[int | str]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(body)"
+
+
+def describe_validation_error(exc: pydantic.ValidationError, where: str = "") -> tuple[str, str]:
+    """One readable line (and the first field) from a pydantic error — never the input values."""
+    problems = []
+    first_field = ""
+    for err in exc.errors(include_url=False, include_input=False, include_context=False)[:3]:
+        loc = _loc_text(err["loc"])
+        if where:
+            loc = f"{where}.{loc}" if not loc.startswith("[") else f"{where}{loc}"
+        first_field = first_field or loc
+        problems.append(f"field {loc}: {err['msg']}")
+    if exc.error_count() > 3:
+        problems.append(f"and {exc.error_count() - 3} more")
+    return "; ".join(problems), first_field
+
+
+def parse_model(
+    model: type[ModelT], data: Any, *, service: str, endpoint: str, where: str = ""
+) -> ModelT:
+    """Validate ``data`` as ``model``; a mismatch is a :class:`ResponseFormatError`."""
+    try:
+        return model.model_validate(data)
+    except pydantic.ValidationError as exc:
+        message, first_field = describe_validation_error(exc, where)
+        raise ResponseFormatError(
+            f"unexpected response: {message}",
+            service=service,
+            endpoint=endpoint,
+            field=first_field,
+        ) from None
+
+
+@dataclass
+class _Attempt:
+    """Book-keeping of one logical request across its attempts."""
+
+    method: str
+    path: str
+    started: float
+    idempotent: bool
+    number: int = 0
+
+    @property
+    def endpoint(self) -> str:
+        """``"METHOD /path"``, as errors and logs name it."""
+        return f"{self.method} {self.path}"
+
+
+class HttpCore:
+    """One paced, retrying ``httpx.AsyncClient`` for one API.
+
+    ``error_message`` turns an error response into the API's explanation; ``trace_headers`` name
+    the headers that carry a request id; ``on_response`` sees every response (e.g. to read
+    remaining-quota headers); ``success`` says which statuses are a success for this API.
+    """
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        base_url: str,
+        headers: Mapping[str, str],
+        retry: RetryPolicy,
+        pacer: LeakyBucketPacer,
+        clock: Clock,
+        timeout: httpx.Timeout,
+        max_concurrency: int,
+        decimals: Literal["string", "number"],
+        success: Callable[[int], bool],
+        error_message: Callable[[httpx.Response], str | None],
+        trace_headers: tuple[str, ...] = (),
+        secrets: Callable[[], Iterable[str]] = tuple,
+        auth: httpx.Auth | None = None,
+        on_response: Callable[[httpx.Response], None] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        if max_concurrency < 1:
+            raise ValueError("max_concurrency must be at least 1")
+        self.service = service
+        self.retry = retry
+        self.pacer = pacer
+        self.clock = clock
+        self._decimals = decimals
+        self._success = success
+        self._error_message = error_message
+        self._trace_headers = trace_headers
+        self._secrets = secrets
+        self._on_response = on_response
+        self._rand = rand
+        self._slots = asyncio.Semaphore(max_concurrency)
+        self._client = httpx.AsyncClient(
+            base_url=base_url,
+            headers=dict(headers),
+            auth=auth,
+            timeout=timeout,
+            transport=transport,
+            limits=httpx.Limits(
+                max_connections=max_concurrency + 2, max_keepalive_connections=max_concurrency
+            ),
+            follow_redirects=False,
+        )
+
+    @property
+    def base_url(self) -> httpx.URL:
+        """The base URL every request path is joined to."""
+        return self._client.base_url
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._client.aclose()
+
+    def redact(self, text: str) -> str:
+        """Mask this client's registered secrets (and generic credential shapes) in ``text``."""
+        return redact(text, self._secrets())
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        idempotent: bool | None = None,
+        authenticated: bool = True,
+        use_slot: bool = True,
+    ) -> httpx.Response:
+        """Send one logical request (several attempts if transient failures occur).
+
+        Returns the successful response (body read). ``authenticated=False`` skips the client's
+        ``httpx.Auth`` (token grants); ``use_slot=False`` bypasses the concurrency limit, which a
+        token grant needs because it runs *inside* requests that already hold slots.
+        """
+        method = method.upper()
+        url_path = self._client.base_url.path + path.lstrip("/")
+        attempt = _Attempt(
+            method=method,
+            path=url_path,
+            started=self.clock.monotonic(),
+            idempotent=method in _IDEMPOTENT_METHODS if idempotent is None else idempotent,
+        )
+        content = None
+        headers = {}
+        if json_body is not None:
+            content = encode_json(json_body, decimals=self._decimals)
+            headers["Content-Type"] = "application/json; charset=utf-8"
+        clean_params = _clean_params(params)
+        while True:
+            attempt.number += 1
+            try:
+                async with self._slots if use_slot else contextlib.nullcontext():
+                    # Pace inside the slot, so the request leaves the moment its slot is granted
+                    # instead of queueing behind busy connections and going out in a bunch.
+                    await self.pacer.acquire()
+                    response = await self._client.request(
+                        method,
+                        path,
+                        params=clean_params,
+                        content=content,
+                        headers=headers,
+                        auth=httpx.USE_CLIENT_DEFAULT if authenticated else None,
+                    )
+            except httpx.TransportError as exc:
+                retryable = attempt.idempotent or isinstance(exc, _NOT_SENT_ERRORS)
+                kind = type(exc).__name__
+                delay = self.retry.backoff(attempt.number, self._rand)
+                if retryable and self._may_retry(attempt, delay):
+                    self._log_retry(attempt, kind, delay)
+                    await self.clock.sleep(delay)
+                    continue
+                reason = "" if retryable else " (not retried: the request may have been applied)"
+                raise TransportError(
+                    self.redact(
+                        f"{self.service} {attempt.endpoint}: {kind}: {exc or 'no details'}"
+                        f" after {attempt.number} attempt(s){reason}"
+                    ),
+                    service=self.service,
+                    method=method,
+                    path=url_path,
+                    attempts=attempt.number,
+                ) from None  # the httpx error's text is already in the (redacted) message
+            if self._on_response is not None:
+                self._on_response(response)
+            status = response.status_code
+            if self._success(status):
+                return response
+            if await self._retry_status(attempt, response):
+                continue
+            raise self._api_error(attempt, response)
+
+    async def _retry_status(self, attempt: _Attempt, response: httpx.Response) -> bool:
+        """Sleep and return True when this error status should be tried again."""
+        status = response.status_code
+        if status not in self.retry.retry_statuses:
+            return False
+        if not attempt.idempotent and status != 429:
+            return False
+        delay = self.retry.backoff(attempt.number, self._rand)
+        if status == 429:
+            hinted = parse_retry_after(response.headers.get("retry-after"), self.clock.time())
+            if hinted is not None:
+                delay = hinted
+            # Everyone sharing this bucket waits, not just this caller.
+            self.pacer.pause_for(delay)
+        if not self._may_retry(attempt, delay):
+            return False
+        self._log_retry(attempt, f"HTTP {status}", delay, self._trace_id(response))
+        await self.clock.sleep(delay)
+        return True
+
+    def _may_retry(self, attempt: _Attempt, delay: float) -> bool:
+        if attempt.number >= self.retry.max_attempts:
+            return False
+        spent = self.clock.monotonic() - attempt.started
+        return spent + delay <= self.retry.max_elapsed
+
+    def _log_retry(
+        self, attempt: _Attempt, reason: str, delay: float, trace_id: str | None = None
+    ) -> None:
+        logger.warning(
+            "%s %s: %s (trace id %s), attempt %d, retrying in %.2fs",
+            self.service,
+            attempt.endpoint,
+            reason,
+            trace_id or "-",
+            attempt.number,
+            delay,
+        )
+
+    def _trace_id(self, response: httpx.Response) -> str | None:
+        for name in self._trace_headers:
+            if value := response.headers.get(name):
+                return value
+        return None
+
+    def _api_error(self, attempt: _Attempt, response: httpx.Response) -> Exception:
+        status = response.status_code
+        if 200 <= status < 300:
+            return ResponseFormatError(
+                f"unexpected success status {status} (this API answers 200)",
+                service=self.service,
+                endpoint=attempt.endpoint,
+            )
+        try:
+            api_message = self._error_message(response)
+        except Exception:  # an unreadable error body must not hide the status
+            api_message = None
+        if api_message is None:
+            api_message = _body_excerpt(response)
+        kwargs: dict[str, Any] = {
+            "service": self.service,
+            "status": status,
+            "method": attempt.method,
+            "path": attempt.path,
+            "trace_id": self._trace_id(response),
+            "api_message": self.redact(api_message) if api_message else None,
+            "attempts": attempt.number,
+        }
+        cls = error_class_for_status(status)
+        if cls is RateLimitedError:
+            kwargs["retry_after"] = parse_retry_after(
+                response.headers.get("retry-after"), self.clock.time()
+            )
+        return cls(**kwargs)
+
+    async def request_json(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        idempotent: bool | None = None,
+        authenticated: bool = True,
+        use_slot: bool = True,
+    ) -> tuple[dict[str, Any], httpx.Response]:
+        """:meth:`request`, then decode a JSON object body (Decimal for fractional numbers)."""
+        response = await self.request(
+            method,
+            path,
+            params=params,
+            json_body=json_body,
+            idempotent=idempotent,
+            authenticated=authenticated,
+            use_slot=use_slot,
+        )
+        return self.decode_object(response), response
+
+    def endpoint_of(self, response: httpx.Response) -> str:
+        """``"METHOD /path"`` of the request behind ``response``."""
+        return f"{response.request.method} {response.request.url.path}"
+
+    def decode_object(self, response: httpx.Response) -> dict[str, Any]:
+        """The JSON object in ``response``'s body, or a :class:`ResponseFormatError`."""
+        endpoint = self.endpoint_of(response)
+        body = response.content
+        if not body.strip():
+            raise ResponseFormatError(
+                f"empty body with HTTP {response.status_code}, expected a JSON object",
+                service=self.service,
+                endpoint=endpoint,
+            )
+        try:
+            data = json.loads(body, parse_float=Decimal)
+        except ValueError:
+            content_type = response.headers.get("content-type", "no content type")
+            excerpt = self.redact(_body_excerpt(response))
+            raise ResponseFormatError(
+                f"expected a JSON object, got {content_type}: {excerpt!r}",
+                service=self.service,
+                endpoint=endpoint,
+            ) from None
+        if not isinstance(data, dict):
+            raise ResponseFormatError(
+                f"expected a JSON object, got {_json_kind(type(data))}",
+                service=self.service,
+                endpoint=endpoint,
+            )
+        return data
+
+    def field(
+        self,
+        data: Mapping[str, Any],
+        key: str,
+        kind: type | tuple[type, ...],
+        response: httpx.Response,
+        *,
+        where: str = "",
+    ) -> Any:
+        """``data[key]``, which must be a ``kind``; otherwise a :class:`ResponseFormatError`.
+
+        ``where`` is the JSON location of ``data`` itself, for the message (``metadata``).
+        """
+        name = f"{where}.{key}" if where else key
+        if key not in data:
+            raise ResponseFormatError(
+                f"field {name!r} is missing (present: {', '.join(sorted(data)) or 'nothing'})",
+                service=self.service,
+                endpoint=self.endpoint_of(response),
+                field=name,
+            )
+        value = data[key]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        # bool is an int subclass in Python, but never a count or an id in JSON.
+        wrong_bool = isinstance(value, bool) and bool not in kinds
+        if not isinstance(value, kinds) or wrong_bool:
+            raise ResponseFormatError(
+                f"field {name!r} should be {' or '.join(_json_kind(k) for k in kinds)},"
+                f" got {_json_kind(type(value))}",
+                service=self.service,
+                endpoint=self.endpoint_of(response),
+                field=name,
+            )
+        return value
+
+    def model(
+        self, model: type[ModelT], data: Any, response: httpx.Response, where: str = ""
+    ) -> ModelT:
+        """Validate ``data`` (part of ``response``) as ``model``."""
+        return parse_model(
+            model, data, service=self.service, endpoint=self.endpoint_of(response), where=where
+        )
+
+
+def _json_kind(kind: type) -> str:
+    return {
+        dict: "a JSON object",
+        list: "a JSON array",
+        str: "a string",
+        int: "an integer",
+        bool: "a boolean",
+        Decimal: "a number",
+        float: "a number",
+        type(None): "null",
+    }.get(kind, kind.__name__)
+
+
+def _body_excerpt(response: httpx.Response, limit: int = 120) -> str:
+    text = response.content[: limit * 4].decode("utf-8", errors="replace")
+    text = " ".join(text.split())
+    if not text:
+        return "(empty body)"
+    return text[:limit] + ("…" if len(text) > limit else "")
+
+
+def _clean_params(params: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Drop None values and render booleans the way both APIs read them."""
+    if not params:
+        return None
+    clean: dict[str, Any] = {}
+    for key, value in params.items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        elif isinstance(value, datetime):
+            value = value.isoformat()
+        clean[key] = value
+    return clean

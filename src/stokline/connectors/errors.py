@@ -1,0 +1,210 @@
+"""Every error the connectors raise, in one hierarchy.
+
+::
+
+    ConnectorError                   anything that went wrong talking to Stokly or SHOPLINE
+    ├── TransportError               no usable HTTP answer: timeouts, refused or dropped
+    │                                connections — after the retry budget was spent
+    ├── ApiError                     the API answered with an error status
+    │   │                            (.service .status .method .path .trace_id .api_message)
+    │   ├── AuthError                401 / 403: missing, bad or expired credentials, no scope
+    │   ├── NotFoundError            404
+    │   ├── ValidationError          400 / 422: the API rejected the request body or query
+    │   ├── RateLimitedError         429 that outlived the retry budget (.retry_after)
+    │   └── ServerError              5xx that outlived the retry budget
+    ├── PaginationLoopError          the API handed out a page cursor it had handed out before
+    └── ResponseFormatError          a success status with a body we cannot use: HTML error
+                                     pages, empty bodies, missing or wrongly typed fields
+
+Callers decide retry-ability with :func:`is_transient` (e.g. as a Prefect ``retry_condition_fn``)
+instead of matching classes themselves, so the one retry decision stays in this package.
+
+No message or repr ever carries a credential: every text that reaches an exception goes through
+:func:`redact`, which removes bearer tokens, ``Authorization`` headers and any secret value the
+client registered (access tokens, client secrets, request signatures).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+__all__ = [
+    "ApiError",
+    "AuthError",
+    "ConnectorError",
+    "NotFoundError",
+    "PaginationLoopError",
+    "RateLimitedError",
+    "ResponseFormatError",
+    "ServerError",
+    "TransportError",
+    "ValidationError",
+    "error_class_for_status",
+    "is_transient",
+    "redact",
+]
+
+_MASK = "***"
+# Generic shapes of credentials, masked even when the client did not register the value.
+_CREDENTIAL_PATTERNS = (
+    re.compile(r"(?i)(bearer\s+)[^\s\"',;]+"),
+    re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?(?:bearer\s+|basic\s+)?)[^\"',;\n]+"),
+    re.compile(
+        r"(?i)(\b\"?(?:access_?token|client_?secret|signature|sign)\"?\s*[:=]\s*\"?)"
+        r"[^\s\"',;&}]+"
+    ),
+)
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """Return ``text`` with credentials masked.
+
+    Masks every registered secret value (longest first, so a secret that contains another is
+    masked whole) and the generic credential shapes (bearer tokens, ``Authorization`` headers,
+    ``accessToken``/``client_secret``/``signature`` pairs).
+    """
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        # Very short values would mask ordinary words; real credentials are long.
+        if len(secret) >= 4:
+            text = text.replace(secret, _MASK)
+    for pattern in _CREDENTIAL_PATTERNS:
+        text = pattern.sub(lambda m: m.group(1) + _MASK, text)
+    return text
+
+
+class ConnectorError(Exception):
+    """Base class of every error raised by ``stokline.connectors``."""
+
+    def __init__(self, message: str, *, service: str = "") -> None:
+        self.service = service
+        self.message = redact(message)
+        super().__init__(self.message)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r})"
+
+
+class TransportError(ConnectorError):
+    """No HTTP answer (timeout, connection refused or reset) after the retry budget."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        service: str = "",
+        method: str = "",
+        path: str = "",
+        attempts: int = 1,
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.attempts = attempts
+        super().__init__(message, service=service)
+
+
+class ApiError(ConnectorError):
+    """The API answered with an error status.
+
+    ``path`` is the URL path without the query string (queries may carry customer e-mails);
+    ``trace_id`` is the API's request id (SHOPLINE's ``traceId`` header) to quote to support;
+    ``api_message`` is the API's own explanation, already flattened to one string.
+    """
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        status: int,
+        method: str,
+        path: str,
+        trace_id: str | None = None,
+        api_message: str | None = None,
+        attempts: int = 1,
+    ) -> None:
+        self.status = status
+        self.method = method
+        self.path = path
+        self.trace_id = trace_id
+        self.api_message = redact(api_message) if api_message else api_message
+        self.attempts = attempts
+        parts = [f"{service} {method} {path} -> HTTP {status}"]
+        if self.api_message:
+            parts.append(f": {self.api_message}")
+        if trace_id:
+            parts.append(f" (trace id {trace_id})")
+        if attempts > 1:
+            parts.append(f" after {attempts} attempts")
+        super().__init__("".join(parts), service=service)
+
+
+class AuthError(ApiError):
+    """401/403: credentials missing, wrong, expired, or lacking the scope."""
+
+
+class NotFoundError(ApiError):
+    """404: the resource does not exist (or is not visible to these credentials)."""
+
+
+class ValidationError(ApiError):
+    """400/422: the API rejected the request; ``api_message`` says why."""
+
+
+class RateLimitedError(ApiError):
+    """429 that persisted through the retry budget. ``retry_after`` is the last hint, if any."""
+
+    def __init__(self, *, retry_after: float | None = None, **kwargs: object) -> None:
+        self.retry_after = retry_after
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+
+
+class ServerError(ApiError):
+    """5xx that persisted through the retry budget."""
+
+
+class PaginationLoopError(ConnectorError):
+    """A page cursor (or a whole page) came back a second time: following it would never end."""
+
+
+class ResponseFormatError(ConnectorError):
+    """A success status with a body we cannot use.
+
+    ``endpoint`` is ``"METHOD /path"``; ``field`` the JSON location of the problem, when it is one
+    field (``orders[3].id``).
+    """
+
+    def __init__(
+        self, message: str, *, service: str = "", endpoint: str = "", field: str | None = None
+    ) -> None:
+        self.endpoint = endpoint
+        self.field = field
+        prefix = f"{service} {endpoint}: " if endpoint else ""
+        super().__init__(prefix + message, service=service)
+
+
+_STATUS_CLASSES: dict[int, type[ApiError]] = {
+    400: ValidationError,
+    401: AuthError,
+    403: AuthError,
+    404: NotFoundError,
+    422: ValidationError,
+    429: RateLimitedError,
+}
+
+
+def error_class_for_status(status: int) -> type[ApiError]:
+    """The :class:`ApiError` subclass that stands for an HTTP error status."""
+    if status in _STATUS_CLASSES:
+        return _STATUS_CLASSES[status]
+    if status >= 500:
+        return ServerError
+    return ApiError
+
+
+def is_transient(error: BaseException) -> bool:
+    """True when trying the same step again later may succeed (rate limits, 5xx, network).
+
+    Meant for coarse retries above the client (a Prefect task's ``retry_condition_fn``); the
+    client already spent its own retry budget on the same error.
+    """
+    return isinstance(error, TransportError | RateLimitedError | ServerError)

@@ -1,0 +1,300 @@
+"""Typed SHOPLINE Admin REST API records (the fields the syncs read; all others are kept).
+
+Ids are strings (SHOPLINE ids are 19–26 digit numbers, beyond what every consumer of JSON numbers
+handles exactly); money is :class:`~decimal.Decimal` parsed from SHOPLINE's money strings. The real
+quirks are kept as the API has them: a webhook ``id`` is an integer and ``location.is_default`` is
+the string ``"true"``/``"false"`` (exposed as a boolean by :attr:`Location.default`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import Field
+
+from .._models import ApiModel, Money
+
+__all__ = [
+    "Address",
+    "Customer",
+    "Fulfillment",
+    "FulfillmentLineItem",
+    "InventoryLevel",
+    "LineItem",
+    "Location",
+    "MoneySet",
+    "Order",
+    "PaymentDetail",
+    "Product",
+    "Refund",
+    "RefundLineItem",
+    "ShippingLine",
+    "TaxLine",
+    "TrackingInfo",
+    "Transaction",
+    "Variant",
+    "Webhook",
+]
+
+
+class MoneyAmount(ApiModel):
+    """One side of a ``*_set`` money pair."""
+
+    amount: Money
+    currency_code: str | None = None
+
+
+class MoneySet(ApiModel):
+    """SHOPLINE's ``*_set`` twin of a money field: shop and presentment currency."""
+
+    shop_money: MoneyAmount | None = None
+    presentment_money: MoneyAmount | None = None
+
+
+class Variant(ApiModel):
+    """A product variant: the sellable unit, linked to Stokly items by SKU."""
+
+    id: str
+    product_id: str | None = None
+    sku: str | None = None
+    barcode: str | None = None
+    title: str | None = None
+    price: Money | None = None
+    compare_at_price: Money | None = None
+    inventory_item_id: str | None = None
+    inventory_quantity: int | None = None
+    inventory_policy: str | None = None
+    updated_at: datetime | None = None
+
+
+class Product(ApiModel):
+    """A product with its variants."""
+
+    id: str
+    title: str | None = None
+    handle: str | None = None
+    status: str | None = None
+    body_html: str | None = None
+    vendor: str | None = None
+    tags: str | list[str] | None = None
+    variants: list[Variant] = Field(default_factory=list)
+    updated_at: datetime | None = None
+
+
+class InventoryLevel(ApiModel):
+    """Available quantity of one inventory item at one location."""
+
+    inventory_item_id: str
+    location_id: str
+    variant_id: str | None = None
+    available: int | None = None
+    updated_at: datetime | None = None
+
+
+class Location(ApiModel):
+    """A SHOPLINE location (warehouse, store)."""
+
+    id: str
+    name: str | None = None
+    active: bool | None = None
+    is_default: str | bool | None = None
+
+    @property
+    def default(self) -> bool:
+        """``is_default`` as a boolean (SHOPLINE sends the strings ``"true"``/``"false"``)."""
+        return str(self.is_default).lower() == "true"
+
+
+class TaxLine(ApiModel):
+    """A tax charged on a line or on shipping."""
+
+    title: str | None = None
+    rate: Money | None = None
+    price: Money | None = None
+    type: str | None = None
+    price_set: MoneySet | None = None
+
+
+class LineItem(ApiModel):
+    """An order line. ``id`` is unique only within its order."""
+
+    id: str
+    product_id: str | None = None
+    variant_id: str | None = None
+    sku: str | None = None
+    title: str | None = None
+    name: str | None = None
+    quantity: int
+    price: Money | None = None
+    fulfillable_quantity: int | None = None
+    fulfillment_status: str | None = None
+    location_id: str | None = None
+    requires_shipping: bool | None = None
+    tax_lines: list[TaxLine] = Field(default_factory=list)
+    discount_allocations: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class ShippingLine(ApiModel):
+    """A shipping charge; ``title`` names the carrier or method."""
+
+    title: str | None = None
+    code: str | None = None
+    price: Money | None = None
+    discounted_price: Money | None = None
+    tax_lines: list[TaxLine] = Field(default_factory=list)
+
+
+class Address(ApiModel):
+    """A shipping or billing address."""
+
+    first_name: str | None = None
+    last_name: str | None = None
+    name: str | None = None
+    phone: str | None = None
+    company: str | None = None
+    address1: str | None = None
+    address2: str | None = None
+    city: str | None = None
+    province: str | None = None
+    province_code: str | None = None
+    country: str | None = None
+    country_code: str | None = None
+    zip: str | None = None
+
+
+class Customer(ApiModel):
+    """A storefront customer; may have a phone and no e-mail."""
+
+    id: str
+    email: str | None = None
+    phone: str | None = None
+    area_code: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    addresses: list[Address] = Field(default_factory=list)
+    tags: str | list[str] | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+class PaymentDetail(ApiModel):
+    """A payment on an order; ``pay_channel_deal_id`` is the gateway's transaction id."""
+
+    pay_seq: str | None = None
+    pay_channel_deal_id: str | None = None
+    gateway: str | None = None
+    pay_channel: str | None = None
+    pay_amount: Money | None = None
+    pay_status: str | None = None
+    settle_currency: str | None = None
+
+
+class Order(ApiModel):
+    """A SHOPLINE order."""
+
+    id: str
+    name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    currency: str | None = None
+    status: str | None = None
+    financial_status: str | None = None
+    fulfillment_status: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    processed_at: datetime | None = None
+    cancelled_at: datetime | None = None
+    cancel_reason: str | None = None
+    taxes_included: bool | None = None
+    total_tax: Money | None = None
+    subtotal_price: Money | None = None
+    total_discounts: Money | None = None
+    current_total_price: Money | None = None
+    total_outstanding: Money | None = None
+    tags: str | list[str] | None = None
+    note: str | None = None
+    order_source: str | None = None
+    customer: Customer | None = None
+    line_items: list[LineItem] = Field(default_factory=list)
+    shipping_lines: list[ShippingLine] = Field(default_factory=list)
+    tax_lines: list[TaxLine] = Field(default_factory=list)
+    shipping_address: Address | None = None
+    billing_address: Address | None = None
+    payment_details: list[PaymentDetail] = Field(default_factory=list)
+    payment_gateway_names: list[str] = Field(default_factory=list)
+
+
+class Transaction(ApiModel):
+    """A payment or refund transaction of an order."""
+
+    id: str
+    order_id: str | None = None
+    kind: str | None = None
+    gateway: str | None = None
+    amount: Money | None = None
+    currency: str | None = None
+    status: str | None = None
+    payment_details: PaymentDetail | None = None
+
+
+class RefundLineItem(ApiModel):
+    """A refunded quantity of one order line."""
+
+    line_item_id: str
+    quantity: int
+    restock_type: str | None = None
+    subtotal: Money | None = None
+    total_tax: Money | None = None
+
+
+class Refund(ApiModel):
+    """A refund; reasons live in ``note`` and ``order_adjustments[].reason``."""
+
+    id: str
+    order_id: str | None = None
+    note: str | None = None
+    created_at: datetime | None = None
+    processed_at: datetime | None = None
+    refund_line_items: list[RefundLineItem] = Field(default_factory=list)
+    order_adjustments: list[dict[str, Any]] = Field(default_factory=list)
+    transactions: list[Transaction] = Field(default_factory=list)
+
+
+class TrackingInfo(ApiModel):
+    """One parcel's tracking (a fulfilment carries up to 10)."""
+
+    tracking_number: str
+    tracking_company: str | None = None
+    tracking_url: str | None = None
+
+
+class FulfillmentLineItem(ApiModel):
+    """A line to fulfil: the order line ``id`` and the quantity shipped."""
+
+    id: str
+    quantity: int
+
+
+class Fulfillment(ApiModel):
+    """A shipment of some order lines."""
+
+    id: str
+    order_id: str | None = None
+    name: str | None = None
+    status: str | None = None
+    shipment_status: str | None = None
+    tracking_info_list: list[TrackingInfo] = Field(default_factory=list)
+    line_items: list[dict[str, Any]] = Field(default_factory=list)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+class Webhook(ApiModel):
+    """A webhook subscription. SHOPLINE's webhook ``id`` is an integer (a real quirk)."""
+
+    id: int
+    address: str
+    topic: str
+    api_version: str | None = None
+    created_at: datetime | None = None
