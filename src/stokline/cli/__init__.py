@@ -14,8 +14,8 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-# Sub-command modules, in the order `stokline --help` lists them.
-_COMMANDS = ("validate", "plan", "receiver", "exceptions")
+# Sub-command modules, in the order `stokline --help` lists them (a module may add several).
+_COMMANDS = ("validate", "plan", "sandbox", "receiver", "exceptions")  # sandbox adds simulate
 
 DESCRIPTION = """\
 stokline connects Stokly (inventory, items, fulfilment, ledger) with SHOPLINE (storefront,
