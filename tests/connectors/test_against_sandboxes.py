@@ -427,3 +427,71 @@ def test_faults_are_recovered_or_surface_as_typed_errors(profile: str) -> None:
 
 async def _drain(iterator: Any) -> list[Any]:
     return [item async for item in iterator]
+
+
+# Each list, and how many records the demo seed has at least (so: how many one-record pages).
+STOKLY_LISTS = {
+    "iter_items": 30,
+    "iter_locations": 4,
+    "iter_inventory_records": 30,
+    "iter_channels": 2,
+    "iter_customers": 5,
+    "iter_sale_orders": 4,
+    "iter_allocations": 1,
+    "iter_shipments": 1,
+}
+
+
+@pytest.fixture(scope="module")
+def unlimited_stokly() -> Iterator[ServerThread]:
+    app = create_stokly(
+        account_key="demo-outdoor",
+        client_id="cid",
+        client_secret=SECRET,
+        seed_skus=30,
+        rate_per_minute=None,
+    )
+    with ServerThread(app) as server:
+        yield server
+
+
+def _key(record: Any) -> str:
+    data = record.model_dump()
+    return repr(sorted((k, str(v)) for k, v in data.items()))
+
+
+@pytest.mark.parametrize(("method", "at_least"), STOKLY_LISTS.items())
+def test_every_stokly_list_paginates_across_pages(
+    unlimited_stokly: ServerThread, method: str, at_least: int
+) -> None:
+    # One record a page versus the largest page: the same records, in the same order, over as
+    # many pages as there are records.
+    async def scenario() -> tuple[list[str], list[str]]:
+        async with (
+            stokly_client(
+                unlimited_stokly, page_size=1, rate_limit=RateLimit(1000.0, 100)
+            ) as small,
+            stokly_client(unlimited_stokly) as big,
+        ):
+            paged = [_key(r) async for r in getattr(small, method)()]
+            whole = [_key(r) async for r in getattr(big, method)()]
+            return paged, whole
+
+    paged, whole = asyncio.run(scenario())
+    assert len(whole) >= at_least
+    assert paged == whole
+
+
+@pytest.mark.parametrize("method", ["iter_products", "iter_orders", "iter_customers"])
+def test_every_shopline_list_paginates_across_pages(
+    shopline_server: ServerThread, method: str
+) -> None:
+    async def scenario() -> tuple[list[str], list[str]]:
+        async with shopline_client(shopline_server) as client:
+            paged = [r.id async for r in getattr(client, method)(limit=2)]
+            whole = [r.id async for r in getattr(client, method)()]
+            return paged, whole
+
+    paged, whole = asyncio.run(scenario())
+    assert len(whole) >= 6  # three pages of two, at least
+    assert paged == whole
