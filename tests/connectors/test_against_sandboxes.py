@@ -495,3 +495,44 @@ def test_every_shopline_list_paginates_across_pages(
     paged, whole = asyncio.run(scenario())
     assert len(whole) >= 6  # three pages of two, at least
     assert paged == whole
+
+
+def test_clients_through_an_asgi_transport_need_no_server() -> None:
+    # Where speed matters (many scenarios, no sockets), the sandboxes plug in at the transport seam.
+    shopline_app = create_shopline(
+        access_token=TOKEN, app_secret="app-secret", skus=30, rate_per_s=None
+    )
+    stokly_app = create_stokly(
+        account_key="demo-outdoor",
+        client_id="cid",
+        client_secret=SECRET,
+        seed_skus=30,
+        rate_per_minute=None,
+    )
+
+    async def scenario() -> None:
+        async with (
+            ShoplineClient(
+                "http://shopline.test",
+                SecretStr(TOKEN),
+                transport=httpx.ASGITransport(app=shopline_app),
+            ) as shop,
+            StoklyClient(
+                "http://stokly.test",
+                account_key="demo-outdoor",
+                client_id="cid",
+                client_secret=SECRET_STR,
+                transport=httpx.ASGITransport(app=stokly_app),
+            ) as stok,
+        ):
+            products = [p async for p in shop.iter_products(limit=10)]
+            assert len(products) > 10
+            skus = [v.sku for p in products for v in p.variants if v.sku][:5]
+            items = [i async for i in stok.iter_items(skus=[s.upper() for s in skus])]
+            assert items  # the two sides share the demo catalogue
+
+    asyncio.run(scenario())
+    shopline_app.state.shopline.close()
+
+
+SECRET_STR = SecretStr(SECRET)
