@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Literal, Protocol, Self, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -658,3 +658,24 @@ def _clean_params(params: Mapping[str, Any] | None) -> dict[str, Any] | None:
             value = value.isoformat()
         clean[key] = value
     return clean
+
+
+class ClientBase:
+    """What both API clients share around their `HttpCore`: async context use and closing."""
+
+    _core: HttpCore
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._core.aclose()
+
+    @property
+    def pacer(self) -> LeakyBucketPacer:
+        """The client's pacer, shared by every call of this client (and of others given it)."""
+        return self._core.pacer

@@ -34,6 +34,7 @@ import httpx
 from pydantic import BaseModel, SecretStr
 
 from .._http import (
+    ClientBase,
     Clock,
     HttpCore,
     LeakyBucketPacer,
@@ -150,7 +151,7 @@ def _iso(value: datetime | str | None) -> str | None:
     return value
 
 
-class ShoplineClient:
+class ShoplineClient(ClientBase):
     """Async client of one SHOPLINE store's Admin REST API.
 
     ``base_url`` is the store (``https://{handle}.myshopline.com``) or a sandbox;
@@ -208,21 +209,6 @@ class ShoplineClient:
 
     def __repr__(self) -> str:
         return f"ShoplineClient(base_url={str(self._core.base_url)!r})"
-
-    async def __aenter__(self) -> ShoplineClient:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Close the connection pool."""
-        await self._core.aclose()
-
-    @property
-    def pacer(self) -> LeakyBucketPacer:
-        """The client's pacer (shared by every call of this client)."""
-        return self._core.pacer
 
     # -- plumbing -----------------------------------------------------------------------------
 

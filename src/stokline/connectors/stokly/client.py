@@ -27,6 +27,7 @@ import httpx
 from pydantic import BaseModel, SecretStr
 
 from .._http import (
+    ClientBase,
     Clock,
     HttpCore,
     LeakyBucketPacer,
@@ -87,7 +88,7 @@ def _combine(*filters: Filter | None) -> Filter | None:
     return and_(*present) if present else None
 
 
-class StoklyClient(InventedContracts):
+class StoklyClient(InventedContracts, ClientBase):
     """Async client of one Stokly account.
 
     ``base_url`` is ``https://api.stok.ly`` (or a sandbox); ``account_key``, ``client_id`` and
@@ -158,21 +159,6 @@ class StoklyClient(InventedContracts):
 
     def __repr__(self) -> str:
         return f"StoklyClient(base_url={str(self._core.base_url)!r}, client_id={self.client_id!r})"
-
-    async def __aenter__(self) -> StoklyClient:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Close the connection pool."""
-        await self._core.aclose()
-
-    @property
-    def pacer(self) -> LeakyBucketPacer:
-        """The client's pacer."""
-        return self._core.pacer
 
     @property
     def auth(self) -> StoklyTokenAuth:
