@@ -3,8 +3,12 @@
 A case file sits next to the mapping files (``mappings/cases/<client>.cases.yaml``), names its
 mapping, and lists cases; the test suite runs every case file, and so does ``stokline cases``.
 A customer case gives the buyer's email/phone and the Stokly customers found per key
-(``stokly_matches``). Each case names a translator from `TRANSLATORS`; the sync work adds translators (whole orders,
-products, fulfilments) and their cases as it lands.
+(``stokly_matches``). An order case gives a whole SHOPLINE order (``order``, and optionally the
+Stokly ``customer_id`` the sync found) and expects ``{sale_order: <payload>}`` with money as
+strings, plus ``excluded`` when never-sync lines were left out; in order cases an item's Stokly
+id is its SKU and a location's id is its name (``stokly_locations`` lists the names Stokly has).
+Each case names a translator from `TRANSLATORS`; the sync work adds translators (products,
+fulfilments) and their cases as it lands.
 
     mapping: ../demo.yaml
     stokly_skus: [ACME-TENT-2P-GREEN]          # what Stokly knows, for SKU cases
@@ -24,6 +28,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +36,7 @@ import yaml
 
 from stokline.config import Mapping, load_mapping
 from stokline.mapping.customers import decide_customer, identity_of
+from stokline.mapping.orders import StoklyCatalogue, translate_order
 from stokline.mapping.translate import (
     SkuMatcher,
     Untranslatable,
@@ -50,6 +56,7 @@ class CaseFileError(Exception):
 class Context:
     mapping: Mapping
     stokly_skus: list[str] = field(default_factory=list)
+    stokly_locations: list[str] = field(default_factory=list)
 
 
 def _sku(ctx: Context, record: dict[str, Any]) -> dict[str, Any]:
@@ -103,6 +110,31 @@ def _sale_order_fields(ctx: Context, record: dict[str, Any]) -> dict[str, Any]:
     return render_sale_order_fields(ctx.mapping, record["order"], record.get("customer"))
 
 
+def _plain(value: Any) -> Any:
+    """Decimals as strings (as YAML writes money exactly), containers recursively."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def _order(ctx: Context, record: dict[str, Any]) -> dict[str, Any]:
+    locations = ctx.stokly_locations or [
+        name for loc in ctx.mapping.locations for name in loc.stokly_locations
+    ]
+    catalogue = StoklyCatalogue.build(
+        ctx.mapping, ((s, s) for s in ctx.stokly_skus), ((n, n) for n in locations)
+    )
+    draft = translate_order(ctx.mapping, record["order"], catalogue)
+    out: dict[str, Any] = {"sale_order": _plain(draft.payload_for(record.get("customer_id")))}
+    if draft.excluded:
+        out["excluded"] = list(draft.excluded)
+    return out
+
+
 TRANSLATORS: dict[str, Callable[[Context, dict[str, Any]], dict[str, Any]]] = {
     "sku": _sku,
     "location": _location,
@@ -111,6 +143,7 @@ TRANSLATORS: dict[str, Callable[[Context, dict[str, Any]], dict[str, Any]]] = {
     "gateway": _gateway,
     "sale_order_fields": _sale_order_fields,
     "customer": _customer,
+    "order": _order,
 }
 
 
@@ -151,7 +184,11 @@ def load_cases(path: Path) -> list[Case]:
         raise CaseFileError(f"{path}: cannot read: {exc}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("cases"), list) or "mapping" not in doc:
         raise CaseFileError(f"{path}: a case file has 'mapping:' and a list of 'cases:'")
-    context = Context(load_mapping(path.parent / doc["mapping"]), list(doc.get("stokly_skus", [])))
+    context = Context(
+        load_mapping(path.parent / doc["mapping"]),
+        list(doc.get("stokly_skus", [])),
+        list(doc.get("stokly_locations", [])),
+    )
     cases = []
     for i, raw in enumerate(doc["cases"]):
         if not isinstance(raw, dict) or not {"name", "translate", "input", "expect"} <= raw.keys():

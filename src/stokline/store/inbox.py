@@ -9,6 +9,7 @@ transaction serialises claims. A claim left behind by a crashed run expires and 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -49,6 +50,20 @@ class InboxEvent:
         )
 
 
+def _claimable(client: str, at: datetime, topics: Iterable[str] | None) -> Any:
+    """Events a claim may take at ``at``: pending ones, and claims a crashed run left behind."""
+    condition = and_(
+        table.c.client == client,
+        or_(
+            table.c.status == "pending",
+            and_(table.c.status == "processing", table.c.claimed_at < at - CLAIM_EXPIRY),
+        ),
+    )
+    if topics is not None:
+        condition = and_(condition, table.c.topic.in_(list(topics)))
+    return condition
+
+
 class Inbox:
     def __init__(self, engine: Engine):
         self._engine = engine
@@ -79,17 +94,22 @@ class Inbox:
         with self._engine.begin() as conn:
             return bool(conn.execute(stmt.on_conflict_do_nothing()).rowcount)
 
-    def claim(self, client: str, worker: str, limit: int = 100) -> list[InboxEvent]:
-        """Take up to ``limit`` pending events (oldest first) for this worker."""
+    def claim(
+        self,
+        client: str,
+        worker: str,
+        limit: int = 100,
+        *,
+        topics: Iterable[str] | None = None,
+    ) -> list[InboxEvent]:
+        """Take up to ``limit`` pending events (oldest first) for this worker.
+
+        ``topics`` restricts the claim to those topics, so one sync never takes (and has to hand
+        back) the deliveries another sync processes.
+        """
         at = now()
         token = f"{worker}:{uuid.uuid4().hex[:12]}"
-        claimable = and_(
-            table.c.client == client,
-            or_(
-                table.c.status == "pending",
-                and_(table.c.status == "processing", table.c.claimed_at < at - CLAIM_EXPIRY),
-            ),
-        )
+        claimable = _claimable(client, at, topics)
         query = select(table.c.id).where(claimable).order_by(table.c.id).limit(limit)
         if self._engine.dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
@@ -111,6 +131,15 @@ class Inbox:
                 select(table).where(table.c.id.in_(ids), table.c.claimed_by == token)
             )
             return sorted((InboxEvent.from_row(r) for r in rows), key=lambda e: e.id)
+
+    def pending(
+        self, client: str, *, topics: Iterable[str] | None = None, limit: int | None = None
+    ) -> list[InboxEvent]:
+        """The events a claim would take now, oldest first, without claiming them (dry runs)."""
+        query = select(table).where(_claimable(client, now(), topics))
+        query = query.order_by(table.c.id).limit(limit)
+        with self._engine.connect() as conn:
+            return [InboxEvent.from_row(r) for r in conn.execute(query)]
 
     def done(self, ids: list[int]) -> None:
         if ids:

@@ -1,0 +1,425 @@
+"""One SHOPLINE order → one Stokly v2 sale order payload, under a client's mapping (no I/O).
+
+The sync fetches what translation needs to know of Stokly (items by SKU, locations by name) and
+passes it in as a `StoklyCatalogue`; the customer is resolved by the sync afterwards and added
+with `SaleOrderDraft.payload_for`. Every problem of an order is collected before giving up, so
+one `OrderUntranslatable` names them all and operations fix an order in one go, not one
+problem per run.
+
+Money is `Decimal` from SHOPLINE's strings to the payload (the Stokly client writes Decimals as
+JSON numbers). Stokly's ``display*`` amounts are tax-inclusive, as a UK shop shows them: with
+``taxes_included`` (SHOPLINE's UK default) they are SHOPLINE's prices as they are; otherwise the
+line's tax is added.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from stokline.config.models import Location
+from stokline.config.models import Mapping as ClientMapping
+from stokline.mapping.translate import (
+    SkuMatcher,
+    Untranslatable,
+    render_sale_order_fields,
+    resolve_gateway,
+    resolve_location,
+    resolve_shipping,
+    resolve_tax_class,
+)
+
+__all__ = [
+    "DraftLine",
+    "OrderUntranslatable",
+    "SaleOrderDraft",
+    "StoklyCatalogue",
+    "order_fingerprint",
+    "translate_order",
+]
+
+CENT = Decimal("0.01")
+PAID_STATUSES = ("paid", "paid_overtime")
+
+
+def money(value: Any) -> Decimal:
+    """A SHOPLINE money value ("8.00", Decimal, int; a YAML float via its text) as Decimal."""
+    if value is None or value == "":
+        return Decimal(0)
+    return Decimal(str(value))
+
+
+def cents(value: Decimal) -> Decimal:
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+class OrderUntranslatable(Untranslatable):
+    """An order the mapping cannot translate; ``problems`` holds every reason, in order found.
+
+    ``code`` is the first problem's code (lines are checked before shipping, payments and
+    fields), so the exception goes to the team that must act first; the message names them all.
+    """
+
+    def __init__(self, problems: list[Untranslatable]):
+        unique = list(dict.fromkeys((p.code, p.message) for p in problems))
+        self.problems = [Untranslatable(code, message) for code, message in unique]
+        super().__init__(unique[0][0], "; ".join(message for _, message in unique))
+
+
+@dataclass(frozen=True)
+class StoklyCatalogue:
+    """What translation must know of Stokly: sellable items by SKU, locations by name."""
+
+    matcher: SkuMatcher
+    item_ids: Mapping[str, str]
+    location_ids: Mapping[str, str]
+
+    @classmethod
+    def build(
+        cls,
+        mapping: ClientMapping,
+        items: Iterable[tuple[str, str]],
+        locations: Iterable[tuple[str, str]],
+    ) -> StoklyCatalogue:
+        """From (SKU, itemId) of orderable Stokly items and (name, locationId) of locations."""
+        item_ids = dict(items)
+        return cls(
+            SkuMatcher(mapping, item_ids),
+            item_ids,
+            {name.strip().casefold(): location_id for name, location_id in locations},
+        )
+
+    def location_id(self, name: str) -> str | None:
+        return self.location_ids.get(name.strip().casefold())
+
+
+@dataclass(frozen=True)
+class DraftLine:
+    """A translated line, for summaries: both SKUs, quantity, tax class, line total."""
+
+    shopline_sku: str
+    stokly_sku: str
+    quantity: int
+    total: Decimal
+    tax_class: str | None
+
+
+@dataclass(frozen=True)
+class SaleOrderDraft:
+    """A sale order ready to create, and what the run reports and remembers about it."""
+
+    order_id: str
+    name: str
+    payload: dict[str, Any]
+    lines: tuple[DraftLine, ...]
+    excluded: tuple[str, ...]
+    location: str
+    shipping_option: str | None
+    total: Decimal
+    fingerprint: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def importable(self) -> bool:
+        """False when every line is a never-sync SKU (a gift-card-only order): nothing to create."""
+        return bool(self.lines)
+
+    def payload_for(self, customer_id: str | None) -> dict[str, Any]:
+        """The payload with its Stokly customer (None: the order carries no customer)."""
+        if customer_id is None:
+            return dict(self.payload)
+        return {**self.payload, "customer": {"customerId": customer_id}}
+
+    def summary(self) -> dict[str, Any]:
+        """One row for reports: no customer data, only what operations recognise the order by."""
+        return {
+            "order": self.name,
+            "shopline_id": self.order_id,
+            "items": ", ".join(f"{line.stokly_sku} x{line.quantity}" for line in self.lines),
+            "excluded": ", ".join(self.excluded),
+            "total": str(self.total),
+            "location": self.location,
+            "shipping": self.shipping_option or "",
+        }
+
+
+def _digest(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _positive_lines(order: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [li for li in order.get("line_items") or [] if int(li.get("quantity") or 0) > 0]
+
+
+def _address_of(order: Mapping[str, Any]) -> Mapping[str, Any]:
+    customer = order.get("customer") or {}
+    addresses = customer.get("addresses") or [{}]
+    return order.get("shipping_address") or order.get("billing_address") or addresses[0] or {}
+
+
+def order_fingerprint(order: Mapping[str, Any]) -> dict[str, str]:
+    """Digests of what an edit can change after import: the lines, the delivery, the notes.
+
+    Built from SHOPLINE's own values (not the translation), so changing the mapping never looks
+    like an edit of the order. Refunds leave line quantities alone and so are no edit here.
+    """
+    lines = sorted(
+        (
+            str(li.get("id")),
+            str(li.get("sku") or ""),
+            int(li.get("quantity")),
+            str(money(li.get("price"))),
+        )
+        for li in _positive_lines(order)
+    )
+    address = _address_of(order)
+    delivery = {
+        "address": {
+            k: address.get(k)
+            for k in (
+                "first_name",
+                "last_name",
+                "address1",
+                "address2",
+                "city",
+                "zip",
+                "country_code",
+            )
+        },
+        "shipping": [s.get("title") for s in order.get("shipping_lines") or []],
+    }
+    notes = {k: order.get(k) for k in ("note", "buyer_note", "tags")}
+    return {"lines": _digest(lines), "delivery": _digest(delivery), "notes": _digest(notes)}
+
+
+def _order_location(order: Mapping[str, Any]) -> str | None:
+    """The order-level SHOPLINE location: explicit, POS, then pickup before product locations."""
+    if order.get("location_id"):
+        return str(order["location_id"])
+    if order.get("pos_location_id"):
+        return str(order["pos_location_id"])
+    listed = order.get("locations") or []
+    for kind in ("pickupLocation", "posLocation", "productLocation"):
+        for entry in listed:
+            if entry.get("type") == kind and entry.get("location_id"):
+                return str(entry["location_id"])
+    return None
+
+
+def _tax_classes(
+    mapping: ClientMapping, tax_lines: Iterable[Mapping[str, Any]], what: str
+) -> tuple[Decimal, list[str], list[Untranslatable]]:
+    total, classes, problems = Decimal(0), [], []
+    for tax in tax_lines:
+        total += money(tax.get("price"))
+        try:
+            classes.append(resolve_tax_class(mapping, tax.get("title"), tax.get("rate")))
+        except Untranslatable as exc:
+            problems.append(Untranslatable(exc.code, f"{what}: {exc.message}"))
+    return total, classes, problems
+
+
+def _line(
+    mapping: ClientMapping,
+    catalogue: StoklyCatalogue,
+    line: Mapping[str, Any],
+    taxes_included: bool,
+    problems: list[Untranslatable],
+) -> tuple[dict[str, Any], DraftLine, Location | None] | None:
+    sku = str(line.get("sku") or "").strip()
+    quantity = int(line["quantity"])
+    label = f"line {sku or line.get('id')}"
+    location = None
+    try:
+        location = resolve_location(mapping, line.get("location_id"))
+    except Untranslatable as exc:
+        problems.append(Untranslatable(exc.code, f"{label}: {exc.message}"))
+    stokly_sku = None
+    try:
+        stokly_sku = catalogue.matcher.match(sku)
+    except Untranslatable as exc:
+        problems.append(exc)
+    tax, classes, tax_problems = _tax_classes(mapping, line.get("tax_lines") or [], label)
+    problems.extend(tax_problems)
+    if stokly_sku is None or tax_problems:
+        return None
+    discount = sum(
+        (money(d.get("amount")) for d in line.get("discount_allocations") or []), Decimal(0)
+    )
+    line_price = money(line.get("price")) * quantity + (Decimal(0) if taxes_included else tax)
+    total = line_price - discount
+    payload = {
+        "type": "item",
+        "referenceId": catalogue.item_ids[stokly_sku],
+        "quantity": quantity,
+        "displayPrice": cents(line_price / quantity),
+        "displayTax": cents(tax / quantity),
+        "displayDiscount": cents(discount / quantity),
+        "displayLinePrice": cents(line_price),
+        "displayLineTax": cents(tax),
+        "displayLineDiscount": cents(discount),
+        "displayLineTotal": cents(total),
+        "fulfilmentType": "delivery" if line.get("requires_shipping", True) else "collection",
+    }
+    tax_class = ",".join(dict.fromkeys(classes)) or None
+    return payload, DraftLine(sku, stokly_sku, quantity, cents(total), tax_class), location
+
+
+def _payments(mapping: ClientMapping, order: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Payments taken, by Stokly method: from payment details, else the gateway and amount paid."""
+    out: dict[int, Decimal] = {}
+    details = [
+        d
+        for d in order.get("payment_details") or []
+        if d.get("pay_status") in (None, *PAID_STATUSES)
+    ]
+    if details:
+        for detail in details:
+            method = resolve_gateway(mapping, detail.get("gateway")).stokly_method
+            out[method] = out.get(method, Decimal(0)) + money(detail.get("pay_amount"))
+    else:
+        total = money(order.get("total_price") or order.get("current_total_price"))
+        paid = total - money(order.get("total_outstanding"))
+        names = order.get("payment_gateway_names") or [None]
+        if paid > 0:
+            out[resolve_gateway(mapping, names[0]).stokly_method] = paid
+    return [{"method": method, "amount": cents(amount)} for method, amount in out.items()]
+
+
+def _split_name(address: Mapping[str, Any], customer: Mapping[str, Any]) -> dict[str, str]:
+    forename = address.get("first_name") or customer.get("first_name") or ""
+    surname = address.get("last_name") or customer.get("last_name") or ""
+    if not forename and not surname and address.get("name"):
+        forename, _, surname = str(address["name"]).partition(" ")
+    return {"forename": forename, "surname": surname}
+
+
+def stokly_address(address: Mapping[str, Any]) -> dict[str, str]:
+    """A SHOPLINE address in Stokly's shape (country as its ISO code)."""
+    return {
+        "line1": address.get("address1") or "",
+        "line2": address.get("address2") or "",
+        "city": address.get("city") or "",
+        "region": address.get("province") or "",
+        "country": address.get("country_code") or address.get("country") or "",
+        "postcode": address.get("zip") or "",
+    }
+
+
+def translate_order(
+    mapping: ClientMapping, order: Mapping[str, Any], catalogue: StoklyCatalogue
+) -> SaleOrderDraft:
+    """The Stokly sale order for ``order`` (a SHOPLINE order as JSON-like data).
+
+    Lines with never-sync SKUs (gift cards, samples) are left out and listed in ``excluded``;
+    payments stay what the buyer paid. Raises `OrderUntranslatable` naming every problem.
+    """
+    problems: list[Untranslatable] = []
+    order_id = str(order["id"])
+    name = str(order.get("name") or order_id)
+    taxes_included = order.get("taxes_included") is not False
+    items, lines, excluded, line_locations = [], [], [], []
+    for line in _positive_lines(order):
+        sku = str(line.get("sku") or "")
+        if sku and catalogue.matcher.excluded(sku):
+            excluded.append(f"{sku} x{int(line['quantity'])}")
+            continue
+        translated = _line(mapping, catalogue, line, taxes_included, problems)
+        if translated is not None:
+            items.append(translated[0])
+            lines.append(translated[1])
+            if translated[2] is not None:
+                line_locations.append(translated[2])
+
+    location: Location | None = None
+    try:
+        explicit = _order_location(order)
+        if explicit is not None or not line_locations:
+            location = resolve_location(mapping, explicit)
+        else:
+            location = line_locations[0]
+    except Untranslatable as exc:
+        problems.append(exc)
+    location_id = None
+    if location is not None:
+        location_id = catalogue.location_id(location.fulfilment_location)
+        if location_id is None:
+            problems.append(
+                Untranslatable(
+                    "unknown_location",
+                    f"Stokly has no location named {location.fulfilment_location} (fulfil_from of"
+                    f" SHOPLINE location {location.shopline_location})",
+                )
+            )
+
+    shipping_lines = order.get("shipping_lines") or []
+    shipping: dict[str, Any] = {}
+    option = None
+    if shipping_lines or any(li.get("requires_shipping", True) for li in _positive_lines(order)):
+        first = shipping_lines[0] if shipping_lines else {}
+        try:
+            option = resolve_shipping(mapping, first.get("title"), first.get("code")).stokly_option
+        except Untranslatable as exc:
+            problems.append(exc)
+        cost = sum(
+            (money(s.get("discounted_price") or s.get("price")) for s in shipping_lines), Decimal(0)
+        )
+        tax, _, tax_problems = _tax_classes(
+            mapping,
+            [t for s in shipping_lines for t in s.get("tax_lines") or []],
+            "shipping",
+        )
+        problems.extend(tax_problems)
+        address = _address_of(order)
+        shipping = {
+            "name": _split_name(address, order.get("customer") or {}),
+            "address": stokly_address(address),
+            "option": option,
+            "cost": cents(cost if taxes_included else cost + tax),
+            "tax": cents(tax),
+        }
+
+    payments: list[dict[str, Any]] = []
+    try:
+        payments = _payments(mapping, order)
+    except Untranslatable as exc:
+        problems.append(exc)
+    fields: dict[str, Any] = {}
+    try:
+        fields = render_sale_order_fields(mapping, order, order.get("customer"))
+    except Untranslatable as exc:
+        problems.append(exc)
+    if problems:
+        raise OrderUntranslatable(problems)
+
+    created = order.get("created_at")
+    payload: dict[str, Any] = {
+        "stage": "order",
+        "createdAt": created.isoformat() if hasattr(created, "isoformat") else created,
+        "currency": order.get("currency") or mapping.client.currency,
+        "sourceType": "other",
+        "sourceId": mapping.connections.stokly.channel_id,
+        "sourceReferenceId": order_id,
+        **fields,
+        "locationId": location_id,
+        "items": items,
+        "payments": payments,
+    }
+    if shipping:
+        payload["shipping"] = shipping
+    total = sum((line.total for line in lines), Decimal(0)) + (shipping.get("cost") or Decimal(0))
+    return SaleOrderDraft(
+        order_id=order_id,
+        name=name,
+        payload=payload,
+        lines=tuple(lines),
+        excluded=tuple(excluded),
+        location=location.fulfilment_location if location else "",
+        shipping_option=option,
+        total=cents(total),
+        fingerprint=order_fingerprint(order),
+    )

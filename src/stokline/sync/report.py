@@ -1,0 +1,96 @@
+"""What one orders run did, in numbers and rows fit for a terminal and a Prefect table artifact.
+
+Rows never carry a customer's email or phone: `mask` hides any that slip into a message.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["OrdersReport", "mask"]
+
+_EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
+_PHONE = re.compile(r"\+\d[\d ()-]{6,18}(\d{2})")
+
+
+def mask(text: str) -> str:
+    """``text`` with email addresses and international phone numbers masked."""
+    text = _EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
+    return _PHONE.sub(lambda m: f"+***{m.group(1)}", text)
+
+
+@dataclass
+class OrdersReport:
+    """The outcome of one orders run (dry or real) for one client.
+
+    ``duplicates`` counts orders Stokly already had (linked before, or found by the search that
+    precedes every create); ``skipped`` orders that are not to be imported (not paid, cancelled
+    before import, only never-sync lines); ``deferred`` orders left for the next run after a
+    transient failure (their webhook events are handed back); ``changes`` cancellations and
+    edits of imported orders, applied or reported.
+    """
+
+    client: str
+    trigger: str
+    dry_run: bool
+    seen: int = 0
+    imported: int = 0
+    duplicates: int = 0
+    skipped: int = 0
+    exceptions_opened: int = 0
+    exceptions_resolved: int = 0
+    would_create: list[dict] = field(default_factory=list)
+    exceptions: list[dict] = field(default_factory=list)
+    api_calls: int = 0
+    deferred: int = 0
+    customers_created: int = 0
+    changes: list[dict] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    sweep_ok: bool = True
+    seconds: float = 0.0
+
+    def add_exception(
+        self, code: str, team: str, entity: str, message: str, status: str = "open"
+    ) -> None:
+        self.exceptions.append(
+            {
+                "code": code,
+                "team": team,
+                "entity": entity,
+                "status": status,
+                "message": mask(message),
+            }
+        )
+
+    def add_error(self, message: str) -> None:
+        self.errors.append(mask(message))
+
+    @property
+    def ok(self) -> bool:
+        """False when something transient held orders back or the sweep failed: retry the run."""
+        return self.sweep_ok and not self.deferred and not self.errors
+
+    def summary_rows(self) -> list[dict[str, Any]]:
+        """One row per figure: ``{"metric", "value"}``."""
+        rows: list[tuple[str, Any]] = [
+            ("client", self.client),
+            ("trigger", self.trigger),
+            ("mode", "dry run (nothing written)" if self.dry_run else "live"),
+            ("orders seen", self.seen),
+            (
+                "would create" if self.dry_run else "imported",
+                (len(self.would_create) if self.dry_run else self.imported),
+            ),
+            ("already in Stokly (duplicates)", self.duplicates),
+            ("skipped (not to import)", self.skipped),
+            ("deferred to the next run", self.deferred),
+            ("customers created", self.customers_created),
+            ("cancellations and edits", len(self.changes)),
+            ("exceptions opened", self.exceptions_opened),
+            ("exceptions resolved", self.exceptions_resolved),
+            ("API calls", self.api_calls),
+            ("seconds", round(self.seconds, 2)),
+        ]
+        return [{"metric": name, "value": value} for name, value in rows]
