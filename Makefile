@@ -14,8 +14,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	@touch $(STAMP)
 
+# The local stack (see `stokline up --help`): Prefect, both sandboxes, receiver, worker. Ctrl-C stops it.
 demo: $(STAMP)
-	$(BIN)/stokline plan
+	$(BIN)/stokline up
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

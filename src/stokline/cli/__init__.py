@@ -15,7 +15,15 @@ import traceback
 from collections.abc import Sequence
 
 # Sub-command modules, in the order `stokline --help` lists them (a module may add several).
-_COMMANDS = ("validate", "plan", "sandbox", "receiver", "exceptions")  # sandbox adds simulate
+_COMMANDS = (
+    "validate",
+    "plan",
+    "run",
+    "sandbox",
+    "receiver",
+    "up",
+    "exceptions",
+)  # sandbox adds simulate
 
 DESCRIPTION = """\
 stokline connects Stokly (inventory, items, fulfilment, ledger) with SHOPLINE (storefront,

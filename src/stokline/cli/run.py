@@ -1,0 +1,236 @@
+"""`stokline run SYNC`: one pass of a sync from the terminal, without a Prefect server.
+
+It calls the use case in `stokline.sync` directly — the same code the Prefect flow runs — so a
+consultant rehearsing a mapping waits seconds, not the ~20 s a flow spends starting a temporary
+Prefect server. Each sync is one entry of `SYNCS`: a runner taking the parsed arguments, the
+mapping and the store and returning a report with ``summary_rows()``; stock, catalogue,
+fulfilment and finance join the table as their use cases arrive.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+HELP = """\
+Run one pass of a sync for one client, from the terminal, without a Prefect server.
+Progress goes to stderr; the summary (the same table the Prefect flow publishes) to stdout.
+
+  stokline run orders --mapping mappings/demo.yaml            import what is due now
+  stokline run orders --mapping mappings/demo.yaml --dry-run  show what would be created
+
+--dry-run reads both systems but writes nothing anywhere: no sale order or customer in Stokly,
+nothing in SHOPLINE, nothing in the state store. Credentials not in the environment are read from
+.env.demo. --verbose also shows each HTTP retry. Exit status: 0 the pass ran (orders it could
+not import are exceptions, listed and kept in the queue: see `stokline exceptions list`), 1 it
+could not run or finish (invalid mapping, unset secret, an API unreachable or refusing, orders
+deferred by a transient failure), 2 a usage error.
+"""
+
+
+class RunFailed(Exception):
+    """Why a pass could not run, said in one line."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Output
+# ---------------------------------------------------------------------------------------------
+
+
+class Progress:
+    """A plain-text progress bar on a terminal; on a pipe or file, a line every tenth."""
+
+    def __init__(self, label: str, stream: IO[str] | None = None, width: int = 30) -> None:
+        self.label = label
+        self.stream = stream or sys.stderr
+        self.width = width
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self._last_tenth = -1
+        self._drawn = False
+
+    def __call__(self, done: int, total: int) -> None:
+        if total <= 0:
+            return
+        done = min(done, total)
+        if self.tty:
+            filled = round(self.width * done / total)
+            bar = "#" * filled + "." * (self.width - filled)
+            self.stream.write(f"\r{self.label} [{bar}] {done}/{total}")
+            self._drawn = True
+        else:
+            tenth = done * 10 // total
+            if tenth == self._last_tenth:
+                return
+            self._last_tenth = tenth
+            self.stream.write(f"{self.label}: {done}/{total}\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self._drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._drawn = False
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        return ", ".join(_cell(v) for v in value)
+    return " ".join(str(value).split())
+
+
+def render_table(rows: Sequence[dict[str, Any]], *, max_width: int = 60) -> str:
+    """Rows of dicts as an aligned text table (columns in first-seen order, long cells cut)."""
+    if not rows:
+        return "  (none)"
+    columns: list[str] = []
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+    cells = [[c if len(c) <= max_width else c[: max_width - 1] + "…" for c in r] for r in cells]
+    widths = [max(len(columns[i]), *(len(r[i]) for r in cells)) for i in range(len(columns))]
+    lines = ["  " + "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
+    for r in cells:
+        lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def print_report(report: Any, out: IO[str]) -> None:
+    """The summary, then what a dry run would create, then the run's exceptions."""
+    out.write(render_table(report.summary_rows()) + "\n")
+    if report.dry_run:
+        out.write(f"\nwould create ({len(report.would_create)}):\n")
+        out.write(render_table(report.would_create) + "\n")
+    if report.exceptions:
+        out.write(f"\nexceptions ({len(report.exceptions)}):\n")
+        out.write(render_table(report.exceptions) + "\n")
+    errors = getattr(report, "errors", [])
+    if errors:
+        out.write(f"\nnot finished ({len(errors)}): the next run retries\n")
+        out.write("".join(f"  {line}\n" for line in errors))
+    out.flush()
+
+
+# ---------------------------------------------------------------------------------------------
+# Syncs
+# ---------------------------------------------------------------------------------------------
+
+
+def _store_for(dry_run: bool) -> Any:
+    """The state store; for a dry run with no store yet, an in-memory one (no file is created)."""
+    from stokline.store import Store
+    from stokline.store.db import DEFAULT_PATH, URL_VARIABLE
+
+    if dry_run and not os.environ.get(URL_VARIABLE) and not Path(DEFAULT_PATH).exists():
+        return Store("sqlite://")
+    return Store()
+
+
+async def _orders(args: argparse.Namespace, mapping: Any, store: Any) -> Any:
+    from stokline.sync import open_clients, sync_orders
+
+    progress = Progress("orders")
+    try:
+        async with open_clients(mapping) as (shopline, stokly):
+            return await sync_orders(
+                mapping,
+                shopline=shopline,
+                stokly=stokly,
+                store=store,
+                dry_run=args.dry_run,
+                trigger="manual",
+                progress=progress,
+            )
+    finally:
+        progress.close()
+
+
+# name → (help, runner); a runner returns a report with summary_rows().
+SYNCS: dict[str, tuple[str, Callable[..., Any]]] = {
+    "orders": ("import paid SHOPLINE orders into Stokly", _orders),
+}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "run",
+        help="run one pass of a sync from the terminal (no Prefect server)",
+        description=HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    syncs = parser.add_subparsers(dest="sync", metavar="SYNC", required=True)
+    for name, (summary, _runner) in SYNCS.items():
+        p = syncs.add_parser(name, help=summary, description=HELP.splitlines()[0])
+        p.add_argument("--mapping", required=True, metavar="FILE", help="the client's mapping file")
+        p.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="read both systems, write nothing anywhere, list what would be created",
+        )
+        p.add_argument(
+            "-v", "--verbose", action="store_true", help="also show each HTTP retry on stderr"
+        )
+        p.set_defaults(handler=run)
+
+
+def _unreachable(exc: Exception, mapping: Any) -> str:
+    service = getattr(exc, "service", "") or "an API"
+    conns = mapping.connections
+    url = conns.stokly.base_url if "stokly" in service.lower() else conns.shopline.base_url
+    where = f" at {url}" if url else ""
+    return f"cannot reach {service}{where} ({exc})"
+
+
+def _quiet_retries(verbose: bool) -> None:
+    """Retries are the clients' business; a user sees them only when asking, so an unreachable
+    API ends in one line rather than a screenful of attempts."""
+    log = logging.getLogger("stokline.connectors")
+    if verbose:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+    else:
+        log.setLevel(logging.ERROR)
+
+
+def run(args: argparse.Namespace) -> int:
+    from stokline.config import MappingInvalid, SecretUnavailable, load_mapping
+    from stokline.connectors import ConnectorError, TransportError
+    from stokline.envfile import load_env_file
+
+    prog = f"stokline run {args.sync}"
+    _quiet_retries(args.verbose)
+    load_env_file(".env.demo")
+    try:
+        mapping = load_mapping(args.mapping)
+    except MappingInvalid as exc:
+        print("\n".join(p.format() for p in exc.problems), file=sys.stderr)
+        return 1
+    _summary, runner = SYNCS[args.sync]
+    store = _store_for(args.dry_run)
+    try:
+        report = asyncio.run(runner(args, mapping, store))
+    except SecretUnavailable as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 1
+    except TransportError as exc:
+        print(f"{prog}: error: {_unreachable(exc, mapping)}", file=sys.stderr)
+        return 1
+    except ConnectorError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    print_report(report, sys.stdout)
+    if not getattr(report, "ok", True):
+        print(f"{prog}: error: the pass did not finish; run it again", file=sys.stderr)
+        return 1
+    return 0

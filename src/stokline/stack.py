@@ -1,0 +1,588 @@
+"""The local stack behind ``stokline up``: a supervisor of child processes, and the demo stack.
+
+`Supervisor` is generic: each child runs in its own process group (so a Ctrl-C in the terminal
+reaches only the supervisor, which then stops the children in order), logs to its own file under
+``.stokline/logs/``, and is recorded in a pid file so that a run that was killed outright leaves
+nothing a second run cannot clean up. Stopping snapshots every descendant first, because some
+grandchildren (Prefect's flow-run processes) start sessions of their own and would survive a
+signal to their parent's group.
+
+`DemoStack` starts, for one mapping file: a Prefect server, both sandboxes with the storefront
+simulator, the webhook receiver subscribed to the SHOPLINE sandbox, the work pool, the deployments
+of ``prefect.yaml`` and a worker — and waits until each is healthy before it says so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+
+from stokline.envfile import load_env_file
+
+LOOPBACK = "127.0.0.1"
+PID_FILE = "up.json"
+WEBHOOK_TOPICS = ("orders/create", "orders/paid", "orders/updated", "orders/cancelled")
+
+
+class StackError(Exception):
+    """Something the user must act on, said in one or a few lines (no traceback)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Processes
+# ---------------------------------------------------------------------------------------------
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie still answers signal 0; it is gone for every purpose that matters here.
+    with contextlib.suppress(OSError):
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rpartition(")")[2].split()[0] != "Z"
+    return True
+
+
+def _cmdline(pid: int) -> list[str] | None:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
+
+
+def _children_map() -> dict[int, list[int]]:
+    """Parent pid → child pids, from /proc (empty where /proc does not exist)."""
+    tree: dict[int, list[int]] = {}
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return tree
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # The command name may hold spaces and parentheses: the fields start after the last ')'.
+        fields = stat.rpartition(")")[2].split()
+        tree.setdefault(int(fields[1]), []).append(int(entry.name))
+    return tree
+
+
+def descendants(pids: Iterable[int]) -> set[int]:
+    """Every living descendant of ``pids`` (not the pids themselves)."""
+    tree = _children_map()
+    found: set[int] = set()
+    todo = list(pids)
+    while todo:
+        for child in tree.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+
+
+def _signal_pid(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, sig)
+
+
+def port_taken(port: int, host: str = LOOPBACK) -> bool:
+    """True when something already listens on ``host:port``.
+
+    SO_REUSEADDR makes sockets of a just-stopped run (TIME_WAIT) count as free, as they are for
+    the servers, which set it too.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+@dataclass
+class Child:
+    """One supervised process and where its output goes."""
+
+    name: str
+    argv: list[str]
+    log: Path
+    proc: subprocess.Popen | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid if self.proc else 0
+
+    def exited(self) -> int | None:
+        return self.proc.poll() if self.proc else None
+
+    def tail(self, lines: int = 5) -> str:
+        """The last lines of the child's log, to show next to a failure."""
+        try:
+            text = self.log.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join("    " + line for line in text.splitlines()[-lines:])
+
+
+@dataclass
+class Supervisor:
+    """Starts children in their own process groups and stops all of them, whatever happens.
+
+    ``state_dir`` holds ``logs/`` and the pid file. Children are stopped in reverse order of
+    start: SIGTERM to each group, a second SIGTERM after a while (a busy Prefect worker may need
+    it), SIGKILL at the end — and the same for every descendant seen before the first signal.
+    """
+
+    state_dir: Path
+    cwd: Path
+    env: dict[str, str]
+    children: list[Child] = field(default_factory=list)
+    stop_timeout: float = 10.0
+
+    @property
+    def log_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.state_dir / PID_FILE
+
+    def clean_previous(self) -> list[str]:
+        """Refuse to run twice; stop what a killed earlier run left behind. Returns what it did."""
+        notes: list[str] = []
+        try:
+            previous = json.loads(self.pid_file.read_text())
+        except (OSError, ValueError):
+            return notes
+        owner = int(previous.get("supervisor", 0))
+        ours = owner and owner != os.getpid() and _alive(owner)
+        if ours and _cmdline(owner) == previous.get("supervisor_argv"):
+            raise StackError(
+                f"stokline up is already running (pid {owner}); stop it with Ctrl-C in its "
+                f"terminal or `kill {owner}`"
+            )
+        for child in previous.get("children", []):
+            pid = int(child.get("pid", 0))
+            # Only a process that still runs the very command we started is ours to stop.
+            if pid and _alive(pid) and _cmdline(pid) == child.get("argv"):
+                _signal_group(pid, signal.SIGTERM)
+                notes.append(f"stopped {child.get('name')} (pid {pid}) left by an earlier run")
+        deadline = time.monotonic() + self.stop_timeout
+        for child in previous.get("children", []):
+            pid = int(child.get("pid", 0))
+            while pid and _alive(pid) and _cmdline(pid) == child.get("argv"):
+                if time.monotonic() > deadline:
+                    _signal_group(pid, signal.SIGKILL)
+                    break
+                time.sleep(0.1)
+        self.pid_file.unlink(missing_ok=True)
+        return notes
+
+    def _record(self) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        data = {
+            "supervisor": os.getpid(),
+            "supervisor_argv": _cmdline(os.getpid()),
+            "children": [
+                {"name": c.name, "pid": c.pid, "argv": _cmdline(c.pid) or c.argv}
+                for c in self.children
+                if c.proc is not None
+            ],
+        }
+        tmp = self.pid_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=2))
+        tmp.replace(self.pid_file)
+
+    def start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Child:
+        """Start ``argv`` in a new session with its output in ``logs/<name>.log``."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        child = Child(name, argv, self.log_dir / f"{name}.log")
+        with child.log.open("ab") as log:
+            log.write(f"--- {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC: {' '.join(argv)}\n".encode())
+            log.flush()
+            child.proc = subprocess.Popen(
+                argv,
+                cwd=self.cwd,
+                env={**self.env, **(env or {})},
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.children.append(child)
+        self._record()
+        return child
+
+    def run(self, name: str, argv: list[str], timeout: float) -> None:
+        """Run a short command to completion (as a child, so Ctrl-C also stops it)."""
+        child = self.start(name, argv)
+        assert child.proc is not None
+        try:
+            status = child.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise StackError(
+                f"{name} did not finish within {timeout:.0f} s; its log: {child.log}\n{child.tail()}"
+            ) from None
+        if status != 0:
+            raise StackError(
+                f"{name} failed (exit status {status}); its log: {child.log}\n{child.tail()}"
+            )
+        self.children.remove(child)
+        self._record()
+
+    def wait_until(self, child: Child, healthy: Callable[[], bool], what: str, timeout: float):
+        """Poll ``healthy`` until it holds; fail naming the child and its log when it never does."""
+        deadline = time.monotonic() + timeout
+        while True:
+            status = child.exited()
+            if status is not None:
+                raise StackError(
+                    f"{what} exited (status {status}) before it was healthy; its log: "
+                    f"{child.log}\n{child.tail()}"
+                )
+            with contextlib.suppress(httpx.HTTPError, OSError, ValueError):
+                if healthy():
+                    return
+            if time.monotonic() > deadline:
+                raise StackError(
+                    f"{what} did not become healthy within {timeout:.0f} s; its log: "
+                    f"{child.log}\n{child.tail()}"
+                )
+            time.sleep(0.25)
+
+    def first_exited(self) -> Child | None:
+        return next((c for c in self.children if c.exited() is not None), None)
+
+    def stop(self) -> None:
+        """Stop every child and every descendant; returns when none is left."""
+        running = [c for c in reversed(self.children) if c.proc is not None]
+        pids = [c.pid for c in running]
+        family = descendants(pids)
+        for child in running:
+            if child.exited() is None:
+                _signal_group(child.pid, signal.SIGTERM)
+        deadline = time.monotonic() + self.stop_timeout
+        nudged = False
+        while time.monotonic() < deadline:
+            for child in running:
+                child.exited()  # reap
+            left = [p for p in (*pids, *family) if _alive(p)]
+            if not left:
+                break
+            if not nudged and time.monotonic() > deadline - self.stop_timeout / 2:
+                for pid in left:
+                    _signal_pid(pid, signal.SIGTERM)
+                nudged = True
+            time.sleep(0.1)
+        for child in running:
+            if child.exited() is None:
+                _signal_group(child.pid, signal.SIGKILL)
+        for pid in family | descendants(pids):
+            _signal_pid(pid, signal.SIGKILL)
+        for child in running:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.proc.wait(5)  # type: ignore[union-attr]
+        self.children.clear()
+        self.pid_file.unlink(missing_ok=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# The demo stack
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """What `stokline up` starts; the sandbox ports come from the mapping's base URLs."""
+
+    root: Path
+    mapping: Path
+    state_dir: Path
+    prefect_port: int = 4200
+    receiver_port: int = 8803
+    storefront_rate: float = 6.0
+    warehouse_rate: float = 0.0
+    pool: str = "stokline"
+    timeout: float = 120.0
+
+
+@dataclass
+class Endpoints:
+    """The addresses the stack serves, for health checks and for the user."""
+
+    prefect: str
+    shopline: str
+    stokly: str
+    receiver: str
+    api_version: str
+    client: str
+
+    @property
+    def prefect_api(self) -> str:
+        return f"{self.prefect}/api"
+
+
+def _loopback_port(url: str | None, what: str, mapping: Path) -> int:
+    parts = urlsplit(url or "")
+    if parts.hostname not in (LOOPBACK, "localhost") or not parts.port:
+        raise StackError(
+            f"{mapping}: {what} base_url is {url or 'not set'}; stokline up serves the sandboxes "
+            f"on loopback, so the mapping must point at http://{LOOPBACK}:PORT"
+        )
+    return parts.port
+
+
+def python_tool(module: str) -> list[str]:
+    """Run a tool of this environment as ``python -m``, so PATH never picks another install."""
+    return [sys.executable, "-m", module]
+
+
+class DemoStack:
+    """The whole local demo, started in dependency order and stopped as one."""
+
+    def __init__(self, config: StackConfig, say: Callable[[str], None] = print) -> None:
+        from stokline.config import load_mapping
+
+        self.config = config
+        self.say = say
+        self.mapping = load_mapping(config.mapping)
+        conns = self.mapping.connections
+        shop_port = _loopback_port(conns.shopline.base_url, "connections.shopline", config.mapping)
+        stok_port = _loopback_port(conns.stokly.base_url, "connections.stokly", config.mapping)
+        self.endpoints = Endpoints(
+            prefect=f"http://{LOOPBACK}:{config.prefect_port}",
+            shopline=f"http://{LOOPBACK}:{shop_port}",
+            stokly=f"http://{LOOPBACK}:{stok_port}",
+            receiver=f"http://{LOOPBACK}:{config.receiver_port}",
+            api_version=conns.shopline.api_version,
+            client=self.mapping.client.name,
+        )
+        env = dict(os.environ)
+        load_env_file(config.root / ".env.demo", environ=env)
+        env.update(
+            PREFECT_HOME=str((config.state_dir / "prefect").resolve()),
+            PREFECT_API_URL=self.endpoints.prefect_api,
+            PREFECT_SERVER_ANALYTICS_ENABLED="false",
+            PREFECT_UI_API_URL=self.endpoints.prefect_api,
+            PYTHONUNBUFFERED="1",
+            # The receiver fills the inbox the flow runs drain: one state store for all of them.
+            STOKLINE_DATABASE_URL=env.get("STOKLINE_DATABASE_URL")
+            or f"sqlite:///{(config.state_dir / 'state.db').resolve()}",
+            # prefect.yaml's pull step works in {{ $PWD }}: the project root, wherever we were run.
+            PWD=str(config.root.resolve()),
+        )
+        self.env = env
+        self.supervisor = Supervisor(config.state_dir, config.root, env)
+        self.ports = {
+            config.prefect_port: "Prefect server",
+            shop_port: "SHOPLINE sandbox",
+            stok_port: "Stokly sandbox",
+            config.receiver_port: "webhook receiver",
+        }
+
+    # -- health checks ---------------------------------------------------------------------
+
+    def _ok(self, url: str) -> bool:
+        return httpx.get(url, timeout=2).status_code == 200
+
+    def _worker_online(self, since: datetime) -> bool:
+        response = httpx.post(
+            f"{self.endpoints.prefect_api}/work_pools/{self.config.pool}/workers/filter",
+            json={},
+            timeout=2,
+        )
+        if response.status_code != 200:
+            return False
+        for worker in response.json():
+            beat = worker.get("last_heartbeat_time")
+            if beat and datetime.fromisoformat(beat.replace("Z", "+00:00")) >= since:
+                return True
+        return False
+
+    # -- steps ---------------------------------------------------------------------------------
+
+    def check_ports(self) -> None:
+        if len(self.ports) < 4:
+            raise StackError(
+                "the Prefect server, both sandboxes and the receiver need four different ports"
+            )
+        taken = [f"{port} ({what})" for port, what in self.ports.items() if port_taken(port)]
+        if taken:
+            raise StackError(
+                f"port(s) already taken on {LOOPBACK}: {', '.join(taken)}; another program (or "
+                "another `stokline up`/`stokline sandbox`) is using them: stop it, or choose "
+                "other ports (--prefect-port, --receiver-port, the mapping's base URLs)"
+            )
+
+    def subscribe_webhooks(self) -> int:
+        """Subscribe the receiver to the order topics; returns how many were new (idempotent)."""
+        token = self.mapping.connections.shopline.access_token.resolve().get_secret_value()
+        base = f"{self.endpoints.shopline}/admin/openapi/{self.endpoints.api_version}/webhooks.json"
+        headers = {"Authorization": f"Bearer {token}"}
+        address = f"{self.endpoints.receiver}/webhooks/{self.endpoints.client}"
+        try:
+            response = httpx.get(base, headers=headers, timeout=10)
+            response.raise_for_status()
+        except httpx.HTTPError as exc:
+            raise StackError(
+                f"cannot list the SHOPLINE sandbox's webhooks at {base}: {type(exc).__name__}"
+            ) from None
+        have = {
+            w["topic"] for w in response.json().get("webhooks", []) if w.get("address") == address
+        }
+        added = 0
+        for topic in WEBHOOK_TOPICS:
+            if topic in have:
+                continue
+            body = {"webhook": {"address": address, "topic": topic}}
+            created = httpx.post(base, headers=headers, json=body, timeout=10)
+            if created.status_code >= 400:
+                raise StackError(
+                    f"the SHOPLINE sandbox refused the {topic} subscription: "
+                    f"{created.status_code} {created.text[:200]}"
+                )
+            added += 1
+        return added
+
+    def up(self) -> None:
+        """Start everything and return once all of it is healthy; raise StackError otherwise."""
+        cfg, ep, sup = self.config, self.endpoints, self.supervisor
+        for note in sup.clean_previous():
+            self.say(note)
+        self.check_ports()
+        timeout = cfg.timeout
+        mapping = str(cfg.mapping)
+
+        server = sup.start(
+            "prefect-server",
+            [
+                *python_tool("prefect"),
+                "server",
+                "start",
+                "--host",
+                LOOPBACK,
+                "--port",
+                str(cfg.prefect_port),
+            ],
+        )
+        sandbox = sup.start(
+            "sandbox",
+            [
+                *python_tool("stokline"),
+                "sandbox",
+                "--seed",
+                "demo",
+                "--data-dir",
+                str(cfg.state_dir / "sandbox"),
+                "--shopline-port",
+                str(urlsplit(ep.shopline).port),
+                "--stokly-port",
+                str(urlsplit(ep.stokly).port),
+                "--storefront-rate",
+                f"{cfg.storefront_rate:g}",
+                "--warehouse-rate",
+                f"{cfg.warehouse_rate:g}",
+            ],
+        )
+        receiver = sup.start(
+            "receiver",
+            [
+                *python_tool("stokline"),
+                "receiver",
+                "--mapping",
+                mapping,
+                "--port",
+                str(cfg.receiver_port),
+            ],
+        )
+        self.say("starting: Prefect server, sandboxes, webhook receiver …")
+        sup.wait_until(
+            sandbox, lambda: self._ok(f"{ep.shopline}/_sandbox/health"), "SHOPLINE sandbox", timeout
+        )
+        sup.wait_until(
+            sandbox, lambda: self._ok(f"{ep.stokly}/_sandbox/state"), "Stokly sandbox", timeout
+        )
+        sup.wait_until(receiver, lambda: self._ok(f"{ep.receiver}/health"), "receiver", timeout)
+        added = self.subscribe_webhooks()
+        self.say(
+            f"sandboxes and receiver up; webhooks: {added} new subscription(s) of "
+            f"{len(WEBHOOK_TOPICS)} order topics"
+        )
+        sup.wait_until(
+            server, lambda: self._ok(f"{ep.prefect_api}/health"), "Prefect server", timeout
+        )
+        self.say("Prefect server up; creating the work pool and deploying prefect.yaml …")
+        if not self._ok(f"{ep.prefect_api}/work_pools/{cfg.pool}"):
+            sup.run(
+                "work-pool",
+                [
+                    *python_tool("prefect"),
+                    "work-pool",
+                    "create",
+                    cfg.pool,
+                    "--type",
+                    "process",
+                ],
+                timeout,
+            )
+        since = datetime.now(UTC)
+        worker = sup.start(
+            "worker", [*python_tool("prefect"), "worker", "start", "--pool", cfg.pool]
+        )
+        sup.run("deploy", [*python_tool("prefect"), "--no-prompt", "deploy", "--all"], timeout)
+        sup.wait_until(
+            worker, lambda: self._worker_online(since), f"worker of pool {cfg.pool}", timeout
+        )
+
+    def down(self) -> None:
+        self.supervisor.stop()
+
+    def banner(self, seconds: float) -> str:
+        ep, logs = self.endpoints, self.supervisor.log_dir
+        return "\n".join(
+            [
+                f"stokline is up ({seconds:.0f} s) for client {ep.client}:",
+                f"  Prefect UI         {ep.prefect}",
+                f"  SHOPLINE sandbox   {ep.shopline}/docs",
+                f"  Stokly sandbox     {ep.stokly}/docs",
+                f"  webhook receiver   {ep.receiver}/docs",
+                f"  logs               {logs}/",
+                "",
+                "What to look at:",
+                f"  - Prefect UI → Deployments: orders-{ep.client} runs on its schedule and when "
+                "webhooks arrive;",
+                "    Flow Runs: orders-<client>-<trigger>; a run's Artifacts tab: summary and "
+                "exceptions.",
+                f"  - the storefront places {self.config.storefront_rate:g} order(s) a minute; "
+                f"{ep.stokly}/_sandbox/state counts sale orders in Stokly.",
+                "  - `stokline exceptions list` shows what could not be imported and why.",
+                "",
+                "Ctrl-C stops everything.",
+            ]
+        )
