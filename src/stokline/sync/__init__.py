@@ -2,6 +2,13 @@
 API clients and the state store, and returns a report. No Prefect here: flows call these."""
 
 from stokline.sync.clients import CountingPacer, api_calls, open_clients
-from stokline.sync.orders import OrdersReport, sync_orders
+from stokline.sync.orders import OrdersReport, stokly_location_index, sync_orders
 
-__all__ = ["CountingPacer", "OrdersReport", "api_calls", "open_clients", "sync_orders"]
+__all__ = [
+    "CountingPacer",
+    "OrdersReport",
+    "api_calls",
+    "open_clients",
+    "stokly_location_index",
+    "sync_orders",
+]

@@ -57,7 +57,7 @@ from stokline.sync.clients import api_calls
 from stokline.sync.customers import create_customers, plan_customers
 from stokline.sync.report import OrdersReport
 
-__all__ = ["ORDER_TOPICS", "OrdersReport", "sync_orders"]
+__all__ = ["ORDER_TOPICS", "OrdersReport", "stokly_location_index", "sync_orders"]
 
 log = logging.getLogger("stokline.sync.orders")
 
@@ -316,11 +316,7 @@ class _Run:
         if self.full_index is not None:
             items = self.full_index
         if self.locations is None:
-            self.locations = {
-                loc.name: loc.locationId
-                async for loc in self.stokly.iter_locations()
-                if loc.status in (None, 0)
-            }
+            self.locations = await stokly_location_index(self.stokly)
         return StoklyCatalogue.build(self.mapping, items.items(), self.locations.items())
 
     async def _items(self, skus: set[str] | None) -> dict[str, str]:
@@ -755,6 +751,7 @@ async def sync_orders(
     dry_run: bool = False,
     trigger: str = "schedule",
     progress: Callable[[int, int], None] | None = None,
+    locations: dict[str, str] | None = None,
 ) -> OrdersReport:
     """One pass of the orders sync for ``mapping``'s client; returns what it did.
 
@@ -762,6 +759,18 @@ async def sync_orders(
     raised. Transient failures hold the affected orders (and their webhook events) for the next
     run and appear in ``report.errors``; ``report.ok`` is False then. Only a crash — an error this
     function does not know — propagates, after handing the claimed events back.
+
+    ``locations`` (Stokly location name → id, from `stokly_location_index`) may be passed in by a
+    caller that caches it; otherwise it is read once per run.
     """
     run = _Run(mapping, shopline, stokly, store, dry_run, trigger, progress)
+    if locations is not None:
+        run.locations = dict(locations)
     return await run.execute()
+
+
+async def stokly_location_index(stokly: StoklyClient) -> dict[str, str]:
+    """Active Stokly locations, name → id: how mapping files name them, and what Stokly needs."""
+    return {
+        loc.name: loc.locationId async for loc in stokly.iter_locations() if loc.status in (None, 0)
+    }
