@@ -61,7 +61,11 @@ def aware(value: datetime | None) -> datetime | None:
 
 
 def insert_for(engine: Engine, table: Table) -> Any:
-    """An INSERT that supports ``on_conflict_do_nothing`` / ``on_conflict_do_update``."""
+    """An INSERT that supports ``on_conflict_do_nothing`` / ``on_conflict_do_update``.
+
+    Whether a row went in is read from ``RETURNING``, not ``rowcount``: with psycopg on
+    PostgreSQL, an ``ON CONFLICT DO NOTHING`` that skipped the row still reported a rowcount of 1.
+    """
     if engine.dialect.name == "postgresql":
         return postgresql.insert(table)
     if engine.dialect.name == "sqlite":

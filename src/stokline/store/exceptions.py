@@ -151,7 +151,7 @@ class Exceptions:
                 first_seen=at,
                 last_seen=at,
             )
-            inserted = conn.execute(insert.on_conflict_do_nothing()).rowcount
+            inserted = conn.execute(insert.on_conflict_do_nothing().returning(table.c.id)).first()
             if not inserted:
                 row = conn.execute(select(table.c.status).where(key)).one()
                 changes: dict[str, Any] = {

@@ -92,7 +92,10 @@ class Inbox:
             attempts=0,
         )
         with self._engine.begin() as conn:
-            return bool(conn.execute(stmt.on_conflict_do_nothing()).rowcount)
+            return (
+                conn.execute(stmt.on_conflict_do_nothing().returning(table.c.id)).first()
+                is not None
+            )
 
     def claim(
         self,

@@ -179,7 +179,10 @@ class LedgerBatches:
             client=client, batch_key=batch_key, status="posting", totals=totals, created_at=now()
         )
         with self._engine.begin() as conn:
-            return bool(conn.execute(stmt.on_conflict_do_nothing()).rowcount)
+            return (
+                conn.execute(stmt.on_conflict_do_nothing().returning(ledger_batches.c.id)).first()
+                is not None
+            )
 
     def mark_posted(self, client: str, batch_key: str, journal_id: str) -> None:
         where = and_(ledger_batches.c.client == client, ledger_batches.c.batch_key == batch_key)
