@@ -1,0 +1,217 @@
+"""Stock arithmetic: the sellable level of each SHOPLINE variant at each SHOPLINE location.
+
+Pure functions over what the stock sync read from both systems; no I/O. The rule (DESIGN.md,
+"Stock arithmetic"):
+
+    sellable = Σ over the Stokly locations mapped to the SHOPLINE location of
+               (onHand − quarantined − allocated to open sale orders)
+               − buffer − quantity in SHOPLINE orders paid but not yet imported into Stokly,
+    never below 0, rounded down to a whole unit (Stokly quantities may be fractional).
+
+Choices that lean towards never overselling, since that is the costliest failure:
+
+- a Stokly location allocated beyond its stock pulls the sum down (per-location terms are not
+  clamped at zero: its orders will be filled from somewhere);
+- an allocation Stokly reports without a location is subtracted at every synced SHOPLINE
+  location that sells the item, because where it will be filled from is unknown;
+- a paid-but-not-imported order line whose location is unknown counts against the mapping's
+  default location.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from stokline.config.models import Location
+from stokline.config.models import Mapping as ClientMapping
+from stokline.config.skus import sku_key
+from stokline.mapping.translate import SkuMatcher, Untranslatable
+
+__all__ = [
+    "DesiredLevel",
+    "StockPlan",
+    "StockRecord",
+    "UnimportedLine",
+    "VariantRef",
+    "plan_levels",
+    "sellable",
+]
+
+
+@dataclass(frozen=True)
+class StockRecord:
+    """Stock of one Stokly item at one Stokly location (one bin, or already summed)."""
+
+    item_id: str
+    location_id: str
+    on_hand: Decimal
+    quarantined: Decimal = Decimal(0)
+
+
+@dataclass(frozen=True)
+class VariantRef:
+    """What the arithmetic needs of a SHOPLINE variant."""
+
+    variant_id: str
+    inventory_item_id: str
+    sku: str
+
+
+@dataclass(frozen=True)
+class UnimportedLine:
+    """A line of a SHOPLINE order that is paid but not yet a Stokly sale order."""
+
+    sku: str
+    quantity: int
+    shopline_location: str | None = None
+
+
+@dataclass(frozen=True)
+class DesiredLevel:
+    """The level SHOPLINE should show for one (inventory item, location), with its working."""
+
+    inventory_item_id: str
+    location_id: str
+    variant_id: str
+    shopline_sku: str
+    stokly_sku: str
+    available: int
+    on_hand: Decimal
+    quarantined: Decimal
+    allocated: Decimal
+    buffer: int
+    unimported: int
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.inventory_item_id, self.location_id)
+
+
+@dataclass
+class StockPlan:
+    """Desired levels, and the variants left alone (excluded by the mapping, or unmatched)."""
+
+    levels: list[DesiredLevel] = field(default_factory=list)
+    excluded: list[VariantRef] = field(default_factory=list)
+    unmatched: list[tuple[VariantRef, Untranslatable]] = field(default_factory=list)
+
+
+def sellable(
+    figures: Iterable[tuple[Decimal | int, Decimal | int, Decimal | int]],
+    *,
+    buffer: int = 0,
+    unimported: int = 0,
+) -> int:
+    """The sellable whole units from (onHand, quarantined, allocated) per Stokly location."""
+    total = sum((Decimal(h) - Decimal(q) - Decimal(a) for h, q, a in figures), Decimal(0))
+    total -= Decimal(buffer) + Decimal(unimported)
+    return max(0, math.floor(total))
+
+
+def _resolve(mapping: ClientMapping, shopline_location: str | None) -> Location | None:
+    """The mapped location for an order line; the default location when unknown or absent."""
+    for location in mapping.locations:
+        if shopline_location and location.shopline_location == str(shopline_location):
+            return location
+    return next((loc for loc in mapping.locations if loc.default), None)
+
+
+def plan_levels(
+    mapping: ClientMapping,
+    variants: Iterable[VariantRef],
+    items: Mapping[str, str],
+    stokly_locations: Mapping[str, str],
+    records: Iterable[StockRecord],
+    allocations: Iterable[tuple[str, str | None, Decimal]],
+    unimported: Iterable[UnimportedLine] = (),
+    *,
+    only: set[str] | None = None,
+) -> StockPlan:
+    """Desired levels for every variant × synced SHOPLINE location of ``mapping``.
+
+    ``items`` is Stokly SKU → itemId of the stockable items; ``stokly_locations`` Stokly location
+    name → id; ``allocations`` (itemId, locationId or None, allocated). ``only`` (Stokly SKUs)
+    limits the plan to those items: variants matching none of them are left out silently, as
+    they are another pass's business. SHOPLINE locations with ``stock.sync: false`` get no level,
+    nor do locations whose Stokly locations are not all known (a partial sum would be wrong).
+    """
+    matcher = SkuMatcher(mapping, items)
+    folded_locations = {name.strip().casefold(): lid for name, lid in stokly_locations.items()}
+    synced: list[tuple[Location, list[str]]] = []
+    for location in mapping.locations:
+        if not location.stock.sync:
+            continue
+        ids = [folded_locations.get(n.strip().casefold()) for n in location.stokly_locations]
+        if all(ids):
+            synced.append((location, [i for i in ids if i]))
+
+    stock: dict[tuple[str, str], list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
+    for record in records:
+        figures = stock[(record.item_id, record.location_id)]
+        figures[0] += Decimal(record.on_hand)
+        figures[1] += Decimal(record.quarantined)
+    allocated: dict[tuple[str, str | None], Decimal] = defaultdict(Decimal)
+    for item_id, location_id, quantity in allocations:
+        allocated[(item_id, location_id)] += Decimal(quantity)
+
+    def stokly_sku_of(sku: str) -> str | None:
+        if not sku or matcher.excluded(sku):
+            return None
+        try:
+            return matcher.match(sku)
+        except Untranslatable:
+            return None
+
+    pending: dict[tuple[str, str], int] = defaultdict(int)
+    for line in unimported:
+        target = stokly_sku_of(line.sku)
+        location = _resolve(mapping, line.shopline_location)
+        if target is not None and location is not None:
+            pending[(target, location.shopline_location)] += int(line.quantity)
+
+    match = mapping.skus.match
+    wanted = None if only is None else {sku_key(s, match) for s in only}
+    plan = StockPlan()
+    for variant in variants:
+        if matcher.excluded(variant.sku):
+            plan.excluded.append(variant)
+            continue
+        try:
+            stokly_sku = matcher.match(variant.sku)
+        except Untranslatable as exc:
+            if only is None:
+                plan.unmatched.append((variant, exc))
+            continue
+        if wanted is not None and sku_key(stokly_sku, match) not in wanted:
+            continue
+        item_id = items[stokly_sku]
+        for location, location_ids in synced:
+            on_hand = sum((stock[(item_id, lid)][0] for lid in location_ids), Decimal(0))
+            quarantined = sum((stock[(item_id, lid)][1] for lid in location_ids), Decimal(0))
+            reserved = sum(allocated.get((item_id, lid), Decimal(0)) for lid in location_ids)
+            reserved += allocated.get((item_id, None), Decimal(0))
+            waiting = pending.get((stokly_sku, location.shopline_location), 0)
+            plan.levels.append(
+                DesiredLevel(
+                    inventory_item_id=variant.inventory_item_id,
+                    location_id=location.shopline_location,
+                    variant_id=variant.variant_id,
+                    shopline_sku=variant.sku,
+                    stokly_sku=stokly_sku,
+                    available=sellable(
+                        [(on_hand, quarantined, reserved)],
+                        buffer=location.stock.buffer,
+                        unimported=waiting,
+                    ),
+                    on_hand=on_hand,
+                    quarantined=quarantined,
+                    allocated=Decimal(reserved),
+                    buffer=location.stock.buffer,
+                    unimported=waiting,
+                )
+            )
+    return plan

@@ -1,0 +1,403 @@
+"""The stock sync: sellable stock per SHOPLINE location from Stokly, pushing only what changed.
+
+One pass reads both sides in batches — SHOPLINE's products once (for variants, SKUs and inventory
+item ids), Stokly's items, locations, inventory records and allocations, and SHOPLINE's paid open
+orders that have no order link yet (sold in SHOPLINE, unknown to Stokly) — derives every desired
+level with `stokline.mapping.stock.plan_levels`, reads the current SHOPLINE levels of those
+inventory items, and writes a level only when
+
+1. it differs from the value last pushed (``store.levels``) and from what SHOPLINE shows, or
+2. (``check_drift``) SHOPLINE shows something other than what was last pushed: someone changed
+   it in the admin; it is set back, audited and counted as drift.
+
+A level SHOPLINE already shows is recorded as pushed without a write. Every successful write is
+recorded at once, a failed one never: the next pass re-derives it from Stokly and pushes it
+again, so a 429 storm or a crash loses nothing. SHOPLINE's level is never taken as truth.
+
+``skus`` (Stokly SKUs, e.g. from `changed_skus_since`) limits a pass to those items: the event
+path. Nothing here ever writes to Stokly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from stokline.config import Mapping
+from stokline.connectors import ConnectorError, ShoplineClient, StoklyClient, is_transient
+from stokline.connectors.stokly.filters import one_of
+from stokline.mapping.stock import (
+    DesiredLevel,
+    StockRecord,
+    UnimportedLine,
+    VariantRef,
+    plan_levels,
+)
+from stokline.store import Store
+from stokline.store.exceptions import ACTIVE
+from stokline.sync.clients import api_calls
+from stokline.sync.orders import stokly_location_index
+from stokline.sync.stock_report import StockReport
+
+__all__ = ["MOVEMENT_EVENTS", "StockReport", "changed_skus_since", "sync_stock"]
+
+log = logging.getLogger("stokline.sync.stock")
+
+ACTOR = "stokline.sync.stock"
+ORDER_LINK = "order"
+VARIANT = "variant"
+UNIMPORTED_WINDOW = timedelta(days=14)
+"""How far back paid orders still waiting for import are looked for; older ones are exceptions
+of the orders sync by then, and reading every order ever would make each pass slower."""
+MOVEMENT_EVENTS = ("stock.movement", "item.created", "item.updated")
+"""Change-feed events after which an item's sellable level may differ."""
+_SKU_CODES = frozenset({"unknown_shopline_sku", "sku_collision"})
+MAX_ROWS = 200  # rows of a kind kept in a report: enough to act on, small enough to render
+MAX_ERRORS = 20
+
+
+class _Run:
+    """One pass of the stock sync; `sync_stock` is its public face."""
+
+    def __init__(
+        self,
+        mapping: Mapping,
+        shopline: ShoplineClient,
+        stokly: StoklyClient,
+        store: Store,
+        dry_run: bool,
+        trigger: str,
+        skus: set[str] | None,
+        check_drift: bool,
+        progress: Callable[[int, int], None] | None,
+    ) -> None:
+        self.mapping = mapping
+        self.client = mapping.client.name
+        self.shopline = shopline
+        self.stokly = stokly
+        self.store = store
+        self.dry = dry_run
+        self.trigger = trigger
+        self.only = set(skus) if skus is not None else None
+        self.check_drift = check_drift
+        self.progress = progress
+        settings = mapping.syncs.stock
+        self.batch_size = settings.batch_size if settings is not None else 250
+        self.report = StockReport(client=self.client, trigger=trigger, dry_run=dry_run)
+
+    def _error(self, message: str) -> None:
+        if len(self.report.errors) < MAX_ERRORS:
+            self.report.errors.append(message)
+
+    # -- reading --------------------------------------------------------------------------------
+
+    async def _variants(self) -> list[VariantRef]:
+        variants = []
+        async for product in self.shopline.iter_products(fields="id,variants"):
+            for variant in product.variants:
+                if variant.inventory_item_id and variant.sku and variant.sku.strip():
+                    variants.append(VariantRef(variant.id, variant.inventory_item_id, variant.sku))
+        return variants
+
+    async def _items(self) -> dict[str, str]:
+        """Stockable Stokly items, SKU → itemId (variable parents hold no stock)."""
+        wanted = None
+        if self.only is not None:
+            wanted = sorted({v for s in self.only for v in (s, s.upper(), s.lower())})
+        return {
+            item.sku: item.itemId
+            async for item in self.stokly.iter_items(skus=wanted)
+            if item.active and item.format != 2
+        }
+
+    async def _unimported(self) -> list[UnimportedLine]:
+        """Lines of paid open SHOPLINE orders that the orders sync has not linked yet."""
+        since = datetime.now(UTC) - UNIMPORTED_WINDOW
+        statuses = self.mapping.syncs.orders.import_when if self.mapping.syncs.orders else ("paid",)
+        orders = []
+        for status in statuses:
+            async for order in self.shopline.iter_orders(
+                status="open", financial_status=status, created_at_min=since
+            ):
+                orders.append(order)
+        ids = [o.id for o in orders]
+        linked = self.store.links.get_many(self.client, ORDER_LINK, ids) if ids else {}
+        lines = []
+        for order in orders:
+            if order.id in linked or order.cancelled_at is not None:
+                continue
+            order_location = (order.model_extra or {}).get("location_id")
+            for line in order.line_items:
+                # The whole quantity, even if SHOPLINE already fulfilled it: once imported, Stokly
+                # allocates all of it, so subtracting less now would make the level jump back.
+                if line.sku and line.quantity > 0:
+                    location = line.location_id or order_location
+                    lines.append(
+                        UnimportedLine(line.sku, line.quantity, location and str(location))
+                    )
+        return lines
+
+    async def _stokly_stock(
+        self, item_ids: list[str] | None, location_ids: list[str]
+    ) -> tuple[list[StockRecord], list[tuple[str, str | None, Decimal]]]:
+        if item_ids is not None and not item_ids:
+            return [], []
+        records = [
+            StockRecord(r.itemId, r.locationId, r.onHand, r.quarantined)
+            async for r in self.stokly.iter_inventory_records(
+                item_ids=item_ids, location_ids=location_ids
+            )
+        ]
+        allocations: list[tuple[str, str | None, Decimal]] = []
+        batches: list[list[str] | None] = (
+            [None]
+            if item_ids is None
+            else [item_ids[i : i + 100] for i in range(0, len(item_ids), 100)]
+        )
+        for batch in batches:
+            async for a in self.stokly.iter_allocations(
+                one_of("itemId", batch) if batch is not None else None
+            ):
+                allocations.append((a.itemId, a.locationId, a.allocated))
+        return records, allocations
+
+    async def _current(self, levels: list[DesiredLevel]) -> dict[tuple[str, str], int | None]:
+        items = list(dict.fromkeys(level.inventory_item_id for level in levels))
+        locations = list(dict.fromkeys(level.location_id for level in levels))
+        if not items:
+            return {}
+        return {
+            (lv.inventory_item_id, lv.location_id): lv.available
+            async for lv in self.shopline.iter_inventory_levels(items, locations)
+        }
+
+    # -- exceptions -----------------------------------------------------------------------------
+
+    def _unknown(self, variant: VariantRef, message: str, code: str) -> None:
+        # The matcher speaks of order lines (unmapped_sku); for a variant it is a SKU SHOPLINE
+        # sells that Stokly does not know.
+        code = "sku_collision" if code == "sku_collision" else "unknown_shopline_sku"
+        team = self.mapping.operating_model.owner_of(code)
+        entity = f"variant {variant.sku} ({variant.variant_id})"
+        if self.dry:
+            self.report.add_exception(code, team, entity, message)
+            return
+        record = self.store.exceptions.raise_(
+            self.client,
+            code,
+            VARIANT,
+            variant.variant_id,
+            message,
+            team=team,
+            payload={"sku": variant.sku, "inventory_item_id": variant.inventory_item_id},
+        )
+        self.report.add_exception(code, team, entity, message, record.status)
+
+    def _resolve_matched(self, matched: set[str]) -> None:
+        """Close the SKU exceptions of variants that match a Stokly item now (fixed at source)."""
+        for record in self.store.exceptions.list(
+            client=self.client, entity_kind=VARIANT, status=ACTIVE
+        ):
+            if record.code in _SKU_CODES and record.entity_id in matched:
+                sku = (
+                    (record.payload or {}).get("sku") if isinstance(record.payload, dict) else None
+                )
+                entity = f"variant {sku} ({record.entity_id})"
+                note = "the variant's SKU matches a Stokly item now"
+                self.report.add_exception(record.code, record.team, entity, note, "resolved")
+                if not self.dry:
+                    self.store.exceptions.resolve(record.id, note)
+
+    # -- writing --------------------------------------------------------------------------------
+
+    async def _push(self, level: DesiredLevel, drift: int | None) -> None:
+        try:
+            await self.shopline.set_inventory_level(
+                level.inventory_item_id, level.location_id, level.available
+            )
+        except ConnectorError as exc:
+            self.report.failed += 1
+            self._error(f"setting {level.shopline_sku} at {level.location_id}: {exc}")
+            if not is_transient(exc):
+                team = self.mapping.operating_model.owner_of("api_rejected")
+                self.store.exceptions.raise_(
+                    self.client,
+                    "api_rejected",
+                    "inventory_level",
+                    f"{level.inventory_item_id}:{level.location_id}",
+                    f"SHOPLINE refused level {level.available} for {level.shopline_sku} at"
+                    f" location {level.location_id}: {exc}",
+                    team=team,
+                )
+            return
+        self.store.levels.record(
+            self.client, [(level.inventory_item_id, level.location_id, level.available)]
+        )
+        self.report.pushed += 1
+        if drift is not None:
+            self.report.drift_corrected += 1
+            self.store.audit.record(
+                self.client,
+                ACTOR,
+                "shopline",
+                "correct_stock_drift",
+                f"{level.inventory_item_id}:{level.location_id}",
+                level.variant_id,
+                {"sku": level.shopline_sku, "found": drift, "set": level.available},
+            )
+
+    # -- the pass -------------------------------------------------------------------------------
+
+    async def execute(self) -> StockReport:
+        started = time.monotonic()
+        calls_before = api_calls(self.shopline, self.stokly)
+        locations = await stokly_location_index(self.stokly)
+        folded = {name.strip().casefold(): lid for name, lid in locations.items()}
+        synced_ids: list[str] = []
+        for location in self.mapping.locations:
+            if not location.stock.sync:
+                continue
+            missing = [n for n in location.stokly_locations if n.strip().casefold() not in folded]
+            if missing:
+                self._error(
+                    f"SHOPLINE location {location.shopline_location} is left alone: Stokly has"
+                    f" no location {', '.join(missing)}"
+                )
+                continue
+            synced_ids.extend(folded[n.strip().casefold()] for n in location.stokly_locations)
+        stokly_locations = sorted(set(synced_ids))
+        if self.only is None:
+            # Nothing of the full pass's reading depends on another read: all at once.
+            variants, items, unimported, (records, allocations) = await asyncio.gather(
+                self._variants(),
+                self._items(),
+                self._unimported(),
+                self._stokly_stock(None, stokly_locations),
+            )
+        else:
+            variants, items, unimported = await asyncio.gather(
+                self._variants(), self._items(), self._unimported()
+            )
+            item_ids = sorted(set(items.values()))
+            records, allocations = await self._stokly_stock(item_ids, stokly_locations)
+        plan = plan_levels(
+            self.mapping,
+            variants,
+            items,
+            locations,
+            records,
+            allocations,
+            unimported,
+            only=self.only,
+        )
+        for variant, problem in plan.unmatched:
+            self._unknown(variant, problem.message, problem.code)
+        if self.only is None:
+            self._resolve_matched({level.variant_id for level in plan.levels})
+        synced_count = sum(1 for loc in self.mapping.locations if loc.stock.sync)
+        self.report.skipped_excluded = len(plan.excluded) * synced_count
+        self.report.levels_computed = len(plan.levels)
+        current = await self._current(plan.levels)
+        await self._apply(plan.levels, current)
+        self.report.api_calls = api_calls(self.shopline, self.stokly) - calls_before
+        self.report.seconds = time.monotonic() - started
+        return self.report
+
+    async def _apply(
+        self, levels: list[DesiredLevel], current: dict[tuple[str, str], int | None]
+    ) -> None:
+        last = self.store.levels.all(self.client)
+        todo: list[tuple[DesiredLevel, int | None]] = []
+        settled: list[tuple[str, str, int]] = []
+        for level in levels:
+            shown = current.get(level.key)
+            pushed = last.get(level.key)
+            at_risk = shown is not None and shown > level.available
+            if at_risk and len(self.report.oversell_risk) < MAX_ROWS:
+                self.report.oversell_risk.append(self._row(level, shown))
+            if level.available != pushed:
+                self.report.levels_changed += 1
+                if shown == level.available:
+                    settled.append((level.inventory_item_id, level.location_id, level.available))
+                else:
+                    todo.append((level, None))
+            elif self.check_drift and shown is not None and shown != pushed:
+                log.info(
+                    "drift: %s at %s shows %s, set %s",
+                    level.shopline_sku,
+                    level.location_id,
+                    shown,
+                    pushed,
+                )
+                todo.append((level, shown))
+        if self.dry:
+            self.report.would_push = [self._row(lv, current.get(lv.key)) for lv, _ in todo]
+            return
+        self.store.levels.record(self.client, settled)
+        done = 0
+        for start in range(0, len(todo), self.batch_size):
+            batch = todo[start : start + self.batch_size]
+            await asyncio.gather(*(self._push(level, drift) for level, drift in batch))
+            done += len(batch)
+            if self.progress is not None:
+                self.progress(done, len(todo))
+
+    @staticmethod
+    def _row(level: DesiredLevel, shown: int | None) -> dict[str, Any]:
+        return {
+            "sku": level.shopline_sku,
+            "stokly_sku": level.stokly_sku,
+            "inventory_item_id": level.inventory_item_id,
+            "location": level.location_id,
+            "shopline": shown,
+            "sellable": level.available,
+        }
+
+
+async def sync_stock(
+    mapping: Mapping,
+    *,
+    shopline: ShoplineClient,
+    stokly: StoklyClient,
+    store: Store,
+    dry_run: bool = False,
+    trigger: str = "schedule",
+    skus: set[str] | None = None,
+    check_drift: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+) -> StockReport:
+    """One stock pass for ``mapping``'s client; returns what it did.
+
+    ``skus`` (Stokly SKUs) limits the pass to those items, as the event path does; ``None`` is
+    the full pass. ``check_drift`` also corrects levels changed in SHOPLINE since our last push.
+    Failed pushes are counted in ``report.failed`` (``report.ok`` is False) and left for the next
+    pass; unknown SHOPLINE SKUs become exceptions. A dry run reads everything and writes nothing,
+    listing the levels it would push in ``report.would_push``.
+    """
+    run = _Run(mapping, shopline, stokly, store, dry_run, trigger, skus, check_drift, progress)
+    return await run.execute()
+
+
+async def changed_skus_since(stokly: StoklyClient, cursor: str | None) -> tuple[set[str], str]:
+    """Stokly SKUs whose stock moved after ``cursor`` in the change feed, and the new cursor.
+
+    Store the cursor only after the SKUs were pushed, so a crash in between replays them. With
+    no cursor the feed is read from its start (harmless: the pass is delta-only).
+    """
+    after = cursor or "0"
+    skus: set[str] = set()
+    while True:
+        page = await stokly.get_events(after, types=MOVEMENT_EVENTS)
+        for event in page.events:
+            sku = event.data.get("itemSku") or event.data.get("sku")
+            if sku:
+                skus.add(str(sku))
+        moved = page.cursor != after
+        after = page.cursor or after
+        if not page.has_more or not moved:
+            return skus, after

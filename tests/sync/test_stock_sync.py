@@ -1,0 +1,362 @@
+"""The stock sync end to end against both sandboxes: delta-only pushes, arithmetic, drift, faults.
+
+Writes are counted at the transport seam (every ``POST inventory_levels/set.json`` SHOPLINE
+receives), and expected levels are derived from the Stokly sandbox's own state, not from our
+report, so the arithmetic is checked against a second, independent sum.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from collections import defaultdict
+from decimal import Decimal
+from typing import Any
+
+import httpx
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from stokline.config import Mapping
+from stokline.connectors import ConnectorError, RetryPolicy, ShoplineClient, StoklyClient
+from stokline.sandbox.common import DroppedConnection
+from stokline.sandbox.stokly.domain import allocations
+from stokline.sync import StockReport, changed_skus_since, sync_stock
+from stokline.sync.clients import LIFTED, CountingPacer, open_clients
+
+from .conftest import CLIENT_ID, CLIENT_SECRET, TOKEN, World
+
+TENT = "ACME-TENT-2P-ORANGE"
+SOCKS = "CRAG-SOCKS-75-M"
+UNKNOWN = "ACME-HAMMOCK-XL-RED"  # sold in SHOPLINE, unknown to Stokly
+ONLINE, BRISTOL = "7001", "7002"
+
+
+class CountingShopline(httpx.AsyncBaseTransport):
+    """The SHOPLINE sandbox behind a seam that records every level set it receives."""
+
+    def __init__(self, app: Any) -> None:
+        self.inner = httpx.ASGITransport(app=app)
+        self.sets: list[dict[str, Any]] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            response = await self.inner.handle_async_request(request)
+        except DroppedConnection as exc:
+            # In-process the sandbox's dropped connection surfaces as its own exception; over a
+            # socket the client sees a protocol error, so that is what it gets here.
+            raise httpx.RemoteProtocolError(str(exc), request=request) from exc
+        if request.url.path.endswith("/inventory_levels/set.json") and response.status_code == 200:
+            self.sets.append(json.loads(request.content))
+        return response
+
+
+class Stock:
+    """Drives the stock sync in a `World`, and reads both sandboxes to check what it did."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.shopline = CountingShopline(world.shopline_app)
+        self.stokly_api = TestClient(world.stokly_app)
+
+    def run(self, mapping: Mapping | None = None, **options: Any) -> StockReport:
+        mapping = mapping or self.world.mapping
+
+        async def scenario() -> StockReport:
+            async with open_clients(
+                mapping,
+                lift_limits=True,
+                shopline_transport=self.shopline,
+                stokly_transport=self.world.faults,
+            ) as (shopline, stokly):
+                return await sync_stock(
+                    mapping, shopline=shopline, stokly=stokly, store=self.world.store, **options
+                )
+
+        self.shopline.sets.clear()
+        return asyncio.run(scenario())
+
+    def move(self, kind: str, location: str, sku: str, quantity: int) -> None:
+        body = {"location": location, "items": [{"sku": sku, "quantity": quantity}]}
+        response = self.stokly_api.post(f"/_sandbox/{kind}", json=body)
+        assert response.status_code == 200, response.text
+
+    # -- SHOPLINE -------------------------------------------------------------------------------
+
+    def inventory_item(self, sku: str) -> str:
+        for _, product in self.world.shopline_app.state.shopline.store.scan("product"):
+            for variant in product["variants"]:
+                if (variant.get("sku") or "").casefold() == sku.casefold():
+                    return str(variant["inventory_item_id"])
+        raise AssertionError(f"no SHOPLINE variant {sku}")
+
+    def levels(self) -> dict[tuple[str, str], int]:
+        store = self.world.shopline_app.state.shopline.store
+        return {
+            (str(lv["inventory_item_id"]), str(lv["location_id"])): lv["available"]
+            for _, lv in store.scan("inventory_level")
+        }
+
+    def level(self, sku: str, location: str) -> int:
+        return self.levels()[(self.inventory_item(sku), location)]
+
+    def admin_sets(self, sku: str, location: str, available: int) -> None:
+        """A merchant typing a number into SHOPLINE's admin (no sync involved)."""
+        store = self.world.shopline_app.state.shopline.store
+        key = f"{self.inventory_item(sku)}:{location}"
+        store.update(
+            "inventory_level", key, {**store.get("inventory_level", key), "available": available}
+        )
+
+    # -- Stokly, summed independently ------------------------------------------------------------
+
+    def stokly_sellable(self, sku: str, names: list[str], buffer: int, unimported: int = 0) -> int:
+        state = self.world.stokly_state
+        item_id = next(i["itemId"] for i in state.items if i["sku"].casefold() == sku.casefold())
+        ids = {loc["locationId"] for loc in state.locations if loc["name"] in names}
+        total = Decimal(0)
+        for rec in state.inventory:
+            if rec["itemId"] == item_id and rec["locationId"] in ids:
+                total += Decimal(rec["onHand"]) - Decimal(rec["quarantined"])
+        reserved: dict[str | None, Decimal] = defaultdict(Decimal)
+        for row in allocations(state):
+            if row["itemId"] == item_id:
+                reserved[row["locationId"]] += Decimal(row["allocated"])
+        total -= sum((reserved[i] for i in ids), Decimal(0)) + reserved[None]
+        return max(0, math.floor(total - buffer - unimported))
+
+
+def stock(world: World, *, import_seeded: bool = True) -> Stock:
+    """A `Stock` driver; the seeded paid SHOPLINE orders are imported into Stokly first (so the
+    independent sum need not know about orders waiting for import) unless ``import_seeded`` is
+    false."""
+    if import_seeded:
+        world.run()
+    return Stock(world)
+
+
+def test_a_second_pass_over_an_unchanged_catalogue_writes_nothing(world: World) -> None:
+    s = stock(world)
+    progress: list[tuple[int, int]] = []
+    first = s.run(progress=lambda done, total: progress.append((done, total)))
+    assert first.ok and first.pushed == len(s.shopline.sets) > 0
+    assert progress[-1] == (first.pushed, first.pushed)
+    assert first.levels_computed == first.pushed  # the fixture put 10,000 everywhere
+    assert len(world.store.levels.all("demo-outdoor")) == first.levels_computed
+
+    second = s.run()
+    assert s.shopline.sets == []
+    assert second.ok and second.pushed == 0 and second.levels_changed == 0
+    assert second.levels_computed == first.levels_computed
+    assert 0 < second.api_calls < first.api_calls  # reads only
+
+
+def test_one_adjustment_in_stokly_costs_exactly_one_write(world: World) -> None:
+    s = stock(world)
+    s.run()
+    before = s.level(SOCKS, BRISTOL)
+    s.move("adjust", "Bristol DC", SOCKS, 3)
+    report = s.run()
+    assert s.shopline.sets == [
+        {
+            "inventory_item_id": s.inventory_item(SOCKS),
+            "location_id": BRISTOL,
+            "available": s.stokly_sellable(SOCKS, ["Bristol DC"], buffer=0),
+        }
+    ]
+    assert s.level(SOCKS, BRISTOL) == s.stokly_sellable(SOCKS, ["Bristol DC"], buffer=0)
+    assert s.level(SOCKS, BRISTOL) >= before
+    assert report.pushed == report.levels_changed == 1
+
+
+def test_buffers_and_the_many_to_one_location_mapping_are_applied(world: World) -> None:
+    s = stock(world)
+    s.move("goods-receipt", "Leeds DC", TENT, 20)
+    s.move("goods-receipt", "York Store", TENT, 7)
+    s.move("quarantine", "Leeds DC", TENT, 3)
+    s.run()
+    online = s.stokly_sellable(TENT, ["Leeds DC", "York Store"], buffer=2)
+    assert online > 0
+    assert s.level(TENT, ONLINE) == online
+    assert s.level(TENT, BRISTOL) == s.stokly_sellable(TENT, ["Bristol DC"], buffer=0)
+
+    s.move("goods-receipt", "York Store", TENT, 5)  # York counts towards 7001 only
+    s.run()
+    assert s.level(TENT, ONLINE) == online + 5
+    assert [w["location_id"] for w in s.shopline.sets] == [ONLINE]
+
+
+def test_paid_orders_not_yet_in_stokly_are_subtracted(world: World) -> None:
+    s = stock(world)
+    s.run()
+    before = s.level(TENT, ONLINE)
+    assert before == s.stokly_sellable(TENT, ["Leeds DC", "York Store"], 2) >= 2
+    world.place((TENT, 2), customer={"email": "ada@example.com"})
+    waiting = s.run()
+    assert s.level(TENT, ONLINE) == before - 2
+    assert s.level(TENT, ONLINE) == s.stokly_sellable(TENT, ["Leeds DC", "York Store"], 2, 2)
+    assert waiting.ok
+
+    world.run()  # the orders sync imports it: Stokly now allocates the two tents
+    imported = s.run()
+    assert s.level(TENT, ONLINE) == before - 2
+    assert s.level(TENT, ONLINE) == s.stokly_sellable(TENT, ["Leeds DC", "York Store"], 2)
+    assert imported.pushed == 0 and s.shopline.sets == []
+
+
+def test_a_level_changed_in_shopline_admin_is_set_back_and_audited(world: World) -> None:
+    s = stock(world)
+    s.run()
+    right = s.level(SOCKS, ONLINE)
+    s.admin_sets(SOCKS, ONLINE, right + 50)
+
+    blind = s.run(check_drift=False)
+    assert blind.pushed == 0 and s.level(SOCKS, ONLINE) == right + 50
+    assert [row["sku"] for row in blind.oversell_risk] == [SOCKS]
+
+    report = s.run()
+    assert report.drift_corrected == 1 and report.pushed == 1
+    assert s.level(SOCKS, ONLINE) == right
+    [audit] = world.store.audit.list("demo-outdoor", f"{s.inventory_item(SOCKS)}:{ONLINE}")
+    assert audit.action == "correct_stock_drift"
+    assert audit.details["found"] == right + 50 and audit.details["set"] == right
+
+
+def test_unknown_and_excluded_skus_are_never_pushed(world: World) -> None:
+    s = stock(world, import_seeded=False)
+    report = s.run()
+    unknown_item = s.inventory_item(UNKNOWN)
+    assert unknown_item not in {w["inventory_item_id"] for w in s.shopline.sets}
+    [row] = report.exceptions
+    assert row["code"] == "unknown_shopline_sku" and row["team"] == "ecommerce"
+    assert UNKNOWN in row["message"]
+    [record] = world.store.exceptions.list(client="demo-outdoor", status="open")
+    assert record.code == "unknown_shopline_sku" and record.entity_kind == "variant"
+    assert report.skipped_excluded > 0
+    pushed_skus = set()
+    for _, product in world.shopline_app.state.shopline.store.scan("product"):
+        for variant in product["variants"]:
+            if str(variant["inventory_item_id"]) in {
+                w["inventory_item_id"] for w in s.shopline.sets
+            }:
+                pushed_skus.add(variant["sku"])
+    assert not any(sku.upper().startswith(("GIFT-CARD-", "SAMPLE-")) for sku in pushed_skus)
+
+    override = f"    - {{shopline_sku: {UNKNOWN}, stokly_sku: {TENT}}}\n"
+    fixed = world.mapping_with(
+        lambda text: text.replace("  overrides:\n", "  overrides:\n" + override, 1)
+    )
+    healed = s.run(fixed)
+    assert unknown_item in {w["inventory_item_id"] for w in s.shopline.sets}
+    assert [(r["code"], r["status"]) for r in healed.exceptions] == [
+        ("unknown_shopline_sku", "resolved")
+    ]
+    assert world.store.exceptions.get(record.id).status == "resolved"
+
+
+def test_a_location_with_sync_off_is_left_alone(world: World) -> None:
+    s = stock(world)
+    off = s.world.mapping_with(
+        lambda text: text.replace("stock: {sync: true, buffer: 0}", "stock: {sync: false}")
+    )
+    report = s.run(off)
+    assert report.pushed > 0
+    assert {w["location_id"] for w in s.shopline.sets} == {ONLINE}
+    assert s.level(SOCKS, BRISTOL) == 10_000
+
+
+def test_the_event_path_pushes_only_the_skus_that_moved(world: World) -> None:
+    s = stock(world)
+    s.run()
+
+    async def feed(cursor: str | None) -> tuple[set[str], str]:
+        async with open_clients(world.mapping, lift_limits=True, stokly_transport=world.faults) as (
+            _,
+            stokly,
+        ):
+            return await changed_skus_since(stokly, cursor)
+
+    _, cursor = asyncio.run(feed(None))
+    s.move("goods-receipt", "Bristol DC", TENT, 4)
+    s.move("goods-receipt", "Bristol DC", SOCKS, 4)
+    moved, later = asyncio.run(feed(cursor))
+    assert {m.casefold() for m in moved} == {TENT.casefold(), SOCKS.casefold()}
+    assert int(later) > int(cursor)
+    assert asyncio.run(feed(later)) == (set(), later)
+
+    only_tent = s.run(skus={TENT}, trigger="event")
+    assert [w["inventory_item_id"] for w in s.shopline.sets] == [s.inventory_item(TENT)]
+    assert only_tent.trigger == "event" and only_tent.exceptions == []
+    assert only_tent.levels_computed == 2  # one variant at two locations
+    assert s.level(TENT, BRISTOL) == s.stokly_sellable(TENT, ["Bristol DC"], 0)
+
+    rest = s.run()
+    assert [w["inventory_item_id"] for w in s.shopline.sets] == [s.inventory_item(SOCKS)]
+    assert rest.pushed == 1
+
+
+def test_a_dry_run_writes_nothing_and_lists_what_would_change(world: World) -> None:
+    s = stock(world, import_seeded=False)
+    before = s.levels()
+    report = s.run(dry_run=True)
+    assert s.shopline.sets == [] and s.levels() == before
+    assert report.dry_run and report.pushed == 0
+    assert len(report.would_push) == report.levels_computed > 0
+    assert world.store.levels.all("demo-outdoor") == {}
+    assert world.store.exceptions.list(client="demo-outdoor") == []
+    assert {"metric": "would push", "value": len(report.would_push)} in report.summary_rows()
+
+
+def test_under_the_hostile_profile_repeated_passes_converge_on_sellable(world: World) -> None:
+    s = stock(world)
+    faults = {"profile": "hostile", "timeout_s": 0.05, "latency_ms": [0, 5], "retry_after_s": 0.02}
+    assert s.world.shop.put("/_sandbox/faults", json=faults).status_code == 200
+    s.move("goods-receipt", "Leeds DC", TENT, 9)
+    fast = RetryPolicy(max_attempts=2, max_elapsed=1.0, backoff_base=0.01, backoff_max=0.02)
+    conn = world.mapping.connections
+
+    async def one_pass() -> StockReport | None:
+        shopline = ShoplineClient(
+            conn.shopline.url,
+            SecretStr(TOKEN),
+            api_version=conn.shopline.api_version,
+            pacer=CountingPacer(LIFTED),
+            retry=fast,
+            timeout=1.0,
+            transport=s.shopline,
+        )
+        stokly = StoklyClient(
+            conn.stokly.base_url,
+            account_key=conn.stokly.account_key,
+            client_id=CLIENT_ID,
+            client_secret=SecretStr(CLIENT_SECRET),
+            pacer=CountingPacer(LIFTED),
+            transport=world.faults,
+        )
+        try:
+            return await sync_stock(
+                world.mapping, shopline=shopline, stokly=stokly, store=world.store
+            )
+        except ConnectorError:
+            return None  # a read that failed: the next pass starts over
+        finally:
+            await shopline.aclose()
+            await stokly.aclose()
+
+    reports = []
+    for _ in range(25):
+        report = asyncio.run(one_pass())
+        reports.append(report)
+        if report is not None and report.ok and report.levels_changed == 0:
+            break
+    assert any(r is None or r.failed for r in reports), "the hostile profile never bit"
+    assert reports[-1] is not None and reports[-1].ok and reports[-1].pushed == 0
+
+    assert s.world.shop.put("/_sandbox/faults", json={"profile": "none"}).status_code == 200
+    # Forget what was pushed: a dry run then lists every SHOPLINE level unequal to sellable.
+    levels = world.store.levels
+    levels.forget("demo-outdoor", list(levels.all("demo-outdoor")))
+    verdict = s.run(dry_run=True)
+    assert verdict.levels_computed > 0 and verdict.would_push == []
+    assert s.level(TENT, ONLINE) == s.stokly_sellable(TENT, ["Leeds DC", "York Store"], 2)
