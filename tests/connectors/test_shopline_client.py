@@ -359,3 +359,29 @@ def test_app_key_adds_appkey_and_millisecond_timestamp(
 def test_fields_without_id_are_refused(shopline: ShoplineClient, clock: FakeClock) -> None:
     with pytest.raises(ValueError, match="must include 'id'"):
         clock.run(collect(shopline.iter_orders(fields="name,email")))
+
+
+def test_create_product_posts_the_wrapped_product_once(
+    shopline: ShoplineClient, transport: StrictTransport, clock: FakeClock
+) -> None:
+    body = {"title": "Tent", "variants": [{"sku": "T-1", "price": Decimal("9.50")}]}
+    transport.expect(
+        "POST",
+        f"{API}/products/products.json",
+        json_body={"product": {"title": "Tent", "variants": [{"sku": "T-1", "price": "9.50"}]}},
+        body={"product": {"id": "7", "title": "Tent", "variants": [{"id": "8", "sku": "T-1"}]}},
+    )
+    product = clock.run(shopline.create_product(body))
+    assert product.id == "7" and [v.sku for v in product.variants] == ["T-1"]
+
+
+def test_update_product_puts_only_the_given_fields(
+    shopline: ShoplineClient, transport: StrictTransport, clock: FakeClock
+) -> None:
+    transport.expect(
+        "PUT",
+        f"{API}/products/7.json",
+        json_body={"product": {"status": "archived", "id": "7"}},
+        body={"product": {"id": "7", "status": "archived"}},
+    )
+    assert clock.run(shopline.update_product("7", {"status": "archived"})).status == "archived"

@@ -320,6 +320,27 @@ class ShoplineClient(ClientBase):
         """One product with its variants (``GET products/{id}.json``)."""
         return await self._one("GET", f"products/{segment(product_id)}.json", "product", Product)
 
+    async def create_product(self, product: Mapping[str, Any]) -> Product:
+        """Create a product with its variants (``POST products/products.json``).
+
+        Not idempotent: a timeout is reported, never silently resent (a second product would
+        carry the same SKUs).
+        """
+        return await self._one(
+            "POST",
+            "products/products.json",
+            "product",
+            Product,
+            json_body={"product": dict(product)},
+        )
+
+    async def update_product(self, product_id: str, changes: Mapping[str, Any]) -> Product:
+        """Change a product's own fields (``PUT products/{id}.json``); returns the product."""
+        body = {"product": {**changes, "id": product_id}}
+        return await self._one(
+            "PUT", f"products/{segment(product_id)}.json", "product", Product, json_body=body
+        )
+
     async def get_variant(self, variant_id: str) -> Variant:
         """One variant (``GET products/variants/{id}.json``)."""
         return await self._one(
