@@ -2,9 +2,9 @@
 
 It calls the use case in `stokline.sync` directly — the same code the Prefect flow runs — so a
 consultant rehearsing a mapping waits seconds, not the ~20 s a flow spends starting a temporary
-Prefect server. Each sync is one entry of `SYNCS`: a runner taking the parsed arguments, the
-mapping and the store and returning a report with ``summary_rows()``; stock, catalogue,
-fulfilment and finance join the table as their use cases arrive.
+Prefect server. Each sync is one entry of `SYNCS`, run by `_pass` with both clients open; its
+use case returns a report with ``summary_rows()``. Fulfilment and finance join the table as their
+use cases arrive.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -24,9 +24,11 @@ Progress goes to stderr; the summary (the same table the Prefect flow publishes)
 
   stokline run orders --mapping mappings/demo.yaml            import what is due now
   stokline run orders --mapping mappings/demo.yaml --dry-run  show what would be created
+  stokline run stock --mapping mappings/demo.yaml             push the levels that changed
+  stokline run catalogue --mapping mappings/demo.yaml         update products from Stokly items
 
---dry-run reads both systems but writes nothing anywhere: no sale order or customer in Stokly,
-nothing in SHOPLINE, nothing in the state store. Credentials not in the environment are read from
+--dry-run reads both systems but writes nothing anywhere: nothing in Stokly, nothing in
+SHOPLINE, nothing in the state store. Credentials not in the environment are read from
 .env.demo. --verbose also shows each HTTP retry. Exit status: 0 the pass ran (orders it could
 not import are exceptions, listed and kept in the queue: see `stokline exceptions list`), 1 it
 could not run or finish (invalid mapping, unset secret, an API unreachable or refusing, orders
@@ -102,12 +104,23 @@ def render_table(rows: Sequence[dict[str, Any]], *, max_width: int = 60) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
+PLANS = (
+    ("would_create", "would create"),
+    ("would_push", "would push"),
+    ("would_write", "would write"),
+)
+
+
 def print_report(report: Any, out: IO[str]) -> None:
     """The summary, then what a dry run would create, then the run's exceptions."""
     out.write(render_table(report.summary_rows()) + "\n")
     if report.dry_run:
-        out.write(f"\nwould create ({len(report.would_create)}):\n")
-        out.write(render_table(report.would_create) + "\n")
+        # Each report names its plan for what it writes: sale orders, levels, product fields.
+        for attribute, title in PLANS:
+            planned = getattr(report, attribute, None)
+            if planned is not None:
+                out.write(f"\n{title} ({len(planned)}):\n")
+                out.write(render_table(planned) + "\n")
     if report.exceptions:
         out.write(f"\nexceptions ({len(report.exceptions)}):\n")
         out.write(render_table(report.exceptions) + "\n")
@@ -133,13 +146,17 @@ def _store_for(dry_run: bool) -> Any:
     return Store()
 
 
-async def _orders(args: argparse.Namespace, mapping: Any, store: Any) -> Any:
-    from stokline.sync import open_clients, sync_orders
+async def _pass(name: str, args: argparse.Namespace, mapping: Any, store: Any) -> Any:
+    """One pass of the sync ``name`` with both clients open and a progress bar."""
+    from stokline import sync
 
-    progress = Progress("orders")
+    run = {"orders": sync.sync_orders, "stock": sync.sync_stock, "catalogue": sync.sync_catalogue}[
+        name
+    ]
+    progress = Progress(name)
     try:
-        async with open_clients(mapping) as (shopline, stokly):
-            return await sync_orders(
+        async with sync.open_clients(mapping) as (shopline, stokly):
+            return await run(
                 mapping,
                 shopline=shopline,
                 stokly=stokly,
@@ -152,9 +169,11 @@ async def _orders(args: argparse.Namespace, mapping: Any, store: Any) -> Any:
         progress.close()
 
 
-# name → (help, runner); a runner returns a report with summary_rows().
-SYNCS: dict[str, tuple[str, Callable[..., Any]]] = {
-    "orders": ("import paid SHOPLINE orders into Stokly", _orders),
+# name → help; each runs through `_pass` and returns a report with summary_rows().
+SYNCS: dict[str, str] = {
+    "orders": "import paid SHOPLINE orders into Stokly",
+    "stock": "push sellable stock from Stokly to SHOPLINE (only levels that changed)",
+    "catalogue": "bring SHOPLINE products and variants in line with Stokly items",
 }
 
 
@@ -166,13 +185,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     syncs = parser.add_subparsers(dest="sync", metavar="SYNC", required=True)
-    for name, (summary, _runner) in SYNCS.items():
+    for name, summary in SYNCS.items():
         p = syncs.add_parser(name, help=summary, description=HELP.splitlines()[0])
         p.add_argument("--mapping", required=True, metavar="FILE", help="the client's mapping file")
         p.add_argument(
             "--dry-run",
             action="store_true",
-            help="read both systems, write nothing anywhere, list what would be created",
+            help="read both systems, write nothing anywhere, list what would be written",
         )
         p.add_argument(
             "-v", "--verbose", action="store_true", help="also show each HTTP retry on stderr"
@@ -214,10 +233,9 @@ def run(args: argparse.Namespace) -> int:
     except MappingInvalid as exc:
         print("\n".join(p.format() for p in exc.problems), file=sys.stderr)
         return 1
-    _summary, runner = SYNCS[args.sync]
     store = _store_for(args.dry_run)
     try:
-        report = asyncio.run(runner(args, mapping, store))
+        report = asyncio.run(_pass(args.sync, args, mapping, store))
     except SecretUnavailable as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 1
@@ -231,6 +249,8 @@ def run(args: argparse.Namespace) -> int:
         store.close()
     print_report(report, sys.stdout)
     if not getattr(report, "ok", True):
-        print(f"{prog}: error: the pass did not finish; run it again", file=sys.stderr)
+        errors = getattr(report, "errors", None) or []
+        why = f" ({errors[0]})" if errors else ""
+        print(f"{prog}: error: the pass did not finish{why}; run it again", file=sys.stderr)
         return 1
     return 0
