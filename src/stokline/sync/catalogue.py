@@ -50,7 +50,7 @@ from stokline.store import Store
 from stokline.store.exceptions import ACTIVE
 from stokline.store.records import Link
 from stokline.sync.clients import api_calls
-from stokline.sync.report import mask
+from stokline.sync.report import SyncReport
 
 __all__ = ["CatalogueReport", "sync_catalogue"]
 
@@ -76,7 +76,7 @@ _SEEN_BY_EVERY_PASS = {("unknown_shopline_sku", "variant")}
 
 
 @dataclass
-class CatalogueReport:
+class CatalogueReport(SyncReport):
     """The outcome of one catalogue run (dry or real) for one client.
 
     ``linked`` counts SHOPLINE variants linked to a live Stokly item; ``unchanged`` products and
@@ -87,9 +87,6 @@ class CatalogueReport:
     run would make.
     """
 
-    client: str
-    trigger: str
-    dry_run: bool
     items_seen: int = 0
     products_seen: int = 0
     linked: int = 0
@@ -100,28 +97,8 @@ class CatalogueReport:
     reported_missing: int = 0
     exceptions_opened: int = 0
     exceptions_resolved: int = 0
-    exceptions: list[dict] = field(default_factory=list)
     would_write: list[dict] = field(default_factory=list)
     missing: list[dict] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    api_calls: int = 0
-    seconds: float = 0.0
-
-    def add_exception(
-        self, code: str, team: str, entity: str, message: str, status: str = "open"
-    ) -> None:
-        self.exceptions.append(
-            {
-                "code": code,
-                "team": team,
-                "entity": entity,
-                "status": status,
-                "message": mask(message),
-            }
-        )
-
-    def add_error(self, message: str) -> None:
-        self.errors.append(mask(message))
 
     @property
     def writes(self) -> int:
@@ -135,24 +112,20 @@ class CatalogueReport:
 
     def summary_rows(self) -> list[dict[str, Any]]:
         """One row per figure: ``{"metric", "value"}``."""
-        rows: list[tuple[str, Any]] = [
-            ("client", self.client),
-            ("trigger", self.trigger),
-            ("mode", "dry run (nothing written)" if self.dry_run else "live"),
-            ("Stokly items seen", self.items_seen),
-            ("SHOPLINE products seen", self.products_seen),
-            ("variants linked", self.linked),
-            ("unchanged (no write)", self.unchanged),
-            ("would write" if self.dry_run else "updated", self._shown(self.updated)),
-            ("created", self.created),
-            ("archived or unpublished", self.archived),
-            ("missing in SHOPLINE (reported)", self.reported_missing),
-            ("exceptions opened", self.exceptions_opened),
-            ("exceptions resolved", self.exceptions_resolved),
-            ("API calls", self.api_calls),
-            ("seconds", round(self.seconds, 2)),
-        ]
-        return [{"metric": name, "value": value} for name, value in rows]
+        return self._rows(
+            [
+                ("Stokly items seen", self.items_seen),
+                ("SHOPLINE products seen", self.products_seen),
+                ("variants linked", self.linked),
+                ("unchanged (no write)", self.unchanged),
+                ("would write" if self.dry_run else "updated", self._shown(self.updated)),
+                ("created", self.created),
+                ("archived or unpublished", self.archived),
+                ("missing in SHOPLINE (reported)", self.reported_missing),
+                ("exceptions opened", self.exceptions_opened),
+                ("exceptions resolved", self.exceptions_resolved),
+            ]
+        )
 
     def _shown(self, live_count: int) -> int:
         return len(self.would_write) if self.dry_run else live_count

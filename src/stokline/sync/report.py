@@ -1,6 +1,8 @@
-"""What one orders run did, in numbers and rows fit for a terminal and a Prefect table artifact.
+"""What one sync run did, in numbers and rows fit for a terminal and a Prefect table artifact.
 
-Rows never carry a customer's email or phone: `mask` hides any that slip into a message.
+`SyncReport` holds what every sync reports (who, why, dry or live, exceptions, errors, cost);
+each sync's report adds its own figures. Rows never carry a customer's email or phone: `mask`
+hides any that slip into a message.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["OrdersReport", "mask"]
+__all__ = ["OrdersReport", "SyncReport", "mask"]
 
 _EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
 _PHONE = re.compile(r"\+\d[\d ()-]{6,18}(\d{2})")
@@ -22,33 +24,15 @@ def mask(text: str) -> str:
 
 
 @dataclass
-class OrdersReport:
-    """The outcome of one orders run (dry or real) for one client.
-
-    ``duplicates`` counts orders Stokly already had (linked before, or found by the search that
-    precedes every create); ``skipped`` orders that are not to be imported (not paid, cancelled
-    before import, only never-sync lines); ``deferred`` orders left for the next run after a
-    transient failure (their webhook events are handed back); ``changes`` cancellations and
-    edits of imported orders, applied or reported.
-    """
+class SyncReport:
+    """The part of every sync's report that is the same: the run, its exceptions, its cost."""
 
     client: str
     trigger: str
     dry_run: bool
-    seen: int = 0
-    imported: int = 0
-    duplicates: int = 0
-    skipped: int = 0
-    exceptions_opened: int = 0
-    exceptions_resolved: int = 0
-    would_create: list[dict] = field(default_factory=list)
     exceptions: list[dict] = field(default_factory=list)
-    api_calls: int = 0
-    deferred: int = 0
-    customers_created: int = 0
-    changes: list[dict] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
-    sweep_ok: bool = True
+    api_calls: int = 0
     seconds: float = 0.0
 
     def add_exception(
@@ -67,6 +51,42 @@ class OrdersReport:
     def add_error(self, message: str) -> None:
         self.errors.append(mask(message))
 
+    def _rows(self, figures: list[tuple[str, Any]]) -> list[dict[str, Any]]:
+        """The sync's ``figures`` between the run's identity and its cost, one row each."""
+        rows: list[tuple[str, Any]] = [
+            ("client", self.client),
+            ("trigger", self.trigger),
+            ("mode", "dry run (nothing written)" if self.dry_run else "live"),
+            *figures,
+            ("API calls", self.api_calls),
+            ("seconds", round(self.seconds, 2)),
+        ]
+        return [{"metric": name, "value": value} for name, value in rows]
+
+
+@dataclass
+class OrdersReport(SyncReport):
+    """The outcome of one orders run (dry or real) for one client.
+
+    ``duplicates`` counts orders Stokly already had (linked before, or found by the search that
+    precedes every create); ``skipped`` orders that are not to be imported (not paid, cancelled
+    before import, only never-sync lines); ``deferred`` orders left for the next run after a
+    transient failure (their webhook events are handed back); ``changes`` cancellations and
+    edits of imported orders, applied or reported.
+    """
+
+    seen: int = 0
+    imported: int = 0
+    duplicates: int = 0
+    skipped: int = 0
+    exceptions_opened: int = 0
+    exceptions_resolved: int = 0
+    would_create: list[dict] = field(default_factory=list)
+    deferred: int = 0
+    customers_created: int = 0
+    changes: list[dict] = field(default_factory=list)
+    sweep_ok: bool = True
+
     @property
     def ok(self) -> bool:
         """False when something transient held orders back or the sweep failed: retry the run."""
@@ -74,23 +94,19 @@ class OrdersReport:
 
     def summary_rows(self) -> list[dict[str, Any]]:
         """One row per figure: ``{"metric", "value"}``."""
-        rows: list[tuple[str, Any]] = [
-            ("client", self.client),
-            ("trigger", self.trigger),
-            ("mode", "dry run (nothing written)" if self.dry_run else "live"),
-            ("orders seen", self.seen),
-            (
-                "would create" if self.dry_run else "imported",
-                (len(self.would_create) if self.dry_run else self.imported),
-            ),
-            ("already in Stokly (duplicates)", self.duplicates),
-            ("skipped (not to import)", self.skipped),
-            ("deferred to the next run", self.deferred),
-            ("customers created", self.customers_created),
-            ("cancellations and edits", len(self.changes)),
-            ("exceptions opened", self.exceptions_opened),
-            ("exceptions resolved", self.exceptions_resolved),
-            ("API calls", self.api_calls),
-            ("seconds", round(self.seconds, 2)),
-        ]
-        return [{"metric": name, "value": value} for name, value in rows]
+        return self._rows(
+            [
+                ("orders seen", self.seen),
+                (
+                    "would create" if self.dry_run else "imported",
+                    (len(self.would_create) if self.dry_run else self.imported),
+                ),
+                ("already in Stokly (duplicates)", self.duplicates),
+                ("skipped (not to import)", self.skipped),
+                ("deferred to the next run", self.deferred),
+                ("customers created", self.customers_created),
+                ("cancellations and edits", len(self.changes)),
+                ("exceptions opened", self.exceptions_opened),
+                ("exceptions resolved", self.exceptions_resolved),
+            ]
+        )

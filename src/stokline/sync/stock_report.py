@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from stokline.sync.report import SyncReport
+
 __all__ = ["StockReport"]
 
 
 @dataclass
-class StockReport:
+class StockReport(SyncReport):
     """The outcome of one stock pass (dry or real) for one client.
 
     ``levels_computed`` counts (inventory item, location) pairs whose sellable level was derived;
@@ -21,9 +23,6 @@ class StockReport:
     run would have written.
     """
 
-    client: str
-    trigger: str
-    dry_run: bool
     levels_computed: int = 0
     levels_changed: int = 0
     pushed: int = 0
@@ -32,17 +31,6 @@ class StockReport:
     skipped_excluded: int = 0
     oversell_risk: list[dict[str, Any]] = field(default_factory=list)
     would_push: list[dict[str, Any]] = field(default_factory=list)
-    exceptions: list[dict[str, Any]] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    api_calls: int = 0
-    seconds: float = 0.0
-
-    def add_exception(
-        self, code: str, team: str, entity: str, message: str, status: str = "open"
-    ) -> None:
-        self.exceptions.append(
-            {"code": code, "team": team, "entity": entity, "status": status, "message": message}
-        )
 
     @property
     def ok(self) -> bool:
@@ -51,22 +39,18 @@ class StockReport:
 
     def summary_rows(self) -> list[dict[str, Any]]:
         """One row per figure: ``{"metric", "value"}``."""
-        rows: list[tuple[str, Any]] = [
-            ("client", self.client),
-            ("trigger", self.trigger),
-            ("mode", "dry run (nothing written)" if self.dry_run else "live"),
-            ("levels computed", self.levels_computed),
-            ("levels changed since last push", self.levels_changed),
-            (
-                "would push" if self.dry_run else "pushed",
-                len(self.would_push) if self.dry_run else self.pushed,
-            ),
-            ("failed (retried next pass)", self.failed),
-            ("drift corrected", self.drift_corrected),
-            ("skipped (never_sync)", self.skipped_excluded),
-            ("oversell risk", len(self.oversell_risk)),
-            ("exceptions", len(self.exceptions)),
-            ("API calls", self.api_calls),
-            ("seconds", round(self.seconds, 2)),
-        ]
-        return [{"metric": name, "value": value} for name, value in rows]
+        return self._rows(
+            [
+                ("levels computed", self.levels_computed),
+                ("levels changed since last push", self.levels_changed),
+                (
+                    "would push" if self.dry_run else "pushed",
+                    len(self.would_push) if self.dry_run else self.pushed,
+                ),
+                ("failed (retried next pass)", self.failed),
+                ("drift corrected", self.drift_corrected),
+                ("skipped (never_sync)", self.skipped_excluded),
+                ("oversell risk", len(self.oversell_risk)),
+                ("exceptions", len(self.exceptions)),
+            ]
+        )
