@@ -1,4 +1,8 @@
-"""The state store on SQLite (file-backed where concurrency matters)."""
+"""The state store on SQLite (file-backed, where concurrency matters) and on PostgreSQL.
+
+Every test taking ``store`` runs on both backends: the server is started by the suite itself
+(tests/pg.py), so "works on PostgreSQL" is checked on every run, not by hand.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +14,12 @@ import pytest
 from stokline.config.schema import load_schema
 from stokline.store import REASONS, Store
 from stokline.store import inbox as inbox_module
+from tests.pg import BACKENDS, database_for
 
 
-@pytest.fixture
-def store(tmp_path):
-    with Store(f"sqlite:///{tmp_path / 'state.db'}") as s:
+@pytest.fixture(params=BACKENDS)
+def store(request, tmp_path):
+    with database_for(request.param, request, tmp_path) as url, Store(url) as s:
         yield s
 
 
@@ -188,8 +193,9 @@ def test_links_cursors_levels_batches_audit(store):
         store.audit.record("demo", "orders", "erp", "x", "k")
 
 
-def test_state_survives_reopening(tmp_path):
-    url = f"sqlite:///{tmp_path / 'state.db'}"
+def test_state_survives_reopening(store):
+    url = store.url
+    store.close()
     with Store(url) as s:
         s.inbox.add("demo", "wh-1", "orders/paid", b"{}")
     with Store(url) as s:

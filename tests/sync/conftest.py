@@ -56,7 +56,7 @@ class StoklyFaults(httpx.AsyncBaseTransport):
 
 
 class World:
-    def __init__(self, tmp_path: Path, mapping: Mapping) -> None:
+    def __init__(self, tmp_path: Path, mapping: Mapping, database_url: str | None = None) -> None:
         self.tmp_path = tmp_path
         self.mapping = mapping
         self.shopline_app = create_shopline(
@@ -77,7 +77,7 @@ class World:
             key = f"{level['inventory_item_id']}:{level['location_id']}"
             sandbox_store.update("inventory_level", key, {**level, "available": 10_000})
         self.faults = StoklyFaults(self.stokly_app)
-        self.store = Store(f"sqlite:///{tmp_path / 'state.db'}")
+        self.store = Store(database_url or f"sqlite:///{tmp_path / 'state.db'}")
         self.receiver = create_receiver(
             {"demo-outdoor": ClientEndpoint("demo-outdoor", APP_SECRET)}, self.store
         )
@@ -170,11 +170,12 @@ class World:
 
 
 @pytest.fixture
-def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str) -> Iterator[World]:
     monkeypatch.setenv("STOKLY_CLIENT_ID", CLIENT_ID)
     monkeypatch.setenv("STOKLY_CLIENT_SECRET", CLIENT_SECRET)
     monkeypatch.setenv("SHOPLINE_ACCESS_TOKEN", TOKEN)
     monkeypatch.setenv("SHOPLINE_APP_SECRET", APP_SECRET)
-    world = World(tmp_path, load_mapping(ROOT / "mappings/demo.yaml"))
+    # The state store: SQLite, or both backends where a module says `pytestmark = BOTH_BACKENDS`.
+    world = World(tmp_path, load_mapping(ROOT / "mappings/demo.yaml"), database_url)
     yield world
     world.close()

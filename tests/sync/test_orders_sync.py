@@ -14,8 +14,11 @@ from typing import Any
 import httpx
 
 from stokline.sandbox.stokly.seed import SHOPLINE_CHANNEL_ID
+from tests.pg import BOTH_BACKENDS
 
 from .conftest import TOKEN, World
+
+pytestmark = BOTH_BACKENDS  # the state store on SQLite and on PostgreSQL
 
 TENT = "ACME-TENT-2P-ORANGE"
 SOCKS = "CRAG-SOCKS-75-M"

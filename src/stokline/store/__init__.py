@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 from stokline.store.db import default_url, make_engine
 from stokline.store.exceptions import REASONS, ExceptionRecord, Exceptions
 from stokline.store.inbox import Inbox, InboxEvent
+from stokline.store.leases import Leases
 from stokline.store.records import Audit, Cursors, LedgerBatches, Link, Links, PushedLevels
 from stokline.store.tables import metadata
 
@@ -39,6 +40,7 @@ class Store:
         self.levels = PushedLevels(self.engine)
         self.batches = LedgerBatches(self.engine)
         self.audit = Audit(self.engine)
+        self.leases = Leases(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -61,7 +61,9 @@ REASONS: dict[str, Reason] = {
         "high", "Read the API's message; correct the data or the mapping, then retry."
     ),
     "poison_message": Reason(
-        "medium", "Inspect the stored delivery; if an order is missing, the next sweep imports it."
+        "medium",
+        "Inspect the stored delivery or record; each run retries it and closes the exception"
+        " once the API's copy reads cleanly (a missing order is imported by the next sweep).",
     ),
     "stale_fulfilment": Reason(
         "high", "Check why the shipment has not reached SHOPLINE; the customer sees no tracking."

@@ -1,9 +1,13 @@
 """The webhook inbox: deliveries persisted before they are acknowledged, processed later.
 
 Unique on (client, SHOPLINE webhook id), so a re-delivery — even a concurrent one — adds
-nothing. Workers claim pending events in batches; on PostgreSQL the claim is
-``FOR UPDATE SKIP LOCKED`` so concurrent runs never take the same event, on SQLite the write
-transaction serialises claims. A claim left behind by a crashed run expires and is taken again.
+nothing. Workers claim pending events in batches: the claim's UPDATE takes only rows that are
+still claimable and marks them with a token of its own, then reads back the rows bearing that
+token, so two concurrent runs never take the same event. On PostgreSQL the selection is
+``FOR UPDATE SKIP LOCKED`` as well, so a second run skips the rows a first one is taking instead
+of waiting for them; on SQLite, writes are serialised by the database. A claim left behind by a
+crashed run expires and is taken again. (A run also leases the orders it handles, in
+`stokline.store.leases`, since an order reaches it through the sweep too.)
 """
 
 from __future__ import annotations
@@ -143,6 +147,14 @@ class Inbox:
         query = query.order_by(table.c.id).limit(limit)
         with self._engine.connect() as conn:
             return [InboxEvent.from_row(r) for r in conn.execute(query)]
+
+    def claimable(self, client: str, *, topics: Iterable[str] | None = None) -> int:
+        """How many events a claim would take now, counted without reading or claiming them:
+        one indexed COUNT, cheap enough for a watcher to ask every second or two."""
+        query = select(func.count()).select_from(table)
+        query = query.where(_claimable(client, now(), topics))
+        with self._engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
 
     def done(self, ids: list[int]) -> None:
         if ids:

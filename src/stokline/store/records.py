@@ -184,14 +184,15 @@ class LedgerBatches:
                 is not None
             )
 
-    def mark_posted(self, client: str, batch_key: str, journal_id: str) -> None:
+    def mark_posted(self, client: str, batch_key: str, journal_id: str, totals: Any = None) -> None:
+        """The batch reached the ledger as ``journal_id``; ``totals``, when given, replace the
+        ones claimed (what was posted is what counts, e.g. a journal found after a crash)."""
         where = and_(ledger_batches.c.client == client, ledger_batches.c.batch_key == batch_key)
+        values: dict[str, Any] = {"status": "posted", "journal_id": journal_id, "posted_at": now()}
+        if totals is not None:
+            values["totals"] = totals
         with self._engine.begin() as conn:
-            conn.execute(
-                update(ledger_batches)
-                .where(where)
-                .values(status="posted", journal_id=journal_id, posted_at=now())
-            )
+            conn.execute(update(ledger_batches).where(where).values(**values))
 
     def get(self, client: str, batch_key: str) -> LedgerBatch | None:
         where = and_(ledger_batches.c.client == client, ledger_batches.c.batch_key == batch_key)
@@ -202,6 +203,22 @@ class LedgerBatches:
             if r
             else None
         )
+
+    def list(self, client: str, prefix: str = "") -> list[LedgerBatch]:
+        """The client's batches whose key starts with ``prefix`` (literally), oldest first."""
+        query = (
+            select(ledger_batches)
+            .where(
+                ledger_batches.c.client == client,
+                ledger_batches.c.batch_key.startswith(prefix, autoescape=True),
+            )
+            .order_by(ledger_batches.c.id)
+        )
+        with self._engine.connect() as conn:
+            return [
+                LedgerBatch(r.batch_key, r.status, r.journal_id, r.totals, aware(r.posted_at))
+                for r in conn.execute(query)
+            ]
 
 
 @dataclass(frozen=True)

@@ -147,3 +147,16 @@ audit = Table(
     Column("details", JSON, nullable=True),
     Index("ix_audit_key", "client", "business_key"),
 )
+
+# Leases on business keys (e.g. one SHOPLINE order) held by one run at a time, so concurrent runs
+# of a sync never work on the same thing; a lease a crashed run left behind expires.
+leases = Table(
+    "leases",
+    metadata,
+    Column("client", String(64), primary_key=True),
+    Column("kind", String(32), primary_key=True),
+    Column("key", String(128), primary_key=True),
+    Column("holder", String(96), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Index("ix_leases_holder", "holder"),
+)

@@ -13,8 +13,14 @@ them in batches of ``syncs.orders.batch_size``:
    their customers found or created, and their sale orders created concurrently; each create is
    followed at once by its link and an audit row.
 
-An order that cannot be translated becomes one exception and the batch goes on; an order held
-back by a transient failure keeps its webhook events for the next run and holds the cursor.
+An order that cannot be translated becomes one exception and the batch goes on; so does one that
+cannot even be read (`stokline.sync.guards`: a malformed record SHOPLINE sent, a "NaN" amount, a
+SKU that is not valid Unicode), as a ``poison_message`` replayed until SHOPLINE's copy is usable.
+An order held back by a transient failure keeps its webhook events for the next run and holds the
+cursor.
+Concurrent runs split the work: webhook events are claimed row by row (``FOR UPDATE SKIP LOCKED``
+on PostgreSQL), and every order a run handles is leased to it first (`stokline.store.leases`),
+so an order another run holds is left to that run — never searched for and created twice.
 A dry run reads both APIs and the store and writes nothing anywhere.
 """
 
@@ -25,6 +31,7 @@ import json
 import logging
 import socket
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -35,6 +42,7 @@ from stokline.config.skus import sku_key
 from stokline.connectors import (
     ApiError,
     ConnectorError,
+    InvalidRecord,
     ShoplineClient,
     StoklyClient,
     is_transient,
@@ -55,6 +63,7 @@ from stokline.store.inbox import InboxEvent
 from stokline.store.records import Link
 from stokline.sync.clients import api_calls
 from stokline.sync.customers import create_customers, plan_customers
+from stokline.sync.guards import BAD_DATA, describe_failure, printable, unusable
 from stokline.sync.report import OrdersReport
 
 __all__ = ["ORDER_TOPICS", "OrdersReport", "stokly_location_index", "sync_orders"]
@@ -141,14 +150,20 @@ class _Run:
         self.dry = dry_run
         self.trigger = trigger
         self.progress = progress
+        self.sweep = True  # False: the inbox only (no SHOPLINE sweep, no replay, cursor kept)
         self.report = OrdersReport(client=self.client, trigger=trigger, dry_run=dry_run)
         self.worker = f"orders:{socket.gethostname()[:24]}"
+        # Leases on the orders this run handles: concurrent runs leave each other's orders alone.
+        self.holder = f"{self.worker}:{uuid.uuid4().hex[:12]}"
+        self.busy: dict[str, dict[str, Any]] = {}
         self.events: dict[str, list[InboxEvent]] = {}
         self.deferred: dict[str, dict[str, Any]] = {}
         self.active: dict[str, list[ExceptionRecord]] = {}
         self.locations: dict[str, str] | None = None
         self.full_index: dict[str, str] | None = None
         self.crash: BaseException | None = None
+        # Orders that cannot be worked on, by id: (what SHOPLINE sent, why) — one poison each.
+        self.unreadable: dict[str, tuple[Any, str]] = {}
         self.never_sync = StoklyCatalogue.build(mapping, (), ()).matcher.excluded
         # Orders found in Stokly that were cancelled meanwhile: checked once linked.
         self._pending_changes: list[tuple[dict[str, Any], Link, SaleOrder]] = []
@@ -183,7 +198,20 @@ class _Run:
             )
             if newer and order.get("line_items") is not None:
                 bodies[order_id] = order
+        # Another run may hold one of these orders (it swept it, or claimed another of its events
+        # at the same moment): its events go back to the inbox for the next run, untouched.
+        for order_id in self._held_elsewhere(list(self.events)):
+            for event in self.events.pop(order_id):
+                self.store.inbox.release(event.id, "the order was being handled by another run")
+            self.busy[order_id] = bodies.pop(order_id, None) or {"id": order_id}
         return bodies
+
+    def _held_elsewhere(self, order_ids: list[str]) -> set[str]:
+        """Lease ``order_ids`` to this run; returns those another run holds."""
+        if self.dry or not order_ids:
+            return set()
+        taken = self.store.leases.acquire(self.client, LINK, order_ids, self.holder)
+        return set(order_ids) - taken
 
     def _poison(self, event: InboxEvent) -> None:
         message = f"a signed {event.topic} delivery is not an order object with an id"
@@ -203,10 +231,23 @@ class _Run:
         )
         self.report.exceptions_opened += 1
 
+    def _set_aside(self, record: InvalidRecord) -> None:
+        """A malformed order of a page: it becomes an exception; the page goes on."""
+        if record.record_id is None:
+            self.report.add_error(f"SHOPLINE sent an order without a usable id: {record.error}")
+            return
+        self.unreadable[record.record_id] = (
+            record.raw,
+            f"SHOPLINE sent it malformed: {record.error}",
+        )
+
     async def _sweep(self, since: datetime) -> dict[str, dict[str, Any]] | None:
         try:
             return {
-                o.id: _as_dict(o) async for o in self.shopline.iter_orders(updated_at_min=since)
+                o.id: _as_dict(o)
+                async for o in self.shopline.iter_orders(
+                    updated_at_min=since, on_invalid=self._set_aside
+                )
             }
         except ConnectorError as exc:
             self.report.sweep_ok = False
@@ -218,7 +259,10 @@ class _Run:
         if not wanted:
             return {}
         try:
-            return {o.id: _as_dict(o) async for o in self.shopline.iter_orders(ids=wanted)}
+            return {
+                o.id: _as_dict(o)
+                async for o in self.shopline.iter_orders(ids=wanted, on_invalid=self._set_aside)
+            }
         except ConnectorError as exc:
             self.report.add_error(f"re-reading {len(wanted)} orders from SHOPLINE failed: {exc}")
             return None
@@ -229,24 +273,45 @@ class _Run:
             client=self.client, entity_kind=LINK, status=ACTIVE
         ):
             self.active.setdefault(record.entity_id, []).append(record)
-        replay = [i for i, records in self.active.items() if self._replayable(records)]
-        swept = await self._sweep(since)
+        replay = [i for i, r in self.active.items() if self.sweep and self._replayable(r)]
+        swept = await self._sweep(since) if self.sweep else None
         orders = dict(swept or {})
-        fetched = await self._fetch(i for i in [*bodies, *replay] if i not in orders)
+        fetched = await self._fetch(
+            i for i in [*bodies, *replay] if i not in orders and i not in self.unreadable
+        )
         # SHOPLINE cannot be read: the webhook's own copy of an order is the next best; orders
         # replayed for their exceptions wait for the next run (their exceptions stay open).
         orders.update(fetched or {})
         for order_id, body in bodies.items():
-            orders.setdefault(order_id, body)
+            if order_id not in self.unreadable:
+                orders.setdefault(order_id, body)
+        for order_id, order in list(orders.items()):
+            if (why := unusable(order)) is not None:
+                self.unreadable[order_id] = (orders.pop(order_id), why)
+        for order_id in self._held_elsewhere([i for i in orders if i not in self.events]):
+            self.busy[order_id] = orders.pop(order_id)
+        if self.busy:
+            log.info("%d order(s) are being handled by another run: left to it", len(self.busy))
         for order_id in self.events:
             if order_id not in orders:
                 log.info("order %s of a webhook is not in SHOPLINE (deleted?)", order_id)
         if not self.dry:
             for order_id in replay:
+                if order_id in self.busy:
+                    continue
                 for record in self.active[order_id]:
                     if record.status == "open":
                         self.store.exceptions.mark_retrying(record.id)
+        for order_id, (raw, why) in self.unreadable.items():
+            self._unreadable(order_id, raw, why)
         return orders
+
+    def _unreadable(self, order_id: str, raw: Any, why: str) -> None:
+        """One ``poison_message`` for an order no step can work on; replayed from SHOPLINE."""
+        name = raw.get("name") if isinstance(raw, dict) else None
+        stub = {"id": printable(order_id), "name": printable(name) if name else None}
+        message = printable(f"the order cannot be read, so it was not imported: {why}", 600)
+        self._raise(stub, Untranslatable("poison_message", message), {"unreadable": True})
 
     @staticmethod
     def _replayable(records: list[ExceptionRecord]) -> bool:
@@ -413,6 +478,10 @@ class _Run:
             except OrderUntranslatable as exc:
                 problems = [{"code": p.code, "message": p.message} for p in exc.problems]
                 self._raise(order, exc, {"problems": problems})
+                continue
+            except BAD_DATA as exc:  # data no check foresaw: this order, not the batch, fails
+                message = f"the order could not be translated: {describe_failure(exc)}"
+                self._raise(order, Untranslatable("poison_message", message))
                 continue
             if not draft.importable:
                 self.report.skipped += 1
@@ -706,6 +775,8 @@ class _Run:
             queue = list(orders.values())
             size = self.settings.batch_size
             for start in range(0, len(queue), size):
+                if start and not self.dry:
+                    self.store.leases.renew(self.holder)  # a long run keeps its orders
                 await self._batch(queue[start : start + size])
                 while self._pending_changes:
                     order, link, sale = self._pending_changes.pop()
@@ -719,10 +790,13 @@ class _Run:
             raise
         self._settle_events(crashed=False)
         self.report.deferred = len(self.deferred)
-        if self.report.sweep_ok and not self.dry:
-            held = [u for o in self.deferred.values() if (u := _updated(o)) is not None]
+        if self.sweep and self.report.sweep_ok and not self.dry:
+            # Orders deferred, or left to another run that may yet defer them, hold the cursor.
+            busy = [o for o in self.busy.values() if _updated(o) is not None]
+            unsettled = [*self.deferred.values(), *busy]
+            held = [u for o in unsettled if (u := _updated(o)) is not None]
             value = min([sweep_started, *held])
-            if not any(_updated(o) is None for o in self.deferred.values()):
+            if not any(_updated(o) is None for o in unsettled):
                 self.store.cursors.set(self.client, SYNC, value.isoformat())
         self.report.api_calls = api_calls(self.shopline, self.stokly) - calls_before
         self.report.seconds = time.monotonic() - started
@@ -740,6 +814,7 @@ class _Run:
                 else:
                     done.append(event.id)
         self.store.inbox.done(done)
+        self.store.leases.release(self.holder)
 
 
 async def sync_orders(
@@ -752,6 +827,7 @@ async def sync_orders(
     trigger: str = "schedule",
     progress: Callable[[int, int], None] | None = None,
     locations: dict[str, str] | None = None,
+    sweep: bool = True,
 ) -> OrdersReport:
     """One pass of the orders sync for ``mapping``'s client; returns what it did.
 
@@ -762,8 +838,13 @@ async def sync_orders(
 
     ``locations`` (Stokly location name → id, from `stokly_location_index`) may be passed in by a
     caller that caches it; otherwise it is read once per run.
+
+    ``sweep=False`` takes the webhook inbox only — the quick pass of the orders inbox watcher
+    (flows/orders_events.py): no sweep of SHOPLINE, no replay of open exceptions, and the sweep
+    cursor is left where it is, since nothing was swept. The scheduled passes do those.
     """
     run = _Run(mapping, shopline, stokly, store, dry_run, trigger, progress)
+    run.sweep = sweep
     if locations is not None:
         run.locations = dict(locations)
     return await run.execute()
