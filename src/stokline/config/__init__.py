@@ -16,7 +16,7 @@ from stokline.config.models import Mapping, SecretRef, SecretUnavailable
 from stokline.config.problems import MappingInvalid, Problem, pointer_of
 from stokline.config.schema import schema_problems, unknown_key_parents
 from stokline.config.semantics import semantic_problems
-from stokline.config.yamlpos import SourceMap, parse_yaml
+from stokline.config.yamlpos import SourceMap, decode_text, parse_yaml
 
 __all__ = [
     "CheckResult",
@@ -92,14 +92,17 @@ def check_file(path: str | Path) -> CheckResult:
     """Check one mapping file. A file that cannot be read is itself a problem."""
     name = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        raw = Path(path).read_bytes()
     except FileNotFoundError:
         return CheckResult(name, None, [Problem(name, 1, 1, "/", "no such file")])
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
         return CheckResult(
             name, None, [Problem(name, 1, 1, "/", f"cannot read the file: {reason}")]
         )
+    text, problem = decode_text(raw, name)
+    if text is None:
+        return CheckResult(name, None, [problem] if problem else [])
     return check_text(text, name)
 
 

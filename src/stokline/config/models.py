@@ -307,10 +307,34 @@ class Escalation(_Model):
     phone: str | None = None
 
 
+class WebhookTarget(_Model):
+    url: str
+
+
+class AlertTargets(_Model):
+    """Where alerts go: a webhook, a named Prefect block (``block-type/name``), or both."""
+
+    webhook: WebhookTarget | None = None
+    prefect_block: str | None = None
+
+
+class ExceptionSpike(_Model):
+    count: int = 5
+    within: Duration = timedelta(minutes=15)
+
+
+class Alerts(_Model):
+    notify: AlertTargets
+    cooldown: Duration = timedelta(minutes=30)
+    missed_runs: int = 3
+    exception_spike: ExceptionSpike = ExceptionSpike()
+
+
 class OperatingModel(_Model):
     default_owner: Team
     owners: Owners = Owners()
     escalation: Escalation
+    alerts: Alerts | None = None
 
     def owner_of(self, exception_code: str) -> Team:
         """The team that owns an exception code (the default owner for codes not listed)."""

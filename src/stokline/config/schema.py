@@ -3,13 +3,17 @@
 jsonschema's own messages repeat whole values and say nothing about lines; here each error is
 rewritten: an unknown key points at the key with a did-you-mean, a missing key at its parent, a
 wrong type names both types and how YAML got there (``02:00`` is a number to YAML 1.1), and a value
-given where a secret reference belongs is refused without ever repeating the value.
+given where a secret reference belongs is refused without ever repeating the value (nor is the
+password of a ``user:password@`` URL ever shown). A value YAML itself could not read (an unknown
+tag) was reported by the parser already and is not reported again. Every message shows invisible
+and direction-changing characters as escapes (`stokline.config.yamlpos.visible`).
 """
 
 from __future__ import annotations
 
 import difflib
 import json
+import re
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -19,7 +23,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from stokline.config.problems import Problem, pointer_of
-from stokline.config.yamlpos import SourceMap
+from stokline.config.yamlpos import SourceMap, visible
 
 SECRET_MARK = "x-stokline-secret"
 
@@ -84,8 +88,17 @@ def _expected(types: str | list[str]) -> str:
     return " or ".join(_TYPE_WORDS.get(t, t) for t in types)
 
 
+# The credentials part of a URL (scheme://user:password@host): never shown in a message.
+_URL_CREDENTIALS = re.compile(r"(?i)([a-z][a-z0-9+.-]*://)[^/\s@]*@")
+
+
+def hide_url_credentials(text: str) -> str:
+    """``text`` with the ``user:password@`` of every URL in it replaced by ``***@``."""
+    return _URL_CREDENTIALS.sub(r"\1***@", text)
+
+
 def _show(value: object) -> str:
-    text = json.dumps(value, ensure_ascii=False, default=str)
+    text = hide_url_credentials(json.dumps(value, ensure_ascii=False, default=str))
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -101,19 +114,27 @@ class _Reporter:
         self.typed: set[tuple] = set()
 
     def add_at_value(self, path: tuple, message: str, hint: str | None = None) -> None:
-        where = self.srcmap.value(path)
-        self.problems.append(
-            Problem(self.filename, where.line, where.column, pointer_of(path), message, hint)
-        )
+        self._add(self.srcmap.value(path), path, message, hint)
 
     def add_at_key(self, path: tuple, message: str, hint: str | None = None) -> None:
-        where = self.srcmap.key(path)
+        self._add(self.srcmap.key(path), path, message, hint)
+
+    def _add(self, where: Any, path: tuple, message: str, hint: str | None) -> None:
         self.problems.append(
-            Problem(self.filename, where.line, where.column, pointer_of(path), message, hint)
+            Problem(
+                self.filename,
+                where.line,
+                where.column,
+                visible(pointer_of(path)),
+                visible(message),
+                visible(hint) if hint else hint,
+            )
         )
 
     def error(self, err: ValidationError) -> None:
         path = tuple(err.absolute_path)
+        if self.srcmap.is_unreadable(path):
+            return  # YAML could not read the value: the parser said so, once
         if err.validator != "type" and path in self.typed:
             return  # a value of the wrong type: that is the one thing to say about it
         schema = err.schema if isinstance(err.schema, dict) else {}
@@ -163,8 +184,12 @@ class _Reporter:
                 "a secret reference names exactly one source",
                 "write {env: NAME} or {prefect_secret: block-name}",
             )
-        elif kind in ("minProperties", "maxProperties"):
-            self.add_at_value(path, f"{kind.removeprefix('m').lower()} is {err.validator_value}")
+        elif kind == "minProperties":
+            n = err.validator_value
+            self.add_at_value(path, f"needs at least {n} entr{'y' if n == 1 else 'ies'}")
+        elif kind == "maxProperties":
+            n = err.validator_value
+            self.add_at_value(path, f"allows at most {n} entr{'y' if n == 1 else 'ies'}")
         elif kind == "anyOf":
             needs = [next(iter(s.get("required", [])), "?") for s in err.validator_value]
             self.add_at_value(path, "give " + " or ".join(needs) + " (or both)")

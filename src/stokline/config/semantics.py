@@ -1,5 +1,5 @@
 """Checks a JSON Schema cannot express: references, uniqueness under the SKU rule, schedules,
-timezones and templates.
+timezones, currencies (ISO 4217, not just three letters), credentials inside URLs, and templates.
 
 They run on the raw document next to the schema check, so one pass reports everything. Each check
 guards the shapes it reads: a part the schema already rejected is skipped, not reported twice.
@@ -7,25 +7,49 @@ guards the shapes it reads: a part the schema already rejected is skipped, not r
 
 from __future__ import annotations
 
+import re
 import zoneinfo
 from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
+from stokline.config.currencies import ISO_4217
 from stokline.config.problems import Problem, pointer_of
 from stokline.config.schedules import check_cron, parse_duration
 from stokline.config.schema import did_you_mean
 from stokline.config.skus import sku_key
 from stokline.config.templates import TEMPLATE_VARIABLES, TemplateError, check_template
-from stokline.config.yamlpos import SourceMap
+from stokline.config.yamlpos import SourceMap, visible
 
 SYNC_NAMES = ("stock", "catalogue", "orders", "fulfilment", "finance")
 MIN_INTERVAL_S = 10
+# A URL that carries a user name or password (scheme://user:password@host).
+_URL_WITH_CREDENTIALS = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s?#]*@")
 
 
 @cache
 def _timezones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
+
+
+# Currencies a typo most likely meant, first: a suggestion prefers them.
+_COMMON_CURRENCIES = (
+    "GBP EUR USD CHF SEK NOK DKK PLN CZK HUF CAD AUD NZD JPY CNY HKD SGD INR".split()  # noqa: SIM905
+)
+
+
+def _currency_guess(code: str) -> str | None:
+    """The currency a three-letter typo meant: its letters swapped, else one letter wrong."""
+    rest = sorted(ISO_4217 - set(_COMMON_CURRENCIES))
+    # X codes are funds, metals and units of account: suggested only for a code starting so.
+    ranked = _COMMON_CURRENCIES + [c for c in rest if (c[0] == "X") == (code[0] == "X")]
+    for candidate in ranked:
+        if sorted(candidate) == sorted(code):
+            return candidate
+    for candidate in ranked:
+        if sum(a != b for a, b in zip(candidate, code, strict=True)) == 1:
+            return candidate
+    return None
 
 
 def _dicts(value: object) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -56,9 +80,18 @@ class _Checker:
     def add(
         self, path: tuple, message: str, hint: str | None = None, *, at_key: bool = False
     ) -> None:
+        if self.srcmap.is_unreadable(path):
+            return  # YAML could not read the value: the parser said so, once
         where = self.srcmap.key(path) if at_key else self.srcmap.value(path)
         self.problems.append(
-            Problem(self.filename, where.line, where.column, pointer_of(path), message, hint)
+            Problem(
+                self.filename,
+                where.line,
+                where.column,
+                visible(pointer_of(path)),
+                visible(message),
+                visible(hint) if hint else hint,
+            )
         )
 
     def line(self, path: tuple) -> int:
@@ -67,6 +100,7 @@ class _Checker:
     def run(self) -> list[Problem]:
         self.client()
         self.connections()
+        self.urls()
         self.locations()
         self.skus()
         self.shipping()
@@ -79,6 +113,15 @@ class _Checker:
         return self.problems
 
     def client(self) -> None:
+        currency = _get(self.data, "client", "currency")
+        well_formed = isinstance(currency, str) and re.fullmatch("[A-Z]{3}", currency)
+        if well_formed and currency not in ISO_4217:
+            guess = _currency_guess(currency)
+            self.add(
+                ("client", "currency"),
+                f"'{currency}' is not an ISO 4217 currency code",
+                f"did you mean '{guess}'?" if guess else "use a code such as GBP, EUR or USD",
+            )
         tz = _get(self.data, "client", "timezone")
         if isinstance(tz, str) and tz and tz not in _timezones():
             guess = did_you_mean(tz, sorted(_timezones()))
@@ -99,6 +142,23 @@ class _Checker:
                     ("connections", "shopline", "store_handle"),
                     "give base_url or store_handle, not both",
                     at_key=True,
+                )
+
+    def urls(self) -> None:
+        """No URL anywhere in the file carries a user name or password (never repeated here)."""
+        stack: list[tuple[tuple, Any]] = [((), self.data)]
+        while stack:
+            path, value = stack.pop()
+            if isinstance(value, dict):
+                stack.extend(((*path, k), v) for k, v in value.items())
+            elif isinstance(value, list):
+                stack.extend(((*path, i), v) for i, v in enumerate(value))
+            elif isinstance(value, str) and _URL_WITH_CREDENTIALS.match(value):
+                self.add(
+                    path,
+                    "a URL must not carry a user name or password (user:password@)",
+                    "remove them from the address; credentials are references such as"
+                    " {env: NAME} under their own keys, never part of the file",
                 )
 
     def _first_seen(self, items: list[tuple[tuple, object]], what: str) -> None:
@@ -291,8 +351,8 @@ class _Checker:
 
     def finance_accounts(self) -> None:
         tax_accounts = _get(self.data, "syncs", "finance", "accounts", "tax")
-        if not isinstance(tax_accounts, dict):
-            return
+        if not isinstance(tax_accounts, dict) or not tax_accounts:
+            return  # not a mapping, or an empty one: the schema says so, once
         classes: list[str] = [
             r["stokly_tax_class"]
             for _, r in _dicts(_get(self.data, "tax", "rules"))
@@ -325,7 +385,14 @@ class _Checker:
                 where = self.srcmap.value(path)
                 line = where.line + (exc.lineno - 1 if exc.lineno and exc.lineno > 1 else 0)
                 self.problems.append(
-                    Problem(self.filename, line, where.column, pointer_of(path), str(exc), hint)
+                    Problem(
+                        self.filename,
+                        line,
+                        where.column,
+                        visible(pointer_of(path)),
+                        visible(str(exc)),
+                        visible(hint),
+                    )
                 )
 
     def _template_places(self) -> Iterator[tuple[tuple, str, str]]:

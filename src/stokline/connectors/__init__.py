@@ -13,7 +13,15 @@ Errors are drawn in :mod:`stokline.connectors.errors`; retries and pacing live i
 :mod:`stokline.connectors._http`.
 """
 
-from ._http import Clock, LeakyBucketPacer, RateLimit, RetryPolicy, SystemClock
+from ._http import (
+    Clock,
+    InvalidRecord,
+    LeakyBucketPacer,
+    OnInvalid,
+    RateLimit,
+    RetryPolicy,
+    SystemClock,
+)
 from .errors import (
     ApiError,
     AuthError,
@@ -21,6 +29,7 @@ from .errors import (
     NotFoundError,
     PaginationLoopError,
     RateLimitedError,
+    RequestEncodingError,
     ResponseFormatError,
     ServerError,
     TransportError,
@@ -35,11 +44,14 @@ __all__ = [
     "AuthError",
     "Clock",
     "ConnectorError",
+    "InvalidRecord",
     "LeakyBucketPacer",
     "NotFoundError",
+    "OnInvalid",
     "PaginationLoopError",
     "RateLimit",
     "RateLimitedError",
+    "RequestEncodingError",
     "ResponseFormatError",
     "RetryPolicy",
     "ServerError",

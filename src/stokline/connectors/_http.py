@@ -13,7 +13,11 @@ so the retry and pacing decisions live in exactly one place:
   did not reach the application: connection failures and 429. A timeout or a 5xx on a create
   may have created the record, and blindly sending it again would make a duplicate; the caller
   (the sync layer) resolves that with its search-before-create check instead.
-* **Everything else** becomes a typed error at once (see :mod:`stokline.connectors.errors`).
+* **Everything else** becomes a typed error at once (see :mod:`stokline.connectors.errors`):
+  a body that is not JSON (``NaN``, nesting too deep to read, a ``Content-Encoding`` that lies),
+  a value that cannot be sent (a lone surrogate in a query or a body) — never a bare
+  ``RecursionError`` or ``UnicodeEncodeError``. Every error is masked with the credentials the
+  client holds before it is raised.
 
 Time is read and slept through a :class:`Clock`, so tests run hours of pacing in milliseconds.
 """
@@ -29,7 +33,7 @@ import math
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -40,7 +44,9 @@ import httpx
 import pydantic
 
 from .errors import (
+    ConnectorError,
     RateLimitedError,
+    RequestEncodingError,
     ResponseFormatError,
     TransportError,
     error_class_for_status,
@@ -50,7 +56,9 @@ from .errors import (
 __all__ = [
     "Clock",
     "HttpCore",
+    "InvalidRecord",
     "LeakyBucketPacer",
+    "OnInvalid",
     "RateLimit",
     "RetryPolicy",
     "SystemClock",
@@ -61,6 +69,7 @@ __all__ = [
 logger = logging.getLogger("stokline.connectors")
 
 ModelT = TypeVar("ModelT", bound=pydantic.BaseModel)
+ErrorT = TypeVar("ErrorT", bound=ConnectorError)
 
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 # Failures that prove the request never reached the server: safe to repeat even for a create.
@@ -203,7 +212,12 @@ def segment(value: str | int) -> str:
     text = str(value)
     if not text or text in (".", ".."):
         raise ValueError(f"invalid id for a URL path: {text!r}")
-    return quote(text, safe="")
+    try:
+        return quote(text, safe="")
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"invalid id for a URL path: {text[:40]!r} is not valid Unicode ({exc.reason})"
+        ) from None
 
 
 def parse_retry_after(value: str | None, now_epoch: float) -> float | None:
@@ -234,6 +248,8 @@ def encode_json(body: Any, *, decimals: Literal["string", "number"]) -> bytes:
     def default(value: Any) -> Any:
         """Serialise the types ``json`` does not know."""
         if isinstance(value, Decimal):
+            if not value.is_finite():
+                raise ValueError(f"the amount {value} is not a number JSON can carry")
             if decimals == "string":
                 return str(value)
             if value == value.to_integral_value():
@@ -250,7 +266,10 @@ def encode_json(body: Any, *, decimals: Literal["string", "number"]) -> bytes:
             return value.model_dump(mode="python", by_alias=True, exclude_none=True)
         raise TypeError(f"cannot serialise {type(value).__name__} to JSON")
 
-    return json.dumps(body, default=default, ensure_ascii=False, separators=(",", ":")).encode()
+    text = json.dumps(
+        body, default=default, ensure_ascii=False, allow_nan=False, separators=(",", ":")
+    )
+    return text.encode()
 
 
 def _loc_text(loc: Iterable[int | str]) -> str:
@@ -289,6 +308,34 @@ def parse_model(
             endpoint=endpoint,
             field=first_field,
         ) from None
+    except RecursionError:
+        raise ResponseFormatError(
+            f"unexpected response: {where or 'the record'} is nested too deeply to read",
+            service=service,
+            endpoint=endpoint,
+            field=where or None,
+        ) from None
+
+
+@dataclass(frozen=True)
+class InvalidRecord:
+    """One record of a list answer that does not fit its model, skipped at the caller's request.
+
+    By default one malformed record fails its whole page (a :class:`ResponseFormatError`). A sync
+    that can set one record aside — an order that becomes an exception while the rest of the
+    batch goes on — passes ``on_invalid=`` to the iterator instead: each such record is handed
+    over as this and skipped, and the pages go on. ``record_id`` is the record's id (its model's
+    first field: ``id``, ``itemId``, ``shipmentId``) when readable; ``raw`` the record as sent, for
+    a caller that can still tell what it concerns; ``error`` what it would have raised.
+    """
+
+    index: int
+    record_id: str | None
+    raw: Any
+    error: ResponseFormatError
+
+
+OnInvalid = Callable[[InvalidRecord], None]
 
 
 @dataclass
@@ -403,9 +450,15 @@ class HttpCore:
         content = None
         headers = {}
         if json_body is not None:
-            content = encode_json(json_body, decimals=self._decimals)
+            try:
+                content = encode_json(json_body, decimals=self._decimals)
+            except (UnicodeEncodeError, ValueError) as exc:
+                reason = _encoding_reason(exc, "a value in the request body")
+                raise self._unsent(attempt, reason) from None
             headers["Content-Type"] = "application/json; charset=utf-8"
         clean_params = _clean_params(params)
+        if (reason := _unencodable(clean_params)) is not None:
+            raise self._unsent(attempt, reason)
         while True:
             attempt.number += 1
             try:
@@ -413,14 +466,24 @@ class HttpCore:
                     # Pace inside the slot, so the request leaves the moment its slot is granted
                     # instead of queueing behind busy connections and going out in a bunch.
                     await self.pacer.acquire()
-                    response = await self._client.request(
-                        method,
-                        path,
-                        params=clean_params,
-                        content=content,
-                        headers=headers,
-                        auth=httpx.USE_CLIENT_DEFAULT if authenticated else None,
+                    request = self._client.build_request(
+                        method, path, params=clean_params, content=content, headers=headers
                     )
+                    response = await self._client.send(
+                        request,
+                        auth=httpx.USE_CLIENT_DEFAULT if authenticated else None,
+                        stream=True,
+                    )
+                    # Read here rather than inside send(), so a body that cannot be decoded is
+                    # reported with the Content-Encoding that promised otherwise.
+                    try:
+                        await response.aread()
+                    except httpx.DecodingError as exc:
+                        raise self._undecodable(attempt, exc, response) from None
+                    finally:
+                        await response.aclose()
+            except httpx.DecodingError as exc:  # a body read by the auth flow (a 401's)
+                raise self._undecodable(attempt, exc, None) from None
             except httpx.TransportError as exc:
                 retryable = attempt.idempotent or isinstance(exc, _NOT_SENT_ERRORS)
                 kind = type(exc).__name__
@@ -439,7 +502,7 @@ class HttpCore:
                     method=method,
                     path=url_path,
                     attempts=attempt.number,
-                ) from None  # the httpx error's text is already in the (redacted) message
+                ).masking(self._secrets()) from None  # the httpx error's text is in the message
             if self._on_response is not None:
                 self._on_response(response)
             status = response.status_code
@@ -448,6 +511,29 @@ class HttpCore:
             if await self._retry_status(attempt, response):
                 continue
             raise self._api_error(attempt, response)
+
+    def _unsent(self, attempt: _Attempt, reason: str) -> RequestEncodingError:
+        return RequestEncodingError(
+            service=self.service, method=attempt.method, path=attempt.path, reason=reason
+        ).masking(self._secrets())
+
+    def _undecodable(
+        self, attempt: _Attempt, exc: httpx.DecodingError, response: httpx.Response | None
+    ) -> ResponseFormatError:
+        encoding = response.headers.get("content-encoding") if response is not None else None
+        claim = f"Content-Encoding {encoding!r}" if encoding else "its Content-Encoding"
+        status = f" with HTTP {response.status_code}" if response is not None else ""
+        return self.masked(
+            ResponseFormatError(
+                self.redact(f"the body{status} cannot be decoded as {claim} says: {exc}"),
+                service=self.service,
+                endpoint=attempt.endpoint,
+            )
+        )
+
+    def masked(self, error: ErrorT) -> ErrorT:
+        """``error`` with every credential this client holds masked in all it carries."""
+        return error.masking(self._secrets())
 
     async def _retry_status(self, attempt: _Attempt, response: httpx.Response) -> bool:
         """Sleep and return True when this error status should be tried again."""
@@ -489,18 +575,21 @@ class HttpCore:
         )
 
     def _trace_id(self, response: httpx.Response) -> str | None:
+        """The response's request id, masked: a hostile server may echo a credential there."""
         for name in self._trace_headers:
             if value := response.headers.get(name):
-                return value
+                return self.redact(value)[:100]
         return None
 
     def _api_error(self, attempt: _Attempt, response: httpx.Response) -> Exception:
         status = response.status_code
         if 200 <= status < 300:
-            return ResponseFormatError(
-                f"unexpected success status {status} (this API answers 200)",
-                service=self.service,
-                endpoint=attempt.endpoint,
+            return self.masked(
+                ResponseFormatError(
+                    f"unexpected success status {status} (this API answers 200)",
+                    service=self.service,
+                    endpoint=attempt.endpoint,
+                )
             )
         try:
             api_message = self._error_message(response)
@@ -522,7 +611,7 @@ class HttpCore:
             kwargs["retry_after"] = parse_retry_after(
                 response.headers.get("retry-after"), self.clock.time()
             )
-        return cls(**kwargs)
+        return cls(**kwargs).masking(self._secrets())
 
     async def request_json(
         self,
@@ -556,26 +645,51 @@ class HttpCore:
         endpoint = self.endpoint_of(response)
         body = response.content
         if not body.strip():
-            raise ResponseFormatError(
-                f"empty body with HTTP {response.status_code}, expected a JSON object",
-                service=self.service,
-                endpoint=endpoint,
+            raise self.masked(
+                ResponseFormatError(
+                    f"empty body with HTTP {response.status_code}, expected a JSON object",
+                    service=self.service,
+                    endpoint=endpoint,
+                )
             )
+        content_type = response.headers.get("content-type", "no content type")
         try:
-            data = json.loads(body, parse_float=Decimal)
+            data = json.loads(body, parse_float=Decimal, parse_constant=_refuse_constant)
+        except _NotJsonNumber as exc:
+            # JSON has no NaN or Infinity; Python's json reads them, and a NaN amount would
+            # reach the syncs as a float that Decimal arithmetic refuses halfway through a run.
+            raise self.masked(
+                ResponseFormatError(
+                    f"expected a JSON object, got {content_type} with {exc.constant}, which is"
+                    " not a JSON number (an amount that is not a number)",
+                    service=self.service,
+                    endpoint=endpoint,
+                )
+            ) from None
+        except RecursionError:
+            raise self.masked(
+                ResponseFormatError(
+                    f"expected a JSON object, got {content_type} nested too deeply to read",
+                    service=self.service,
+                    endpoint=endpoint,
+                )
+            ) from None
         except ValueError:
-            content_type = response.headers.get("content-type", "no content type")
             excerpt = self.redact(_body_excerpt(response))
-            raise ResponseFormatError(
-                f"expected a JSON object, got {content_type}: {excerpt!r}",
-                service=self.service,
-                endpoint=endpoint,
+            raise self.masked(
+                ResponseFormatError(
+                    f"expected a JSON object, got {content_type}: {excerpt!r}",
+                    service=self.service,
+                    endpoint=endpoint,
+                )
             ) from None
         if not isinstance(data, dict):
-            raise ResponseFormatError(
-                f"expected a JSON object, got {_json_kind(type(data))}",
-                service=self.service,
-                endpoint=endpoint,
+            raise self.masked(
+                ResponseFormatError(
+                    f"expected a JSON object, got {_json_kind(type(data))}",
+                    service=self.service,
+                    endpoint=endpoint,
+                )
             )
         return data
 
@@ -594,33 +708,65 @@ class HttpCore:
         """
         name = f"{where}.{key}" if where else key
         if key not in data:
-            raise ResponseFormatError(
-                f"field {name!r} is missing (present: {', '.join(sorted(data)) or 'nothing'})",
-                service=self.service,
-                endpoint=self.endpoint_of(response),
-                field=name,
+            present = self.redact(", ".join(sorted(data)[:20]) or "nothing")
+            raise self.masked(
+                ResponseFormatError(
+                    f"field {name!r} is missing (present: {present})",
+                    service=self.service,
+                    endpoint=self.endpoint_of(response),
+                    field=name,
+                )
             )
         value = data[key]
         kinds = kind if isinstance(kind, tuple) else (kind,)
         # bool is an int subclass in Python, but never a count or an id in JSON.
         wrong_bool = isinstance(value, bool) and bool not in kinds
         if not isinstance(value, kinds) or wrong_bool:
-            raise ResponseFormatError(
-                f"field {name!r} should be {' or '.join(_json_kind(k) for k in kinds)},"
-                f" got {_json_kind(type(value))}",
-                service=self.service,
-                endpoint=self.endpoint_of(response),
-                field=name,
+            raise self.masked(
+                ResponseFormatError(
+                    f"field {name!r} should be {' or '.join(_json_kind(k) for k in kinds)},"
+                    f" got {_json_kind(type(value))}",
+                    service=self.service,
+                    endpoint=self.endpoint_of(response),
+                    field=name,
+                )
             )
         return value
+
+    def each(
+        self,
+        model: type[ModelT],
+        rows: list[Any],
+        response: httpx.Response,
+        key: str,
+        on_invalid: OnInvalid | None = None,
+    ) -> Iterator[ModelT]:
+        """The ``rows`` of a page (``key`` names them in errors) as ``model``s.
+
+        A row that does not fit raises, unless ``on_invalid`` is given: then it is handed to it
+        as an :class:`InvalidRecord` and skipped.
+        """
+        id_field = next(iter(model.model_fields), "id")
+        for i, row in enumerate(rows):
+            try:
+                record = self.model(model, row, response, where=f"{key}[{i}]")
+            except ResponseFormatError as exc:
+                if on_invalid is None:
+                    raise
+                on_invalid(InvalidRecord(i, _record_id(row, id_field), row, exc))
+                continue
+            yield record
 
     def model(
         self, model: type[ModelT], data: Any, response: httpx.Response, where: str = ""
     ) -> ModelT:
         """Validate ``data`` (part of ``response``) as ``model``."""
-        return parse_model(
-            model, data, service=self.service, endpoint=self.endpoint_of(response), where=where
-        )
+        try:
+            return parse_model(
+                model, data, service=self.service, endpoint=self.endpoint_of(response), where=where
+            )
+        except ConnectorError as exc:
+            raise self.masked(exc) from None
 
 
 def _json_kind(kind: type) -> str:
@@ -634,6 +780,44 @@ def _json_kind(kind: type) -> str:
         float: "a number",
         type(None): "null",
     }.get(kind, kind.__name__)
+
+
+def _record_id(row: Any, field: str) -> str | None:
+    value = row.get(field) if isinstance(row, dict) else None
+    if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
+        return None
+    return str(value)
+
+
+class _NotJsonNumber(ValueError):
+    def __init__(self, constant: str) -> None:
+        super().__init__(constant)
+        self.constant = constant
+
+
+def _refuse_constant(constant: str) -> Any:
+    raise _NotJsonNumber(constant)
+
+
+def _encoding_reason(exc: Exception, what: str) -> str:
+    if isinstance(exc, UnicodeEncodeError):
+        return (
+            f"{what} cannot be encoded as UTF-8 ({exc.reason}: character {exc.start});"
+            " it is not valid Unicode text"
+        )
+    return f"{what} cannot be encoded: {exc}"
+
+
+def _unencodable(params: Mapping[str, Any] | None) -> str | None:
+    """Why a query value cannot be sent (httpx would raise a bare UnicodeEncodeError), or None."""
+    for key, value in (params or {}).items():
+        values = value if isinstance(value, list | tuple) else [value]
+        for item in values:
+            try:
+                str(item).encode("utf-8")
+            except UnicodeEncodeError as exc:
+                return _encoding_reason(exc, f"the query value of {key!r}")
+    return None
 
 
 def _body_excerpt(response: httpx.Response, limit: int = 120) -> str:

@@ -10,9 +10,14 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 __all__ = ["ApiModel", "Money"]
+
+
+# Digits before the decimal point a real amount or quantity never exceeds; beyond it a value is
+# garbage (1E+999999) that would overflow the arithmetic of the syncs, not money.
+MAX_INTEGER_DIGITS = 15
 
 
 def _no_float(value: Any) -> Any:
@@ -25,8 +30,21 @@ def _no_float(value: Any) -> Any:
     return value
 
 
-Money = Annotated[Decimal, BeforeValidator(_no_float)]
-"""A money amount: SHOPLINE sends strings such as ``"8.00"``, Stokly JSON numbers."""
+def _in_range(value: Decimal) -> Decimal:
+    # Finite is checked before this runs (allow_inf_nan=False): "NaN", "Infinity" are refused.
+    if value and value.adjusted() >= MAX_INTEGER_DIGITS:
+        raise ValueError(f"amount out of range: more than {MAX_INTEGER_DIGITS} digits")
+    return value
+
+
+Money = Annotated[
+    Decimal, BeforeValidator(_no_float), Field(allow_inf_nan=False), AfterValidator(_in_range)
+]
+"""A money amount or quantity: SHOPLINE sends strings such as ``"8.00"``, Stokly JSON numbers.
+
+Always a finite Decimal of sane size: NaN, Infinity (as strings, or bare in a body) and absurd
+exponents are a format error of the answer, never a value a sync computes with.
+"""
 
 
 class ApiModel(BaseModel):

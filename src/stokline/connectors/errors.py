@@ -10,6 +10,8 @@
     │   ├── AuthError                401 / 403: missing, bad or expired credentials, no scope
     │   ├── NotFoundError            404
     │   ├── ValidationError          400 / 422: the API rejected the request body or query
+    │   │   └── RequestEncodingError the request could not be built from its values (a lone
+    │   │                            surrogate, a NaN amount): nothing was sent; fails alike
     │   ├── RateLimitedError         429 that outlived the retry budget (.retry_after)
     │   └── ServerError              5xx that outlived the retry budget
     ├── PaginationLoopError          the API handed out a page cursor it had handed out before
@@ -21,13 +23,17 @@ instead of matching classes themselves, so the one retry decision stays in this 
 
 No message or repr ever carries a credential: every text that reaches an exception goes through
 :func:`redact`, which removes bearer tokens, ``Authorization`` headers and any secret value the
-client registered (access tokens, client secrets, request signatures).
+client registered (access tokens, client secrets and ids, request signatures); the clients then
+call :meth:`ConnectorError.masking` on every error they raise, so no attribute (a trace id a
+server echoed, a field path) carries one either. Messages stay short: an API's own explanation is
+cut to ``MAX_API_MESSAGE`` characters and a whole message to ``MAX_MESSAGE``, never a whole body.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Self
 
 __all__ = [
     "ApiError",
@@ -36,6 +42,7 @@ __all__ = [
     "NotFoundError",
     "PaginationLoopError",
     "RateLimitedError",
+    "RequestEncodingError",
     "ResponseFormatError",
     "ServerError",
     "TransportError",
@@ -43,9 +50,15 @@ __all__ = [
     "error_class_for_status",
     "is_transient",
     "redact",
+    "shorten",
 ]
 
 _MASK = "***"
+MAX_API_MESSAGE = 300
+"""Longest API explanation an error quotes (a server may send kilobytes of it)."""
+MAX_TRACE_ID = 100
+MAX_MESSAGE = 600
+"""Longest message any connector error carries."""
 # Generic shapes of credentials, masked even when the client did not register the value.
 _CREDENTIAL_PATTERNS = (
     re.compile(r"(?i)(bearer\s+)[^\s\"',;]+"),
@@ -73,16 +86,36 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     return text
 
 
+def shorten(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, ending in "…" when it was longer."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 class ConnectorError(Exception):
     """Base class of every error raised by ``stokline.connectors``."""
 
     def __init__(self, message: str, *, service: str = "") -> None:
         self.service = service
-        self.message = redact(message)
+        # Masked before it is cut, so a cut never leaves half a credential for redact to miss
+        # (callers mask the secret values they hold before they build the message, too).
+        self.message = shorten(redact(message), MAX_MESSAGE)
         super().__init__(self.message)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.message!r})"
+
+    def masking(self, secrets: Iterable[str]) -> Self:
+        """Mask ``secrets`` in everything this error carries (message and attributes); returns it.
+
+        The clients call it on every error they raise, with the credentials they hold: a server
+        can echo one anywhere (in its error body, a trace-id header, a page cursor).
+        """
+        values = tuple(secrets)
+        for name, value in vars(self).items():
+            if isinstance(value, str):
+                setattr(self, name, redact(value, values))
+        self.args = tuple(redact(a, values) if isinstance(a, str) else a for a in self.args)
+        return self
 
 
 class TransportError(ConnectorError):
@@ -125,14 +158,16 @@ class ApiError(ConnectorError):
         self.status = status
         self.method = method
         self.path = path
-        self.trace_id = trace_id
-        self.api_message = redact(api_message) if api_message else api_message
+        self.trace_id = shorten(redact(trace_id), MAX_TRACE_ID) if trace_id else trace_id
+        self.api_message = (
+            shorten(redact(api_message), MAX_API_MESSAGE) if api_message else api_message
+        )
         self.attempts = attempts
         parts = [f"{service} {method} {path} -> HTTP {status}"]
         if self.api_message:
             parts.append(f": {self.api_message}")
-        if trace_id:
-            parts.append(f" (trace id {trace_id})")
+        if self.trace_id:
+            parts.append(f" (trace id {self.trace_id})")
         if attempts > 1:
             parts.append(f" after {attempts} attempts")
         super().__init__("".join(parts), service=service)
@@ -148,6 +183,27 @@ class NotFoundError(ApiError):
 
 class ValidationError(ApiError):
     """400/422: the API rejected the request; ``api_message`` says why."""
+
+
+class RequestEncodingError(ValidationError):
+    """The request could not be built from the values given, so nothing was sent.
+
+    A value that cannot be encoded (a lone surrogate in a SKU, which is valid in Python and in
+    JSON text but not in UTF-8; a NaN amount; a Decimal that has no exact JSON number) fails the
+    same way every time, like a 400: a :class:`ValidationError`, never transient. ``status`` is 0
+    (no HTTP exchange happened); ``api_message`` says which value and why.
+    """
+
+    def __init__(self, *, service: str, method: str, path: str, reason: str) -> None:
+        self.status = 0
+        self.method = method
+        self.path = path
+        self.trace_id = None
+        self.api_message = shorten(redact(reason), MAX_API_MESSAGE)
+        self.attempts = 0
+        ConnectorError.__init__(
+            self, f"{service} {method} {path}: not sent: {self.api_message}", service=service
+        )
 
 
 class RateLimitedError(ApiError):

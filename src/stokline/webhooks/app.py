@@ -5,7 +5,8 @@ the raw body before anything else; a missing or wrong one is 401 and nothing is 
 delivery is stored in the inbox (unique on ``X-Shopline-Webhook-Id``, so a re-delivery answers 200
 and adds nothing) and acknowledged at once; the orders flow is signalled, debounced, from a
 background thread. A signed body that is not JSON is kept as a poison message and surfaced as an
-exception — never dropped.
+exception — never dropped. Input is bounded: a body over ``max_body_bytes`` is 413 (checked on the
+declared length and again while reading), a header longer than the inbox column keeping it is 400.
 """
 
 from __future__ import annotations
@@ -22,12 +23,20 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from stokline.store import Store
+from stokline.store.tables import inbox as inbox_table
 from stokline.webhooks.signature import verify
 
 log = logging.getLogger("stokline.webhooks")
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_JSON_DEPTH = 64
+# Headers the inbox keeps, and the longest value its column holds. SHOPLINE's are far shorter; a
+# longer one is refused (400), never truncated into a collision nor left to fail in the database.
+STORED_HEADERS = {
+    "x-shopline-webhook-id": inbox_table.c.webhook_id.type.length,
+    "x-shopline-topic": inbox_table.c.topic.type.length,
+    "x-shopline-shop-domain": inbox_table.c.shop_domain.type.length,
+}
 
 
 @dataclass(frozen=True)
@@ -76,16 +85,25 @@ def _too_deep(value: object, limit: int = MAX_JSON_DEPTH) -> bool:
     return False
 
 
+def _not_json(constant: str) -> object:
+    """Python reads NaN and Infinity; JSON (RFC 8259) has neither, and no amount can be one."""
+    raise ValueError(f"{constant} is not a JSON value")
+
+
 def _problem_with(body: bytes) -> str | None:
     """Why a signed body cannot be processed, or None when it is a JSON object."""
     try:
-        data = json.loads(body)
+        data = json.loads(body, parse_constant=_not_json)
     except (ValueError, RecursionError) as exc:
         return f"body is not JSON: {type(exc).__name__}"
     if not isinstance(data, dict):
         return "body is JSON but not an object"
     if _too_deep(data):
         return f"body nests deeper than {MAX_JSON_DEPTH} levels"
+    try:  # JSON may escape half a UTF-16 pair (\ud800); no API downstream can take such text
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return "body holds text that is not Unicode (a lone surrogate such as \\ud800)"
     return None
 
 
@@ -112,6 +130,7 @@ def create_app(
         summary="A SHOPLINE webhook delivery for one client",
         responses={
             200: {"description": "Stored (or already stored: a re-delivery)"},
+            400: {"description": "A header longer than the inbox keeps; nothing stored"},
             401: {"description": "Missing or wrong X-Shopline-Hmac-Sha256; nothing stored"},
             404: {"description": "No such client"},
             413: {"description": "Body larger than the limit; nothing stored"},
@@ -131,6 +150,11 @@ def create_app(
                 return JSONResponse({"error": "body too large"}, status_code=413)
         if not verify(body, endpoint.webhook_secret, request.headers.get("x-shopline-hmac-sha256")):
             return JSONResponse({"error": "invalid signature"}, status_code=401)
+        for name, limit in STORED_HEADERS.items():
+            if limit and len(request.headers.get(name, "")) > limit:
+                return JSONResponse(
+                    {"error": f"{name} is longer than {limit} characters"}, status_code=400
+                )
 
         topic = request.headers.get("x-shopline-topic") or "unknown"
         # Without SHOPLINE's id, the body's digest still makes a re-delivery a duplicate.

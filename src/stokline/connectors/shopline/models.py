@@ -210,6 +210,7 @@ class Order(ApiModel):
     total_tax: Money | None = None
     subtotal_price: Money | None = None
     total_discounts: Money | None = None
+    total_price: Money | None = None
     current_total_price: Money | None = None
     total_outstanding: Money | None = None
     tags: str | list[str] | None = None

@@ -53,7 +53,7 @@ def is_jwt_expired(response: httpx.Response) -> bool:
         return False
     try:
         body = json.loads(response.content)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deeply to read
         return False
     message = body.get("message") if isinstance(body, dict) else None
     return isinstance(message, str) and "jwt expired" in message.lower()

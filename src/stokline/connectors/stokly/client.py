@@ -31,6 +31,7 @@ from .._http import (
     Clock,
     HttpCore,
     LeakyBucketPacer,
+    OnInvalid,
     RateLimit,
     RetryPolicy,
     SystemClock,
@@ -130,7 +131,9 @@ class StoklyClient(InventedContracts, ClientBase):
         self._page_size = page_size
         clock = clock or SystemClock()
         self.account_key = account_key
-        self.client_id = client_id
+        # Paired with the secret in every grant (a server echoing the request shows both), so
+        # held and masked like one: it costs nothing and a client id helps an attacker.
+        self._client_id = SecretStr(client_id)
         self._client_secret = client_secret
         # Derived from the secret and as good as one: kept masked like it.
         self._signature = SecretStr(grant_signature(client_id, client_secret))
@@ -158,7 +161,12 @@ class StoklyClient(InventedContracts, ClientBase):
         )
 
     def __repr__(self) -> str:
-        return f"StoklyClient(base_url={str(self._core.base_url)!r}, client_id={self.client_id!r})"
+        return f"StoklyClient(base_url={str(self._core.base_url)!r})"
+
+    @property
+    def client_id(self) -> str:
+        """The app's client id (masked in every error, like the secret it is paired with)."""
+        return self._client_id.get_secret_value()
 
     @property
     def auth(self) -> StoklyTokenAuth:
@@ -169,7 +177,11 @@ class StoklyClient(InventedContracts, ClientBase):
 
     def _secret_values(self) -> tuple[str, ...]:
         token = self._auth.token
-        values = [self._client_secret.get_secret_value(), self._signature.get_secret_value()]
+        values = [
+            self._client_secret.get_secret_value(),
+            self._signature.get_secret_value(),
+            self._client_id.get_secret_value(),
+        ]
         if token is not None:
             values.append(token.value.get_secret_value())
         return tuple(values)
@@ -197,11 +209,14 @@ class StoklyClient(InventedContracts, ClientBase):
         try:
             expiry = datetime.fromisoformat(expiry_text)
         except ValueError:
-            raise ResponseFormatError(
-                f"field '{where}.expiry' is not an ISO-8601 time: {expiry_text[:40]!r}",
-                service=self.service,
-                endpoint=self._core.endpoint_of(response),
-                field=f"{where}.expiry",
+            shown = self._core.redact(expiry_text)[:40]
+            raise self._core.masked(
+                ResponseFormatError(
+                    f"field '{where}.expiry' is not an ISO-8601 time: {shown!r}",
+                    service=self.service,
+                    endpoint=self._core.endpoint_of(response),
+                    field=f"{where}.expiry",
+                )
             ) from None
         if expiry.tzinfo is None:
             expiry = expiry.replace(tzinfo=UTC)
@@ -241,6 +256,7 @@ class StoklyClient(InventedContracts, ClientBase):
         filter: Filter | None = None,
         size: int | None = None,
         params: Mapping[str, Any] | None = None,
+        on_invalid: OnInvalid | None = None,
     ) -> AsyncIterator[ModelT]:
         size = size or self._page_size
         seen: set[str] = set()
@@ -262,14 +278,16 @@ class StoklyClient(InventedContracts, ClientBase):
                     json.dumps(rows, sort_keys=True, default=str).encode()
                 ).hexdigest()
                 if fingerprint in seen:
-                    raise PaginationLoopError(
-                        f"{self.service} GET {response.request.url.path}: page {page} repeats an"
-                        " earlier page; the server seems to ignore 'page', stopping",
-                        service=self.service,
+                    raise self._core.masked(
+                        PaginationLoopError(
+                            f"{self.service} GET {response.request.url.path}: page {page} repeats"
+                            " an earlier page; the server seems to ignore 'page', stopping",
+                            service=self.service,
+                        )
                     )
                 seen.add(fingerprint)
-            for i, row in enumerate(rows):
-                yield self._core.model(model, row, response, where=f"data[{i}]")
+            for record in self._core.each(model, rows, response, "data", on_invalid):
+                yield record
             delivered += len(rows)
             if len(rows) < size or delivered >= count:
                 return
@@ -282,24 +300,32 @@ class StoklyClient(InventedContracts, ClientBase):
         field: str,
         ids: Iterable[str] | None,
         base: Filter | None,
+        on_invalid: OnInvalid | None = None,
     ) -> AsyncIterator[ModelT]:
         if ids is None:
-            async for record in self._paginate(path, model, filter=base):
+            async for record in self._paginate(path, model, filter=base, on_invalid=on_invalid):
                 yield record
             return
         for batch in _batches(ids, self._id_batch_size):
             async for record in self._paginate(
-                path, model, filter=_combine(one_of(field, batch), base)
+                path, model, filter=_combine(one_of(field, batch), base), on_invalid=on_invalid
             ):
                 yield record
 
     # -- items, locations, stock --------------------------------------------------------------
 
     def iter_items(
-        self, *, skus: Iterable[str] | None = None, filter: Filter | None = None
+        self,
+        *,
+        skus: Iterable[str] | None = None,
+        filter: Filter | None = None,
+        on_invalid: OnInvalid | None = None,
     ) -> AsyncIterator[Item]:
-        """Items (``GET /v0/items``), optionally only ``skus`` (one ``=*{}`` call per batch)."""
-        return self._iter_by_ids("/v0/items", Item, "sku", skus, filter)
+        """Items (``GET /v0/items``), optionally only ``skus`` (one ``=*{}`` call per batch).
+
+        ``on_invalid`` receives each malformed item instead of its page failing.
+        """
+        return self._iter_by_ids("/v0/items", Item, "sku", skus, filter, on_invalid)
 
     async def get_item(self, item_id: str) -> Item:
         """One item (``GET /v0/items/{id}``)."""
@@ -319,14 +345,18 @@ class StoklyClient(InventedContracts, ClientBase):
         item_ids: Iterable[str] | None = None,
         location_ids: Iterable[str] | None = None,
         filter: Filter | None = None,
+        on_invalid: OnInvalid | None = None,
     ) -> AsyncIterator[InventoryRecord]:
-        """Stock per item × location × bin (``GET /v1/inventory-records``), ids batched."""
+        """Stock per item × location × bin (``GET /v1/inventory-records``), ids batched.
+
+        ``on_invalid`` receives each malformed record instead of its page failing.
+        """
         locations = list(dict.fromkeys(location_ids)) if location_ids is not None else None
         if locations is not None and not locations:
             return
         base = _combine(one_of("locationId", locations) if locations else None, filter)
         async for record in self._iter_by_ids(
-            "/v1/inventory-records", InventoryRecord, "itemId", item_ids, base
+            "/v1/inventory-records", InventoryRecord, "itemId", item_ids, base, on_invalid
         ):
             yield record
 

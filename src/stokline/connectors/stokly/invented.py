@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from .._http import segment
+from .._http import OnInvalid, segment
 from .._models import ApiModel, Money
 from .filters import Filter
 from .models import Created
@@ -188,7 +188,12 @@ class InventedContracts:
         _page_size: int
 
         def _paginate(
-            self, path: str, model: type[Any], *, filter: Filter | None = ...
+            self,
+            path: str,
+            model: type[Any],
+            *,
+            filter: Filter | None = ...,
+            on_invalid: OnInvalid | None = ...,
         ) -> AsyncIterator[Any]: ...
 
         async def _create(self, path: str, body: Any, *, idempotent: bool = ...) -> Created: ...
@@ -197,9 +202,16 @@ class InventedContracts:
 
     # -- allocations --------------------------------------------------------------------------
 
-    def iter_allocations(self, filter: Filter | None = None) -> AsyncIterator[Allocation]:
-        """[I] Stock allocated to open sale orders (``GET /v0/allocations``)."""
-        return self._paginate(INVENTED_PATHS["allocations"], Allocation, filter=filter)
+    def iter_allocations(
+        self, filter: Filter | None = None, *, on_invalid: OnInvalid | None = None
+    ) -> AsyncIterator[Allocation]:
+        """[I] Stock allocated to open sale orders (``GET /v0/allocations``).
+
+        ``on_invalid`` receives each malformed record instead of its page failing.
+        """
+        return self._paginate(
+            INVENTED_PATHS["allocations"], Allocation, filter=filter, on_invalid=on_invalid
+        )
 
     # -- shipments ----------------------------------------------------------------------------
 
@@ -208,9 +220,16 @@ class InventedContracts:
         path = INVENTED_PATHS["order_shipments"].format(sale_order_id=segment(sale_order_id))
         return self._paginate(path, Shipment)
 
-    def iter_shipments(self, filter: Filter | None = None) -> AsyncIterator[Shipment]:
-        """[I] All shipments, e.g. ``gte("updatedAt", since)`` (``GET /v0/shipments``)."""
-        return self._paginate(INVENTED_PATHS["shipments"], Shipment, filter=filter)
+    def iter_shipments(
+        self, filter: Filter | None = None, *, on_invalid: OnInvalid | None = None
+    ) -> AsyncIterator[Shipment]:
+        """[I] All shipments, e.g. ``gte("updatedAt", since)`` (``GET /v0/shipments``).
+
+        ``on_invalid`` receives each malformed shipment instead of its page failing.
+        """
+        return self._paginate(
+            INVENTED_PATHS["shipments"], Shipment, filter=filter, on_invalid=on_invalid
+        )
 
     async def get_shipment(self, shipment_id: str) -> Shipment:
         """[I] One shipment (``GET /v0/shipments/{id}``)."""

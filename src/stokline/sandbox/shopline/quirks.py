@@ -94,8 +94,11 @@ DEFAULT_ORDER_STATUS = "open"
 #: [C] ``fulfillment_status`` filter values → the order's ``fulfillment_status`` value.
 FULFILLMENT_FILTER = {"unshipped": None, "partial": "partial", "shipped": "fulfilled"}
 
-#: [I] listing inventory levels needs ``inventory_item_ids`` or ``location_ids`` (as Shopify).
-LEVELS_REQUIRE_FILTER = True
+#: [C] listing inventory levels requires ``inventory_item_ids`` (at most 50 a request) and takes
+#: at most 10 ``location_ids``: unlike Shopify, a location's levels cannot be listed on their own.
+LEVELS_REQUIRE_ITEM_IDS = True
+LEVELS_MAX_ITEM_IDS = 50
+LEVELS_MAX_LOCATION_IDS = 10
 #: [I] ``set`` connects an unconnected item to the location; ``adjust`` needs a connected level.
 SET_CONNECTS = True
 #: [I] placing an order takes the ordered quantity off ``available`` at the line's location.
