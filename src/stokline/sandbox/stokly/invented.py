@@ -34,7 +34,8 @@ GET /v2/saleorders/{id}/refunds       The refunds of one order.
 GET /v0/refunds                       Every refund.
 POST /v2/saleorders/{id}/payments     A payment record: kind (payment|refund), method, gateway,
                                       transactionId (unique per kind, else 409), amount, fee,
-                                      currency, paidAt.
+                                      currency, paidAt, reference (the channel's own payment
+                                      reference, e.g. SHOPLINE's pay_seq).
 GET /v2/saleorders/{id}/payments      The payments of one order.
 GET /v0/payments                      Every payment.
 POST /v0/journals                     A ledger journal {reference, date, currency, description,
@@ -535,6 +536,7 @@ def post_payment(
             "fee": float(fee),
             "currency": currency,
             "paidAt": body.get("paidAt") or state.now(),
+            "reference": body.get("reference"),
             "createdAt": state.now(),
         }
         with state.store.transaction():

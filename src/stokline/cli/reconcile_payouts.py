@@ -1,0 +1,198 @@
+"""`stokline reconcile payouts`: SHOPLINE's money beside the Stokly ledger, from the terminal.
+
+It runs `stokline.sync.reconcile_payouts` — the same comparison every finance run publishes as
+an artifact — for a period of days in the client's timezone and prints it, or writes it as CSV.
+Read-only: nothing is written to either system or to the state store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import IO, Any
+
+HELP = """\
+Set SHOPLINE's successful transactions and refunds beside what Stokly holds, per payment
+gateway, day (in the client's timezone) and currency, and list every variance with the orders
+behind it. Read-only: nothing is written anywhere.
+
+  stokline reconcile payouts --mapping mappings/demo.yaml                    yesterday
+  stokline reconcile payouts --mapping mappings/demo.yaml --from 2026-03-01 --to 2026-03-31
+  stokline reconcile payouts --mapping mappings/demo.yaml --csv payouts.csv  also as CSV
+  stokline reconcile payouts --mapping mappings/demo.yaml --csv -            CSV on stdout only
+
+Columns: SHOPLINE in/out/net (sales and captures in, refunds out); Stokly recorded (the payment
+records on the sale orders, by gateway transaction id); Stokly ledger (the journals stokline
+posted, on each gateway's ledger account). A row is a variance when SHOPLINE's net differs from
+the ledger's or from what Stokly recorded for any order; "not posted" means money with no journal
+yet. Each variance names its orders: missing in Stokly, a different amount, only in Stokly, or
+not imported at all. The CSV has one line per row; its "orders" column names the orders.
+
+--from and --to are days (YYYY-MM-DD) in the client's timezone, both included; without them,
+yesterday; either alone is one day. Credentials not in the environment are read from .env.demo.
+Progress goes to stderr. Exit status: 0 everything reconciles, 1 variances found or the
+reconciliation could not run (invalid mapping, unset secret, an API unreachable), 2 a usage error.
+"""
+
+
+class UsageError(Exception):
+    """A command-line mistake: one line, exit code 2."""
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid date {text!r}: use YYYY-MM-DD") from None
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``payouts`` to the sub-commands of `stokline reconcile`."""
+    parser = sub.add_parser(
+        "payouts",
+        help="SHOPLINE transactions and refunds beside the Stokly ledger, with every variance",
+        description=HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--mapping", required=True, metavar="FILE", help="the client's mapping file"
+    )
+    parser.add_argument(
+        "--from", dest="start", type=_date, metavar="DATE", help="first day (default: yesterday)"
+    )
+    parser.add_argument(
+        "--to",
+        dest="end",
+        type=_date,
+        metavar="DATE",
+        help="last day, included (default: yesterday)",
+    )
+    parser.add_argument(
+        "--csv",
+        metavar="FILE",
+        help="also write the rows as CSV to FILE; '-' writes only the CSV, to stdout",
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="also show each HTTP retry on stderr"
+    )
+    parser.set_defaults(handler=run)
+
+
+def period(start: date | None, end: date | None, today: date) -> tuple[date, date]:
+    """The days to reconcile from the options, given today in the client's timezone."""
+    if start is None and end is None:
+        start = end = today - timedelta(days=1)
+    start = start or end
+    end = end or start
+    assert start is not None and end is not None
+    if start > end:
+        raise UsageError(f"--from {start} is after --to {end}")
+    if end > today:
+        raise UsageError(f"--to {end} is in the future (today is {today} in the client's timezone)")
+    return start, end
+
+
+def _print_variances(result: Any, out: IO[str]) -> None:
+    from stokline.cli.run import render_table
+
+    for variance in result.variances:
+        title = f"{variance['gateway']} {variance['day']} {variance['currency']}"
+        out.write(f"\n{variance['status']}: {title}")
+        out.write(
+            f" (SHOPLINE {variance['shopline_net']}, Stokly recorded {variance['stokly_net']}"
+        )
+        if result.ledger_expected:
+            out.write(f", ledger {variance['ledger_net'] or 'none'}")
+        out.write(")\n")
+        for note in variance["notes"]:
+            out.write(f"  {note}\n")
+        if variance["orders"]:
+            out.write(render_table(variance["orders"]) + "\n")
+
+
+async def _reconcile(mapping: Any, start: date, end: date, store: Any) -> Any:
+    from stokline import sync
+    from stokline.cli.run import Progress
+
+    progress = Progress("payouts")
+    try:
+        async with sync.open_clients(mapping) as (shopline, stokly):
+            return await sync.reconcile_payouts(
+                mapping,
+                shopline=shopline,
+                stokly=stokly,
+                store=store,
+                start=start,
+                end=end,
+                progress=progress,
+            )
+    finally:
+        progress.close()
+
+
+def run(args: argparse.Namespace) -> int:
+    from stokline.cli.run import _quiet_retries, _store_for, _unreachable, render_table
+    from stokline.config import MappingInvalid, SecretUnavailable, load_mapping
+    from stokline.connectors import ConnectorError, TransportError
+    from stokline.envfile import load_env_file
+
+    prog = "stokline reconcile payouts"
+    _quiet_retries(args.verbose)
+    load_env_file(".env.demo")
+    try:
+        mapping = load_mapping(args.mapping)
+    except MappingInvalid as exc:
+        print("\n".join(p.format() for p in exc.problems), file=sys.stderr)
+        return 1
+    try:
+        start, end = period(args.start, args.end, datetime.now(mapping.client.tz).date())
+    except UsageError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    csv_path = Path(args.csv) if args.csv and args.csv != "-" else None
+    if csv_path is not None:
+        # Checked now, written at the end: a failed run never leaves an empty or truncated file.
+        folder = csv_path.parent
+        if csv_path.is_dir() or not folder.is_dir() or not os.access(folder, os.W_OK):
+            print(f"{prog}: error: cannot write {args.csv}", file=sys.stderr)
+            return 2
+    store = _store_for(True)  # read-only: never creates a state store that is not there
+    try:
+        result = asyncio.run(_reconcile(mapping, start, end, store))
+    except SecretUnavailable as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 1
+    except TransportError as exc:
+        print(f"{prog}: error: {_unreachable(exc, mapping)}", file=sys.stderr)
+        return 1
+    except ConnectorError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    if args.csv == "-":
+        result.to_csv(sys.stdout)
+        sys.stdout.flush()
+    else:
+        out = sys.stdout
+        out.write(result.headline() + "\n")
+        if result.groups:
+            out.write(render_table(result.summary_rows()) + "\n")
+        _print_variances(result, out)
+        out.flush()
+    if csv_path is not None:
+        try:
+            with csv_path.open("w", encoding="utf-8", newline="") as stream:
+                result.to_csv(stream)
+        except OSError as exc:
+            print(f"{prog}: error: cannot write {args.csv}: {exc.strerror or exc}", file=sys.stderr)
+            return 1
+        print(f"CSV written to {args.csv}", file=sys.stderr)
+    if result.errors:
+        print(f"{prog}: error: {result.errors[0]}", file=sys.stderr)
+        return 1
+    return 0 if result.ok else 1

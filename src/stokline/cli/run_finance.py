@@ -1,0 +1,213 @@
+"""`stokline run finance`: a period's payments and ledger journals from the terminal.
+
+The finance pass of `stokline run` (see `stokline.cli.run`): the same two steps the Prefect flow
+runs — the payments and refunds recorded on their Stokly sale orders, then one balanced journal
+per day, gateway and currency posted once — with the period as options (``--from``/``--to``,
+default yesterday in the client's timezone). The reconciliation is its own command,
+``stokline reconcile payouts``.
+
+Approval: when the mapping says ``syncs.finance.approval: required``, journals are posted only
+after a person saw them. On a terminal the journals are printed and the command asks before
+posting; ``--yes`` is that person's answer given in advance (the journals are still printed,
+and exactly those are posted). Without a terminal and without ``--yes`` the command refuses
+before reading anything: review with ``--dry-run``, then rerun with ``--yes`` — or approve the
+run of the ``finance`` deployment in the Prefect UI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from collections.abc import Callable
+from datetime import date
+from typing import IO, Any
+
+APPROVAL_HINT = (
+    "review the journals with --dry-run, then rerun with --yes to post them, or approve the run "
+    "of the finance deployment in the Prefect UI"
+)
+
+
+def iso_date(text: str) -> date:
+    """An ``argparse`` type: a day as YYYY-MM-DD, or a usage error saying so."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+DESCRIPTION = """\
+Record a period's SHOPLINE payments and refunds on their Stokly sale orders, then post one
+balanced ledger journal per day, gateway and currency (each batch once; money that came after
+a batch was posted goes into an adjustment batch). Days are the client's (client.timezone).
+
+  stokline run finance --mapping mappings/demo.yaml --dry-run            yesterday, written nowhere
+  stokline run finance --mapping mappings/demo.yaml --from 2025-06-15    that day
+  stokline run finance --mapping mappings/demo.yaml --from 2025-06-01 --to 2025-06-30 --yes
+
+Approval (syncs.finance.approval: required): the journals are printed and posted only after "y"
+on a terminal, or with --yes (the person running the command approves what it prints). Without
+a terminal and without --yes nothing is read or posted: review with --dry-run, then rerun with
+--yes, or approve the run of the finance deployment in the Prefect UI. The payout
+reconciliation is `stokline reconcile payouts`.
+
+Exit status: 0 the pass ran (refused journals are exceptions for finance, listed and kept in
+`stokline exceptions list`), 1 it could not run or finish, or was not approved, 2 a usage error
+(a date that is not YYYY-MM-DD, --from after --to, a period ending after today).
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The finance pass's own options, next to --mapping, --dry-run and --verbose."""
+    parser.description = DESCRIPTION
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument(
+        "--from",
+        dest="start",
+        type=iso_date,
+        metavar="DATE",
+        help="first day of the period, YYYY-MM-DD, in the client's timezone (default: yesterday)",
+    )
+    parser.add_argument(
+        "--to",
+        dest="end",
+        type=iso_date,
+        metavar="DATE",
+        help="last day of the period, included (default: the --from day)",
+    )
+    parser.add_argument(
+        "--yes",
+        action="store_true",
+        help="when the mapping requires approval, approve the journals this run prints and posts",
+    )
+
+
+def _say(out: IO[str], text: str = "") -> None:
+    out.write(text + "\n")
+    out.flush()
+
+
+def render_journals(report: Any, out: IO[str]) -> None:
+    """Each journal with its lines and totals (refused ones with why)."""
+    from stokline.cli.run import render_table
+
+    for journal in [*report.journals, *report.refused]:
+        state = "  REFUSED" if journal.refused else ""
+        _say(
+            out,
+            f"\n{journal.batch_key}  {journal.debits} {journal.key.currency}  "
+            f"{len(journal.orders)} order(s)  hash {journal.content_hash[:12]}{state}",
+        )
+        for problem in journal.problems:
+            _say(out, f"  {problem.code}: {problem.message}")
+        for note in journal.notes:
+            _say(out, f"  note: {note}")
+        rows = [{k: v for k, v in row.items() if k != "batch"} for row in journal.rows()]
+        _say(out, render_table(rows))
+
+
+def _interactive(stream: Any) -> bool:
+    return bool(getattr(stream, "isatty", lambda: False)())
+
+
+async def finance_pass(
+    args: argparse.Namespace,
+    mapping: Any,
+    store: Any,
+    *,
+    out: IO[str] | None = None,
+    ask: Callable[[str], str] = input,
+    stdin: Any = None,
+) -> Any:
+    """Payments, then journals (asking for approval when the mapping requires it).
+
+    Returns the ledger report; the payments' summary and the journals are printed on the way.
+    Raises `PeriodError` for a period that cannot be posted and `RunFailed` when approval is
+    required but cannot be asked for, or is refused.
+    """
+    from stokline import sync
+    from stokline.cli.run import Progress, RunFailed, render_table
+    from stokline.sync.ledger import PeriodError, resolve_period
+    from stokline.sync.payments import sync_payments
+
+    out = out or sys.stdout
+    stdin = stdin if stdin is not None else sys.stdin
+    settings = mapping.syncs.finance
+    if settings is None:
+        raise RunFailed(f"{mapping.source}: the mapping has no syncs.finance section")
+    if args.start and args.end and args.start > args.end:
+        raise PeriodError(f"--from {args.start} is after --to {args.end}")
+    start, end = resolve_period(mapping, args.start, args.end)
+    approval = settings.approval == "required" and not args.dry_run
+    if approval and not args.yes and not _interactive(stdin):
+        raise RunFailed(f"approval is required (syncs.finance.approval); {APPROVAL_HINT}")
+
+    async with sync.open_clients(mapping) as (shopline, stokly):
+        progress = Progress("payments")
+        try:
+            payments = await sync_payments(
+                mapping,
+                shopline=shopline,
+                stokly=stokly,
+                store=store,
+                start=start,
+                end=end,
+                dry_run=args.dry_run,
+                progress=progress,
+            )
+        finally:
+            progress.close()
+        _say(out, "payments:")
+        _say(out, render_table(payments.summary_rows()))
+        if payments.exceptions:
+            _say(out, f"\npayment exceptions ({len(payments.exceptions)}):")
+            _say(out, render_table(payments.exceptions))
+
+        async def ledger(
+            dry_run: bool, approved: dict[str, str] | None = None, note: str | None = None
+        ) -> Any:
+            progress = Progress("journals")
+            try:
+                return await sync.post_ledger(
+                    mapping,
+                    shopline=shopline,
+                    stokly=stokly,
+                    store=store,
+                    start=start,
+                    end=end,
+                    dry_run=dry_run,
+                    progress=progress,
+                    trigger="manual",
+                    approved=approved,
+                    approval_note=note,
+                )
+            finally:
+                progress.close()
+
+        approved: dict[str, str] | None = None
+        note: str | None = None
+        if approval:
+            preview = await ledger(True)
+            render_journals(preview, out)
+            approved = preview.approval()
+            if preview.journals:
+                if args.yes:
+                    answer = "y"
+                else:
+                    answer = ask(f"\npost these {len(preview.journals)} journal(s)? [y/N] ")
+                if answer.strip().lower() not in ("y", "yes"):
+                    raise RunFailed("not approved: no journal was posted")
+                who = getpass.getuser()
+                note = f"approved on the command line by {who}" + (" (--yes)" if args.yes else "")
+        report = await ledger(args.dry_run, approved, note)
+    if not approval:
+        render_journals(report, out)
+    if report.batches and not report.dry_run:
+        _say(out, "\nbatches:")
+        _say(out, render_table(report.batches))
+    _say(out, "\njournals:")
+    report.errors.extend(f"payments: {e}" for e in payments.errors)
+    if not payments.ok and not payments.errors:
+        report.errors.append(f"payments: {payments.deferred} order(s) deferred to the next run")
+    return report
