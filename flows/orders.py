@@ -13,52 +13,39 @@ write is silently skipped); the mapping is read fresh because a consultant's fix
 next run; and Stokly items are looked up inside `sync_orders`, batched per run, because a cache
 with an expiry would delay an exception's replay after the item appears in Stokly.
 
-Deployed from ``prefect.yaml`` (every 2 minutes, and on the receiver's ``stokline.webhook.received``
-event); run once from the terminal with ``stokline run orders`` instead, which needs no server.
+Deployed from ``prefect.yaml`` every 2 minutes: the sweep that catches lost webhooks and replays
+exceptions. New webhook deliveries are imported within seconds by the inbox watcher
+(``flows/orders_events.py``); run once from the terminal with ``stokline run orders`` instead,
+which needs no server.
 """
 
 from __future__ import annotations
 
-import os
-import re
-from datetime import timedelta
-from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
+from _common import (
+    IncompleteRun,
+    artifact_key,
+    client_of,
+    load_client_mapping,
+    retry_when_transient,
+    stokly_locations,
+    store_for,
+)
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
-from prefect.cache_policies import INPUTS, NO_CACHE, TASK_SOURCE
+from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 from prefect.runtime import flow_run, task_run
 from prefect.tasks import exponential_backoff
 
-from stokline.config import Mapping, check_file, load_mapping
-from stokline.connectors import is_transient
-from stokline.store import Store
-from stokline.store.db import DEFAULT_PATH, URL_VARIABLE
-from stokline.sync import OrdersReport, open_clients, stokly_location_index, sync_orders
+from stokline.config import Mapping
+from stokline.sync import OrdersReport, open_clients, sync_orders
 
 Trigger = Literal["schedule", "webhook", "manual"]
 
 SUMMARY_FIELDS = ("seen", "imported", "duplicates", "skipped")
 SYNCED_EVENT = "stokline.orders.synced"
-
-
-def artifact_key(*parts: str) -> str:
-    """A Prefect artifact key (lowercase letters, digits, dashes) made of ``parts``."""
-    text = "-".join(parts).lower()
-    return re.sub(r"-{2,}", "-", re.sub(r"[^a-z0-9-]", "-", text)).strip("-")
-
-
-def client_of(mapping_path: str) -> str:
-    """The client named in a mapping file, or the file's stem when the file is not valid yet.
-
-    Used to name the flow run before the mapping task reports its problems properly.
-    """
-    result = check_file(mapping_path)
-    if result.mapping is not None:
-        return result.mapping.client.name
-    return Path(mapping_path).stem
 
 
 def run_name() -> str:
@@ -68,21 +55,6 @@ def run_name() -> str:
     trigger = params.get("trigger", "manual")
     suffix = "-dry-run" if params.get("dry_run") else ""
     return artifact_key("orders", client, str(trigger)) + suffix
-
-
-class IncompleteRun(Exception):
-    """A transient failure held orders back (deferred, or the sweep failed): worth another try."""
-
-
-def retry_when_transient(_task: Any, _task_run: Any, state: Any) -> bool:
-    """Retry a coarse step only for what may pass: rate limits, 5xx, network trouble.
-
-    A 4xx, an invalid mapping or a bug fails at once: trying again would only repeat it.
-    """
-    error = state.data
-    return isinstance(error, IncompleteRun) or (
-        isinstance(error, BaseException) and is_transient(error)
-    )
 
 
 def incomplete(report: OrdersReport) -> str:
@@ -95,31 +67,7 @@ def incomplete(report: OrdersReport) -> str:
     return "; ".join(reasons) or "the run did not finish"
 
 
-@task(name="load-mapping", cache_policy=NO_CACHE)
-def load_client_mapping(path: str) -> Mapping:
-    """Read and validate the mapping; a consultant's edit (a new SKU override) counts next run.
-
-    Not cached on purpose: the path stays the same when the file's content changes.
-    """
-    return load_mapping(path)
-
-
 IMPORT_RETRIES = 2
-
-
-@task(
-    name="stokly-locations",
-    cache_policy=INPUTS + TASK_SOURCE,
-    cache_expiration=timedelta(minutes=15),
-    retries=IMPORT_RETRIES,
-    retry_delay_seconds=exponential_backoff(backoff_factor=5),
-    retry_condition_fn=retry_when_transient,
-)
-async def stokly_locations(mapping_path: str, stokly_url: str, account_key: str) -> dict[str, str]:
-    """Stokly's locations, name → id. Keyed on the account (URL and key) as well as the file, so
-    a mapping pointed at another account never reads a cached answer of the first."""
-    async with open_clients(load_mapping(mapping_path)) as (_, stokly):
-        return await stokly_location_index(stokly)
 
 
 @task(
@@ -160,14 +108,6 @@ async def import_orders(
     if not report.ok and (task_run.run_count or 1) <= IMPORT_RETRIES:
         raise IncompleteRun(incomplete(report))
     return report
-
-
-def store_for(dry_run: bool) -> Store:
-    """The state store; a dry run without one yet gets an empty in-memory store, so that it
-    creates no database file either."""
-    if dry_run and not os.environ.get(URL_VARIABLE) and not Path(DEFAULT_PATH).exists():
-        return Store("sqlite://")
-    return Store()
 
 
 async def publish(report: OrdersReport) -> None:

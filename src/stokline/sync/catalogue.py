@@ -21,6 +21,10 @@ Links (store kinds ``variant`` and ``product``): SHOPLINE variant id → Stokly 
 stands for with ``{"hash"}``. A write that fails keeps the old hash, so the next pass tries
 again; a create with no clear answer is found by its SKU on the next pass, never created twice.
 Exceptions this sync raised and that no longer occur are resolved at the end of a full pass.
+A record either API sends malformed (or with text that is not valid Unicode) is one
+``poison_message`` and is left alone with everything it concerns: a Stokly item's SKU is not
+taken for unknown, a SHOPLINE product's SKUs are never created again as missing (if they cannot
+be read, nothing is created this pass) — the rest of the pass goes on (`stokline.sync.guards`).
 A dry run reads both APIs and the store and writes nothing anywhere.
 """
 
@@ -35,7 +39,14 @@ from typing import Any
 
 from stokline.config import Mapping
 from stokline.config.skus import sku_key
-from stokline.connectors import ApiError, ConnectorError, ShoplineClient, StoklyClient, is_transient
+from stokline.connectors import (
+    ApiError,
+    ConnectorError,
+    InvalidRecord,
+    ShoplineClient,
+    StoklyClient,
+    is_transient,
+)
 from stokline.connectors.shopline.models import Product, Variant
 from stokline.mapping.catalogue import (
     changed_fields,
@@ -50,6 +61,7 @@ from stokline.store import Store
 from stokline.store.exceptions import ACTIVE
 from stokline.store.records import Link
 from stokline.sync.clients import api_calls
+from stokline.sync.guards import BAD_DATA, describe_failure, printable, unusable
 from stokline.sync.report import SyncReport
 
 __all__ = ["CatalogueReport", "sync_catalogue"]
@@ -70,6 +82,8 @@ _OWN = {
     ("api_rejected", "variant"),
     ("api_rejected", "product"),
     ("api_rejected", "stokly_item"),
+    ("poison_message", "stokly_item"),
+    ("poison_message", "product"),
 }
 # A full pass reads every SHOPLINE variant, so it may close these whichever sync raised them.
 _SEEN_BY_EVERY_PASS = {("unknown_shopline_sku", "variant")}
@@ -175,6 +189,10 @@ class _Run:
         self.overrides = {
             sku_key(o.shopline_sku, self.match): o.stokly_sku for o in mapping.skus.overrides
         }
+        # What malformed records concern, left alone this pass: SKU keys and Stokly item ids.
+        self.held_keys: set[str] = set()
+        self.held_items: set[str] = set()
+        self.no_create = False  # a malformed product whose SKUs are unknown: create nothing
 
     # -- exceptions -----------------------------------------------------------------------------
 
@@ -219,20 +237,83 @@ class _Run:
                 self.report.exceptions_resolved += 1
                 self.report.add_exception(record.code, record.team, str(entity), note, "resolved")
 
+    # -- malformed records ----------------------------------------------------------------------
+
+    def _hold_sku(self, sku: object) -> None:
+        """Hold a SKU of either side, with what an override pairs it with on the other."""
+        if isinstance(sku, str) and sku.strip():
+            key = sku_key(sku, self.match)
+            self.held_keys.update({key, sku_key(self.overrides.get(key, sku), self.match)})
+            self.held_keys.update(
+                shop
+                for shop, stokly in self.overrides.items()
+                if sku_key(stokly, self.match) == key
+            )
+
+    def _bad_item(self, record: InvalidRecord | None, raw: Any = None, why: str = "") -> None:
+        raw = record.raw if record is not None else raw
+        raw = raw if isinstance(raw, dict) else {}
+        if record is not None:
+            why = f"Stokly sent it malformed: {record.error}"
+        item_id = record.record_id if record is not None else str(raw.get("itemId") or "")
+        self._hold_sku(raw.get("sku"))
+        if not item_id:
+            self.report.add_error(f"Stokly sent an item without a usable id: {why}")
+            return
+        self.held_items.add(item_id)
+        name = printable(raw.get("sku") or item_id)
+        message = printable(f"the item cannot be read, so it is left alone: {why}", 600)
+        self._raise("poison_message", "stokly_item", printable(item_id), f"item {name}", message)
+
+    def _bad_product(self, record: InvalidRecord | None, raw: Any = None, why: str = "") -> None:
+        raw = record.raw if record is not None else raw
+        raw = raw if isinstance(raw, dict) else {}
+        if record is not None:
+            why = f"SHOPLINE sent it malformed: {record.error}"
+        variants = raw.get("variants")
+        if isinstance(variants, list) and all(
+            isinstance(v, dict) and isinstance(v.get("sku"), str | None) for v in variants
+        ):
+            for variant in variants:
+                self._hold_sku(variant.get("sku"))
+        else:  # its SKUs are unknown: creating "missing" products could duplicate it
+            self.no_create = True
+        product_id = record.record_id if record is not None else str(raw.get("id") or "")
+        if not product_id:
+            self.report.add_error(f"SHOPLINE sent a product without a usable id: {why}")
+            return
+        message = printable(f"the product cannot be read, so it is left alone: {why}", 600)
+        pid = printable(product_id)
+        self._raise("poison_message", PRODUCT_LINK, pid, f"product {pid}", message)
+
     # -- reading --------------------------------------------------------------------------------
 
     async def _read(self) -> tuple[list[dict[str, Any]], list[Product]] | None:
         try:
-            items = [i.model_dump() async for i in self.stokly.iter_items()]
+            items = [
+                i.model_dump() async for i in self.stokly.iter_items(on_invalid=self._bad_item)
+            ]
         except ConnectorError as exc:
             self.report.add_error(f"reading Stokly items failed: {exc}")
             return None
         try:
-            products = [p async for p in self.shopline.iter_products()]
+            products = [p async for p in self.shopline.iter_products(on_invalid=self._bad_product)]
         except ConnectorError as exc:
             self.report.add_error(f"reading SHOPLINE products failed: {exc}")
             return None
-        return items, products
+        readable_items = []
+        for item in items:
+            if (why := unusable(item)) is not None:
+                self._bad_item(None, item, why)
+            else:
+                readable_items.append(item)
+        readable_products = []
+        for product in products:
+            if (why := unusable(product.model_dump())) is not None:
+                self._bad_product(None, product.model_dump(), why)
+            else:
+                readable_products.append(product)
+        return readable_items, readable_products
 
     # -- planning -------------------------------------------------------------------------------
 
@@ -295,6 +376,8 @@ class _Run:
         by_id: dict[str, dict[str, Any]],
     ) -> _VariantPlan | None:
         sku = str(variant.sku)
+        if sku_key(sku, self.match) in self.held_keys:
+            return None  # its Stokly item could not be read: neither unknown nor removed
         try:
             return _VariantPlan(product, variant, live_by_sku[matcher.match(sku)], True)
         except Untranslatable as exc:
@@ -427,9 +510,19 @@ class _Run:
         ]
         collided = self.collided
         groups: dict[str, list[dict[str, Any]]] = {}
+        if self.no_create:
+            self.report.add_error(
+                "no missing product is created this pass: a malformed SHOPLINE product's SKUs"
+                " cannot be read, so any of them might exist already"
+            )
+            return
         for item in live:
             if item["itemId"] in matched or sku_key(item["sku"], self.match) in collided:
                 continue
+            if sku_key(item["sku"], self.match) in self.held_keys:
+                continue  # a malformed SHOPLINE product may hold it: never created twice
+            if str(item.get("variableItemId") or "") in self.held_items:
+                continue  # its variable item could not be read
             parent = item.get("variableItemId")
             if parent and parent in listed_parents:
                 self._missing(item, "a new variant of a product already in SHOPLINE: add it there")
@@ -636,6 +729,26 @@ class _Run:
 
     # -- the run --------------------------------------------------------------------------------
 
+    def _consider_all(
+        self,
+        product: Product,
+        entries: list[_VariantPlan],
+        by_id: dict[str, dict[str, Any]],
+        listed_parents: set[str],
+    ) -> None:
+        alive = any(e.live for e in entries)
+        for entry in entries:
+            self._consider_variant(entry)
+            if alive and not entry.live:
+                self._missing(
+                    entry.item,
+                    "removed in Stokly; SHOPLINE cannot archive one variant of a product"
+                    f" with live ones: remove variant {entry.variant.id} there",
+                )
+            if entry.item.get("variableItemId"):
+                listed_parents.add(str(entry.item["variableItemId"]))
+        self._consider_product(product, entries, by_id)
+
     async def execute(self) -> CatalogueReport:
         started = time.monotonic()
         calls_before = api_calls(self.shopline, self.stokly)
@@ -648,18 +761,11 @@ class _Run:
                 entries = plans.get(product.id, [])
                 if not entries:
                     continue
-                alive = any(e.live for e in entries)
-                for entry in entries:
-                    self._consider_variant(entry)
-                    if alive and not entry.live:
-                        self._missing(
-                            entry.item,
-                            "removed in Stokly; SHOPLINE cannot archive one variant of a product"
-                            f" with live ones: remove variant {entry.variant.id} there",
-                        )
-                    if entry.item.get("variableItemId"):
-                        listed_parents.add(str(entry.item["variableItemId"]))
-                self._consider_product(product, entries, by_id)
+                try:
+                    self._consider_all(product, entries, by_id, listed_parents)
+                except BAD_DATA as exc:  # data no check foresaw: this product, not the pass
+                    why = f"handling it failed: {describe_failure(exc)}"
+                    self._bad_product(None, product.model_dump(), why)
             self._consider_missing(items, matched, by_id, listed_parents)
             await self._flush()
             if not self.dry and not self.report.errors:

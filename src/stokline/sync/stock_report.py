@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stokline.sync.report import SyncReport
+from stokline.sync.stock_reconcile import StockReconciliation
 
 __all__ = ["StockReport"]
 
@@ -20,7 +21,8 @@ class StockReport(SyncReport):
     pushes them again); ``drift_corrected`` levels someone changed in SHOPLINE that were set
     back; ``skipped_excluded`` levels of SKUs the mapping never syncs; ``oversell_risk`` rows where
     SHOPLINE showed more than Stokly can fulfil when the pass read it; ``would_push`` what a dry
-    run would have written.
+    run would have written; ``reconciliation`` every level the pass compared (Stokly sellable
+    beside SHOPLINE available, as read) and which of them it set right.
     """
 
     levels_computed: int = 0
@@ -31,6 +33,7 @@ class StockReport(SyncReport):
     skipped_excluded: int = 0
     oversell_risk: list[dict[str, Any]] = field(default_factory=list)
     would_push: list[dict[str, Any]] = field(default_factory=list)
+    reconciliation: StockReconciliation | None = None
 
     @property
     def ok(self) -> bool:

@@ -1,0 +1,327 @@
+"""The scheduled stock pass: one client's sellable stock from Stokly onto SHOPLINE, in one flow run.
+
+Orchestration only. The work — read both systems, derive each sellable level, push only the
+levels that differ from the value last pushed, set back levels someone changed in SHOPLINE's
+admin — is `stokline.sync.sync_stock`, which is delta-only and idempotent: a retried or repeated
+pass re-derives every level from Stokly and pushes what still differs, so a 429 storm or a
+failed push loses nothing. The flow keeps its task runs few and coarse (one for the whole pass),
+retries only transient failures, caches only the read-only Stokly location list, and never caches
+a write (a cached write is silently skipped).
+
+The full pass and the event path (flows/stock_events.py) of one client never push at the same
+time: each holds the client's Prefect global concurrency limit ``stokline-stock-<client>`` (one
+slot, created on first use) around its reading and pushing. Otherwise a pass that read Stokly
+before a goods receipt could push its older level after the event path pushed the newer one.
+A dry run reads and writes nothing, so it takes no lock.
+
+Artifacts of each run (keys end in the client's name):
+
+- ``stock-summary-<client>``: the pass in figures (levels computed, changed, pushed, failed,
+  drift corrected, oversell risk, API calls, seconds);
+- ``stock-exceptions-<client>``: exceptions opened or resolved (unknown SHOPLINE SKUs, refusals);
+- ``stock-reconcile-<client>``: the levels that differed when the pass read them — Stokly
+  sellable beside SHOPLINE available, the difference, the oversell-risk flag and whether this pass
+  set it right — oversell risk first, at most `RECONCILE_ROWS` rows; the same rows as
+  ``stokline reconcile stock`` prints; ``stock-reconcile-headline-<client>``: its counts;
+- ``stock-would-push-<client>`` (dry runs): the levels a live pass would write.
+
+Each live run emits ``stokline.stock.synced`` on the resource ``stokline.client.<client>`` with
+``trigger`` (text), ``ok`` (bool) and these whole numbers: ``levels_computed``,
+``levels_changed``, ``pushed``, ``failed``, ``drift_corrected``, ``skipped_excluded``,
+``differences`` (levels that differed when read), ``oversell_risk_found`` (levels where SHOPLINE
+showed more than Stokly can fulfil when read), ``oversell_risk`` (those still at risk after the
+pass: its push failed — what an alert should watch), ``exceptions`` and ``api_calls``.
+When ``oversell_risk`` is above zero it also emits ``stokline.stock.oversell-risk`` (those two
+counts): Prefect triggers match event names, not payload values, and the oversell alert waits for it.
+A pass that did not finish (``report.ok`` false) publishes all of that first and then fails the
+run, which is what alerting automations watch; the next pass picks the rest up.
+
+Deployed from ``prefect.yaml`` (every 5 minutes, the mapping's ``syncs.stock.every``); run once
+from the terminal with ``stokline run stock`` instead, which needs no server.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager, nullcontext
+from typing import Any, Literal
+
+from _common import (
+    RETRIES,
+    IncompleteRun,
+    artifact_key,
+    exclusive,
+    load_client_mapping,
+    lock_name,
+    progress_logger,
+    publish_exceptions,
+    retry_when_transient,
+    run_name_of,
+    stokly_locations,
+    store_for,
+    sync_settings,
+)
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.events import emit_event
+from prefect.runtime import task_run
+from prefect.tasks import exponential_backoff
+
+from stokline.config import Mapping
+from stokline.connectors import ShoplineClient, StoklyClient
+from stokline.ops.alerts import OVERSELL_RISK
+from stokline.store import Store
+from stokline.sync import StockReport, open_clients, sync_stock
+
+Trigger = Literal["schedule", "manual"]
+
+SYNCED_EVENT = "stokline.stock.synced"
+SUMMARY_FIELDS = (
+    "levels_computed",
+    "levels_changed",
+    "pushed",
+    "failed",
+    "drift_corrected",
+    "skipped_excluded",
+)
+RECONCILE_ROWS = 500
+"""Rows of the reconcile artifact: enough to act on, small enough for the UI to render; the
+headline counts all of them, and ``stokline reconcile stock --csv`` lists every one."""
+LOCK_WAIT_SECONDS = 120.0
+"""How long a pass waits for the client's other stock pass before it counts as a transient
+failure and retries (an event batch takes seconds; a full pass of a large catalogue minutes)."""
+
+
+def stock_lock(client: str, dry_run: bool) -> AbstractAsyncContextManager[Any]:
+    """The client's stock lock, or nothing for a dry run (which writes nothing)."""
+    if dry_run:
+        return nullcontext()
+    return exclusive(lock_name("stock", client), wait_seconds=LOCK_WAIT_SECONDS)
+
+
+def incomplete(report: StockReport) -> str:
+    """Why a pass did not finish, in one line."""
+    reasons = [*report.errors]
+    if report.failed:
+        reasons.insert(0, f"{report.failed} level(s) not pushed; the next pass pushes them")
+    return "; ".join(reasons) or "the pass did not finish"
+
+
+async def run_pass(
+    mapping: Mapping,
+    *,
+    shopline: ShoplineClient,
+    stokly: StoklyClient,
+    store: Store,
+    trigger: str,
+    dry_run: bool = False,
+    check_drift: bool = True,
+    skus: set[str] | None = None,
+    locations: dict[str, str] | None = None,
+) -> StockReport:
+    """One stock pass under the client's lock; raises `IncompleteRun` while retries are left."""
+    async with stock_lock(mapping.client.name, dry_run):
+        report = await sync_stock(
+            mapping,
+            shopline=shopline,
+            stokly=stokly,
+            store=store,
+            dry_run=dry_run,
+            trigger=trigger,
+            skus=skus,
+            check_drift=check_drift,
+            progress=progress_logger("stock"),
+            locations=locations,
+        )
+    # Retry while attempts are left; the last attempt's report is published as it is.
+    if not report.ok and (task_run.run_count or 1) <= RETRIES:
+        raise IncompleteRun(incomplete(report))
+    return report
+
+
+@task(
+    name="push-stock",
+    retries=RETRIES,
+    retry_delay_seconds=exponential_backoff(backoff_factor=10),
+    retry_jitter_factor=0.2,
+    retry_condition_fn=retry_when_transient,
+    cache_policy=NO_CACHE,
+)
+async def push_stock(
+    mapping: Mapping,
+    trigger: str,
+    dry_run: bool,
+    check_drift: bool,
+    locations: dict[str, str] | None = None,
+) -> StockReport:
+    """The whole pass in one task run: per-level task runs would cost more than the levels."""
+    with store_for(dry_run) as store:
+        async with open_clients(mapping) as (shopline, stokly):
+            return await run_pass(
+                mapping,
+                shopline=shopline,
+                stokly=stokly,
+                store=store,
+                trigger=trigger,
+                dry_run=dry_run,
+                check_drift=check_drift,
+                locations=locations,
+            )
+
+
+def stock_numbers(report: StockReport) -> dict[str, int]:
+    """The whole numbers of a pass, for the flow's return value, the log and the event."""
+    values = {name: int(getattr(report, name)) for name in SUMMARY_FIELDS}
+    found = report.reconciliation
+    if found is not None:
+        values["differences"] = found.differences
+        values["oversell_risk_found"] = found.oversell_risk
+        values["oversell_risk"] = found.oversell_risk_remaining
+    else:  # a pass that compared nothing
+        values["differences"] = values["oversell_risk_found"] = values["oversell_risk"] = 0
+    values["exceptions"] = len(report.exceptions)
+    values["api_calls"] = int(report.api_calls)
+    return values
+
+
+def emit_synced(report: StockReport, numbers: dict[str, int]) -> None:
+    """``stokline.stock.synced`` for a live pass (see the module docstring for the payload)."""
+    emit_event(
+        event=SYNCED_EVENT,
+        resource={"prefect.resource.id": f"stokline.client.{report.client}"},
+        payload={"trigger": report.trigger, "ok": report.ok, **numbers},
+    )
+    # Automations match event names, not payload values: risk left after the pass is its own
+    # event, which the oversell-risk alert of `stokline automations apply` watches.
+    if numbers.get("oversell_risk", 0) > 0:
+        emit_event(
+            event=OVERSELL_RISK,
+            resource={"prefect.resource.id": f"stokline.client.{report.client}"},
+            payload={
+                "oversell_risk": numbers["oversell_risk"],
+                "oversell_risk_found": numbers.get("oversell_risk_found", 0),
+            },
+        )
+
+
+def reconcile_rows(report: StockReport, limit: int = RECONCILE_ROWS) -> list[dict[str, Any]]:
+    """The differing levels the pass read, riskiest first, with whether it set each right."""
+    found = report.reconciliation
+    if found is None:
+        return []
+    rows = []
+    for comparison in found.comparisons:
+        if len(rows) >= limit or not comparison.differs:
+            break  # differing rows come first
+        row = comparison.row()
+        row["set_right_by_this_pass"] = "yes" if comparison.key in found.corrected else "no"
+        rows.append(row)
+    return rows
+
+
+def reconcile_headline(report: StockReport, shown: int) -> str:
+    found = report.reconciliation
+    assert found is not None
+    if report.dry_run:
+        outcome = (
+            f"A live pass would push {len(report.would_push)} level(s); this dry run wrote "
+            f"nothing, so **{found.oversell_risk_remaining}** level(s) remain at oversell risk."
+        )
+    else:
+        outcome = (
+            f"This pass set {len(found.corrected)} of the {found.differences} difference(s) "
+            f"right; **{found.oversell_risk_remaining}** level(s) remain at oversell risk."
+        )
+    lines = [
+        f"**{found.headline()}.**",
+        "",
+        outcome,
+        "",
+        "difference = SHOPLINE available − Stokly sellable (positive: SHOPLINE shows more than "
+        "Stokly can fulfil); empty: SHOPLINE has no level for the item at that location.",
+    ]
+    if found.differences > shown:
+        lines += [
+            "",
+            f"The table shows the first {shown} of {found.differences}, oversell risk first; "
+            "`stokline reconcile stock --csv FILE` lists every level.",
+        ]
+    return "\n".join(lines)
+
+
+async def publish(report: StockReport) -> None:
+    """The run's summary, exceptions, reconciliation (and, for a dry run, what it would push)."""
+    client = report.client
+    mode = "dry run" if report.dry_run else "run"
+    await acreate_table_artifact(
+        key=artifact_key("stock-summary", client),
+        table=report.summary_rows(),
+        description=f"Stock {mode} for **{client}** ({report.trigger}): levels computed, "
+        "changed, pushed, drift corrected, oversell risk.",
+    )
+    await publish_exceptions("stock", client, report.exceptions, mode)
+    if report.reconciliation is not None:
+        rows = reconcile_rows(report)
+        headline = reconcile_headline(report, len(rows))
+        await acreate_table_artifact(
+            key=artifact_key("stock-reconcile", client),
+            table=rows,
+            description=headline,
+        )
+        await acreate_markdown_artifact(
+            key=artifact_key("stock-reconcile-headline", client),
+            markdown=headline,
+            description=f"Stock reconciliation of this {mode} for {client}",
+        )
+    if report.dry_run:
+        await acreate_table_artifact(
+            key=artifact_key("stock-would-push", client),
+            table=report.would_push,
+            description=f"Levels a live stock pass for **{client}** would push.",
+        )
+
+
+@flow(name="stock", flow_run_name=run_name_of("stock"), log_prints=False)
+async def stock_flow(
+    mapping: str = "mappings/demo.yaml",
+    trigger: Trigger = "manual",
+    dry_run: bool = False,
+    check_drift: bool = True,
+) -> dict[str, int]:
+    """Push one client's changed sellable stock levels to SHOPLINE and publish what happened.
+
+    ``mapping`` is the client's mapping file, relative to the project root; ``trigger`` says why
+    the run started; ``dry_run`` reads both systems and writes nothing anywhere; ``check_drift``
+    also sets back levels changed in SHOPLINE since they were pushed.
+    """
+    logger = get_run_logger()
+    loaded = load_client_mapping(mapping)
+    client = loaded.client.name
+    if sync_settings(loaded, "stock") is None:
+        logger.info("the stock sync of %s is not enabled in %s: nothing to do", client, mapping)
+        return {}
+    logger.info("stock for %s (%s)%s", client, trigger, " — dry run" if dry_run else "")
+    stokly = loaded.connections.stokly
+    locations = await stokly_locations(mapping, stokly.base_url, stokly.account_key)
+    report = await push_stock(loaded, trigger, dry_run, check_drift, locations)
+    await publish(report)
+    numbers = stock_numbers(report)
+    logger.info(
+        "%s: %d level(s) computed, %d changed, %d pushed, %d failed, %d drift corrected, "
+        "%d at oversell risk when read, %d still at risk",
+        client,
+        numbers["levels_computed"],
+        numbers["levels_changed"],
+        numbers["pushed"],
+        numbers["failed"],
+        numbers["drift_corrected"],
+        numbers["oversell_risk_found"],
+        numbers["oversell_risk"],
+    )
+    if not dry_run:
+        emit_synced(report, numbers)
+    if not report.ok:
+        # Published first, so the run's artifacts show what did get done; the run then fails,
+        # which is what alerting automations watch. The next pass picks the rest up.
+        raise IncompleteRun(incomplete(report))
+    return numbers

@@ -1,0 +1,268 @@
+"""The stock event path: Stokly stock movements reach SHOPLINE within seconds, SKU by SKU.
+
+Design. Stokly pushes no notifications (as far as its public API shows), so something must poll
+its change feed ([I] ``GET /v0/events``). A Prefect deployment trigger would still need that
+poller to emit the event, and every triggered flow run pays seconds of process start before it
+does any work. So this flow *is* the poller: a run lasts a bounded time (``minutes``, 10 by
+default), reads the feed every ``poll_seconds`` (2) and, for each poll that found movements, runs
+one task that calls `sync_stock` for just those SKUs.
+
+``check_drift`` stays on for those SKUs: SHOPLINE lowers its own levels at checkout, so for a
+moved SKU the value last pushed is often not what SHOPLINE shows. The pass reads what SHOPLINE
+shows anyway; without the check, a receipt that brings the sellable level back to the value
+last pushed would leave SHOPLINE's lower level standing until the next full pass (seen in the
+demo stack: 106 s instead of about one).
+
+The deployment starts a run every 10 minutes. Starting a flow-run process takes seconds (about
+10 on a busy 2-core machine), so a run that stopped before its successor started would leave a
+gap at every handover. Instead a run keeps polling up to `TAKEOVER_GRACE_SECONDS` past its window
+and stops as soon as its successor registers as the client's follower
+(`stokline.sync.StockMovements.follow`). The deployment allows two runs at once for that
+overlap, never more.
+
+- Latency: a movement waits at most one poll interval, then one partial pass (a few reads and
+  one write per changed level) and the client's lock — seconds. Movements that arrive while no run
+  is polling (a restart, a paused deployment) stay in the feed for the next run's first poll.
+- At least once: the feed cursor (state store, ``stock``/``events``) is stored only after the
+  batch was pushed (`stokline.sync.StockMovements`). A batch that still fails after its retries is
+  left to the full pass (every 5 minutes), which re-derives every level from Stokly; a batch whose
+  reading failed is read again on the next poll.
+- Never interleaved: each batch holds the client's stock lock, like the full pass (flows/stock.py).
+- Cost: an idle poll is one Stokly request; at 2 s that is 30 of the 120 requests a minute Stokly
+  allows an account, and each batch a handful more.
+
+Each batch emits ``stokline.stock.synced`` with ``trigger: event`` and the payload of the full pass
+(flows/stock.py). The run publishes ``stock-events-summary-<client>`` at its end and fails when a
+batch was left to the full pass, SKUs were still waiting for a push, or the feed could not be
+read at the end, so alerting sees it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from _common import (
+    RETRIES,
+    IncompleteRun,
+    artifact_key,
+    load_client_mapping,
+    publish_exceptions,
+    retry_when_transient,
+    run_name_of,
+    stokly_locations,
+    sync_settings,
+    worth_retrying,
+)
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import acreate_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
+from prefect.tasks import exponential_backoff
+from stock import emit_synced, run_pass, stock_numbers
+
+from stokline.config import Mapping
+from stokline.connectors import ConnectorError, ShoplineClient, StoklyClient, is_transient
+from stokline.store import Store
+from stokline.sync import StockMovements, StockReport, open_clients
+
+TAKEOVER_GRACE_SECONDS = 60.0
+"""How long a run keeps polling past its window while its successor starts (at most a tenth of
+the window); it stops as soon as the successor follows the feed."""
+MIN_MINUTES = 1.0
+"""A run that started late still polls this long."""
+FEED_BACKOFF_SECONDS = 10.0
+
+
+@task(
+    name="push-stock-movements",
+    retries=RETRIES,
+    retry_delay_seconds=exponential_backoff(backoff_factor=2),
+    retry_jitter_factor=0.2,
+    retry_condition_fn=retry_when_transient,
+    cache_policy=NO_CACHE,
+)
+async def push_movements(
+    mapping: Mapping,
+    skus: list[str],
+    shopline: ShoplineClient,
+    stokly: StoklyClient,
+    store: Store,
+    locations: dict[str, str] | None = None,
+) -> StockReport:
+    """The levels of the SKUs that moved, and nothing else: one partial stock pass."""
+    return await run_pass(
+        mapping,
+        shopline=shopline,
+        stokly=stokly,
+        store=store,
+        trigger="event",
+        check_drift=True,
+        skus=set(skus),
+        locations=locations,
+    )
+
+
+def stop_time(minutes: float) -> float:
+    """When this run stops polling at the latest (monotonic clock): its scheduled start plus
+    ``minutes`` and the takeover grace, but never sooner than `MIN_MINUTES` (or ``minutes``, if
+    shorter) from now. It stops sooner when its successor takes over."""
+    now = time.monotonic()
+    window = minutes * 60
+    scheduled = flow_run.scheduled_start_time
+    late = 0.0
+    if scheduled is not None:
+        late = max(0.0, (datetime.now(UTC) - scheduled).total_seconds())
+    left = window + min(TAKEOVER_GRACE_SECONDS, window / 10) - late
+    return now + max(left, min(MIN_MINUTES * 60, window))
+
+
+class Totals:
+    """What one run of the event path did, summed over its batches."""
+
+    def __init__(self) -> None:
+        self.polls = 0
+        self.feed_errors = 0
+        self.batches = 0
+        self.skus = 0
+        self.unfinished = 0
+        self.slowest = 0.0
+        self.numbers: dict[str, int] = {}
+        self.exceptions: list[dict] = []
+        self.last_poll_failed = False
+        self.push_errors = 0
+        self.waiting = False  # SKUs read from the feed but not pushed yet (the cursor stayed)
+        self.handed_over = False
+
+    def add(self, report: StockReport, numbers: dict[str, int], seconds: float) -> None:
+        self.batches += 1
+        self.slowest = max(self.slowest, seconds)
+        for name, value in numbers.items():
+            self.numbers[name] = self.numbers.get(name, 0) + value
+        self.exceptions.extend(report.exceptions)
+        if not report.ok:
+            self.unfinished += 1
+
+    def result(self) -> dict[str, int]:
+        return {
+            "polls": self.polls,
+            "feed_errors": self.feed_errors,
+            "batches": self.batches,
+            "skus_moved": self.skus,
+            "batches_unfinished": self.unfinished,
+            "push_errors": self.push_errors,
+            "handed_over": int(self.handed_over),
+            **self.numbers,
+        }
+
+    def rows(self, client: str) -> list[dict[str, Any]]:
+        rows = [("client", client), *self.result().items()]
+        rows.append(("slowest batch (seconds)", round(self.slowest, 2)))
+        return [{"metric": name, "value": value} for name, value in rows]
+
+
+@flow(
+    name="stock-events",
+    flow_run_name=run_name_of("stock-events", with_trigger=False),
+    log_prints=False,
+)
+async def stock_events_flow(
+    mapping: str = "mappings/demo.yaml",
+    minutes: float = 10.0,
+    poll_seconds: float = 2.0,
+) -> dict[str, int]:
+    """Follow Stokly's stock movements for ``minutes`` and push the moved SKUs' levels.
+
+    ``mapping`` is the client's mapping file, relative to the project root; ``poll_seconds`` is
+    the pause between two reads of the change feed.
+    """
+    logger = get_run_logger()
+    loaded = load_client_mapping(mapping)
+    client = loaded.client.name
+    settings = sync_settings(loaded, "stock")
+    if settings is None or not settings.event_driven:
+        logger.info("%s: stock is not event-driven in %s: nothing to do", client, mapping)
+        return {}
+    stop_at = stop_time(minutes)
+    logger.info("following %s's stock movements for %.1f min", client, minutes)
+    conn = loaded.connections.stokly
+    locations = await stokly_locations(mapping, conn.base_url, conn.account_key)
+    totals = Totals()
+    with Store() as store:
+        async with open_clients(loaded) as (shopline, stokly):
+            feed = StockMovements(client, stokly, store)
+            run_id = str(flow_run.id)
+            scheduled = flow_run.scheduled_start_time or datetime.now(UTC)
+            if not feed.follow(run_id, scheduled):
+                logger.info("a run scheduled later follows %s's stock movements already", client)
+                return totals.result()
+            while time.monotonic() < stop_at:
+                if not feed.still_following(run_id):
+                    totals.handed_over = True
+                    logger.info("the next run follows %s's stock movements now", client)
+                    break
+                began = time.monotonic()
+                totals.polls += 1
+                try:
+                    batch = await feed.poll()
+                except ConnectorError as exc:
+                    if not is_transient(exc):
+                        raise
+                    totals.feed_errors += 1
+                    totals.last_poll_failed = True
+                    logger.warning("the Stokly change feed did not answer: %s", exc)
+                    await asyncio.sleep(min(FEED_BACKOFF_SECONDS, max(0, stop_at - began)))
+                    continue
+                totals.last_poll_failed = False
+                if batch is not None:
+                    skus = sorted(batch.skus)
+                    try:
+                        report = await push_movements(
+                            loaded, skus, shopline, stokly, store, locations
+                        )
+                    except Exception as exc:
+                        if not worth_retrying(exc):
+                            raise
+                        # Not pushed: the cursor stays, the next poll reads these SKUs again.
+                        totals.push_errors += 1
+                        totals.waiting = True
+                        logger.warning("%d SKU(s) not pushed yet: %s", len(skus), exc)
+                    else:
+                        seconds = time.monotonic() - began
+                        feed.done(batch)
+                        totals.waiting = False
+                        numbers = stock_numbers(report)
+                        totals.skus += len(skus)
+                        totals.add(report, numbers, seconds)
+                        emit_synced(report, numbers)
+                        logger.info(
+                            "%d SKU(s) moved (%s): %d level(s) pushed, %d failed in %.1f s",
+                            len(skus),
+                            ", ".join(skus[:5]) + (" …" if len(skus) > 5 else ""),
+                            numbers["pushed"],
+                            numbers["failed"],
+                            seconds,
+                        )
+                pause = poll_seconds - (time.monotonic() - began)
+                await asyncio.sleep(max(0.0, min(pause, stop_at - time.monotonic())))
+    await acreate_table_artifact(
+        key=artifact_key("stock-events-summary", client),
+        table=totals.rows(client),
+        description=f"The stock event path for **{client}** over {minutes:g} minute(s): polls of "
+        "the Stokly change feed, batches of moved SKUs, levels pushed.",
+    )
+    if totals.exceptions:
+        await publish_exceptions("stock-events", client, totals.exceptions, "run")
+    result = totals.result()
+    reasons = []
+    if totals.unfinished:
+        reasons.append(f"{totals.unfinished} batch(es) left to the full pass")
+    if totals.waiting:
+        reasons.append("moved SKUs were still waiting for a push at the end")
+    if totals.last_poll_failed:
+        reasons.append("the change feed did not answer at the end")
+    if reasons:
+        raise IncompleteRun("; ".join(reasons))
+    return result

@@ -1,0 +1,100 @@
+"""The stock event path's reading of Stokly's change feed: which SKUs moved, at-least-once.
+
+`StockMovements` reads the feed after the cursor kept in the state store and hands back the
+Stokly SKUs whose stock moved (goods receipts, adjustments, new or changed items) with the
+cursor after them. The cursor is stored only when the caller says the batch was pushed
+(`done`), so a crash or a failed push between reading and pushing replays those SKUs on the next
+poll; pushing a SKU twice costs nothing, since the stock pass is delta-only. Polls that find
+only events of other kinds move the stored cursor on by themselves, so they are not read again.
+
+A client with no stored cursor starts at the beginning of the feed: the first batch holds every
+SKU that ever moved, which one partial pass settles.
+
+Runs of the event path hand over to each other without a gap: a new run registers as the
+client's *follower* (`follow`) before its first poll, and the run it replaces stops at its next
+poll (`still_following` turns false). A run scheduled earlier than the current follower (one
+that started late) does not take over. Two runs may both poll for a moment around a handover, or
+if both registered at once; that costs a duplicate read, never a lost or wrong level, because a
+stock pass is delta-only and the flows serialise pushes per client.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from stokline.connectors import StoklyClient
+from stokline.store import Store
+from stokline.sync.stock import changed_skus_since
+
+__all__ = ["CURSOR_NAME", "CURSOR_SYNC", "FOLLOWER_NAME", "MovementBatch", "StockMovements"]
+
+CURSOR_SYNC = "stock"
+CURSOR_NAME = "events"
+FOLLOWER_NAME = "events-follower"
+
+
+@dataclass(frozen=True)
+class MovementBatch:
+    """Stokly SKUs that moved after ``since`` in the feed, up to ``cursor``."""
+
+    skus: frozenset[str]
+    since: str | None
+    cursor: str
+
+
+class StockMovements:
+    """One client's position in the Stokly change feed, as the stock event path follows it."""
+
+    def __init__(self, client: str, stokly: StoklyClient, store: Store) -> None:
+        self.client = client
+        self.stokly = stokly
+        self.store = store
+
+    @property
+    def cursor(self) -> str | None:
+        return self.store.cursors.get(self.client, CURSOR_SYNC, CURSOR_NAME)
+
+    async def poll(self) -> MovementBatch | None:
+        """The SKUs that moved since the stored cursor, or None when none did.
+
+        Raises the client's `ConnectorError` when the feed cannot be read; nothing is stored then.
+        """
+        since = self.cursor
+        skus, after = await changed_skus_since(self.stokly, since)
+        if not skus:
+            if after != since:
+                self.store.cursors.set(self.client, CURSOR_SYNC, after, CURSOR_NAME)
+            return None
+        return MovementBatch(frozenset(skus), since, after)
+
+    def done(self, batch: MovementBatch) -> None:
+        """Record that ``batch`` was pushed: the next poll starts after it."""
+        self.store.cursors.set(self.client, CURSOR_SYNC, batch.cursor, CURSOR_NAME)
+
+    # -- which run follows the feed -----------------------------------------------------------
+
+    def _follower(self) -> tuple[datetime, str] | None:
+        value = self.store.cursors.get(self.client, CURSOR_SYNC, FOLLOWER_NAME)
+        if not value or " " not in value:
+            return None
+        scheduled, _, run_id = value.partition(" ")
+        try:
+            return datetime.fromisoformat(scheduled), run_id
+        except ValueError:
+            return None
+
+    def follow(self, run_id: str, scheduled: datetime) -> bool:
+        """Make the run ``run_id`` (scheduled at ``scheduled``, timezone-aware) the follower,
+        unless a run scheduled later follows already; returns whether this run follows now."""
+        current = self._follower()
+        if current is not None and current[1] != run_id and current[0] > scheduled:
+            return False
+        value = f"{scheduled.isoformat()} {run_id}"
+        self.store.cursors.set(self.client, CURSOR_SYNC, value, FOLLOWER_NAME)
+        return True
+
+    def still_following(self, run_id: str) -> bool:
+        """False once another run took over following the feed."""
+        current = self._follower()
+        return current is None or current[1] == run_id
