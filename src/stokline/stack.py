@@ -35,6 +35,26 @@ from stokline.envfile import load_env_file
 LOOPBACK = "127.0.0.1"
 PID_FILE = "up.json"
 WEBHOOK_TOPICS = ("orders/create", "orders/paid", "orders/updated", "orders/cancelled")
+START_NOW = ("orders-inbox", "stock-events", "stock")
+"""Flows whose deployment (``<flow>-<client>``) `DemoStack.start_now` runs at once: the watcher
+that imports webhook deliveries, the event path that follows Stokly's stock movements, and the
+full stock pass that settles every level."""
+
+
+def _ask(method: str, url: str, attempts: int = 5, **kwargs: object) -> httpx.Response:
+    """One request, asked again after a 5xx answer or a transport error (0.5, 1, 2, 4 s apart)."""
+    for attempt in range(attempts):
+        last = attempt == attempts - 1
+        try:
+            response = httpx.request(method, url, timeout=10, **kwargs)  # type: ignore[arg-type]
+        except httpx.TransportError:
+            if last:
+                raise
+        else:
+            if response.status_code < 500 or last:
+                return response
+        time.sleep(0.5 * 2**attempt)
+    raise AssertionError("unreachable")
 
 
 class StackError(Exception):
@@ -279,6 +299,24 @@ class Supervisor:
     def first_exited(self) -> Child | None:
         return next((c for c in self.children if c.exited() is not None), None)
 
+    def kill(self, name: str) -> Child:
+        """SIGKILL the child ``name`` with its process group and every descendant (its flow runs,
+        for a worker), as a crash of its machine would, and forget it; returns it, so that
+        ``start(child.name, child.argv)`` starts the same command again. For rehearsals
+        (``make chaos``); a child not running raises KeyError."""
+        child = next((c for c in self.children if c.name == name and c.proc), None)
+        if child is None:
+            raise KeyError(f"no child {name!r} is running")
+        family = descendants([child.pid])
+        _signal_group(child.pid, signal.SIGKILL)
+        for pid in family:
+            _signal_pid(pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.proc.wait(10)  # type: ignore[union-attr]
+        self.children.remove(child)
+        self._record()
+        return child
+
     def stop(self) -> None:
         """Stop every child and every descendant; returns when none is left."""
         running = [c for c in reversed(self.children) if c.proc is not None]
@@ -342,6 +380,7 @@ class Endpoints:
     receiver: str
     api_version: str
     client: str
+    sink: str | None = None  # the local alert sink, when the mapping's alerts post to loopback
 
     @property
     def prefect_api(self) -> str:
@@ -405,6 +444,14 @@ class DemoStack:
             stok_port: "Stokly sandbox",
             config.receiver_port: "webhook receiver",
         }
+        # Alerts posted to a loopback webhook go to the alert sink this stack serves.
+        self.alerts = self.mapping.operating_model.alerts
+        webhook = self.alerts.notify.webhook if self.alerts else None
+        sink = urlsplit(webhook.url) if webhook else None
+        self.sink_port = sink.port if sink and sink.hostname in (LOOPBACK, "localhost") else None
+        if self.sink_port:
+            self.endpoints.sink = f"http://{LOOPBACK}:{self.sink_port}"
+            self.ports[self.sink_port] = "alert sink"
 
     # -- health checks ---------------------------------------------------------------------
 
@@ -428,7 +475,7 @@ class DemoStack:
     # -- steps ---------------------------------------------------------------------------------
 
     def check_ports(self) -> None:
-        if len(self.ports) < 4:
+        if len(self.ports) < 4 + bool(self.sink_port):
             raise StackError(
                 "the Prefect server, both sandboxes and the receiver need four different ports"
             )
@@ -469,6 +516,34 @@ class DemoStack:
                 )
             added += 1
         return added
+
+    def start_now(self) -> tuple[list[str], list[str]]:
+        """Start one run now of each `START_NOW` deployment of the client that exists; returns
+        the names started and, for those that could not be, why.
+
+        A schedule's first run comes one interval after `prefect deploy`: without this the stock
+        event path would not follow Stokly's change feed for the first 10 minutes of the demo.
+        It is a head start, not a condition of the stack: a Prefect server busy migrating or
+        writing (a 503, a timeout) is asked again a few times, then the schedule takes over.
+        """
+        started, missed = [], []
+        api = self.endpoints.prefect_api
+        for flow in START_NOW:
+            name = f"{flow}-{self.endpoints.client}"
+            try:
+                found = _ask("GET", f"{api}/deployments/name/{flow}/{name}")
+                if found.status_code == 404:
+                    continue
+                found.raise_for_status()
+                deployment = found.json()["id"]
+                _ask(
+                    "POST", f"{api}/deployments/{deployment}/create_flow_run", json={}
+                ).raise_for_status()
+            except httpx.HTTPError as exc:
+                missed.append(f"{name} ({type(exc).__name__}; its schedule starts it)")
+                continue
+            started.append(name)
+        return started, missed
 
     def up(self) -> None:
         """Start everything and return once all of it is healthy; raise StackError otherwise."""
@@ -521,6 +596,19 @@ class DemoStack:
                 str(cfg.receiver_port),
             ],
         )
+        if self.sink_port:
+            sink = sup.start(
+                "sink",
+                [
+                    *python_tool("stokline"),
+                    "sink",
+                    "--port",
+                    str(self.sink_port),
+                    "--log",
+                    str(cfg.state_dir / "alerts.log"),
+                ],
+            )
+            sup.wait_until(sink, lambda: self._ok(f"{ep.sink}/health"), "alert sink", timeout)
         self.say("starting: Prefect server, sandboxes, webhook receiver …")
         sup.wait_until(
             sandbox, lambda: self._ok(f"{ep.shopline}/_sandbox/health"), "SHOPLINE sandbox", timeout
@@ -559,6 +647,26 @@ class DemoStack:
         sup.wait_until(
             worker, lambda: self._worker_online(since), f"worker of pool {cfg.pool}", timeout
         )
+        started, missed = self.start_now()
+        if started:
+            self.say(f"started now, not one interval from now: {', '.join(started)}")
+        if missed:
+            self.say(f"could not start at once: {', '.join(missed)}")
+        if self.alerts:
+            sup.run(
+                "automations",
+                [
+                    *python_tool("stokline"),
+                    "automations",
+                    "apply",
+                    "--mapping",
+                    mapping,
+                    "--prefect-url",
+                    ep.prefect_api,
+                ],
+                timeout,
+            )
+            self.say("alerts applied as Prefect automations")
 
     def down(self) -> None:
         self.supervisor.stop()
@@ -572,16 +680,29 @@ class DemoStack:
                 f"  SHOPLINE sandbox   {ep.shopline}/docs",
                 f"  Stokly sandbox     {ep.stokly}/docs",
                 f"  webhook receiver   {ep.receiver}/docs",
+                *(
+                    [f"  alerts             tail -f {self.config.state_dir / 'alerts.log'}"]
+                    if ep.sink
+                    else []
+                ),
                 f"  logs               {logs}/",
                 "",
                 "What to look at:",
-                f"  - Prefect UI → Deployments: orders-{ep.client} runs on its schedule and when "
-                "webhooks arrive;",
+                f"  - Prefect UI → Deployments: orders-inbox-{ep.client} imports webhook "
+                f"deliveries within seconds; orders-{ep.client} sweeps on its schedule;",
                 "    Flow Runs: orders-<client>-<trigger>; a run's Artifacts tab: summary and "
                 "exceptions.",
+                f"  - stock-events-{ep.client} pushes Stokly's stock movements to SHOPLINE within "
+                "seconds;",
+                f"    try `stokline simulate warehouse --url {ep.stokly}` (goods in, counts);",
+                f"    stock-{ep.client} settles every level every 5 minutes; "
+                "`stokline reconcile stock` compares.",
                 f"  - the storefront places {self.config.storefront_rate:g} order(s) a minute; "
                 f"{ep.stokly}/_sandbox/state counts sale orders in Stokly.",
                 "  - `stokline exceptions list` shows what could not be imported and why.",
+                f"  - Prefect UI → Artifacts: status-{ep.client} is the dashboard, refreshed every "
+                "2 minutes;",
+                "    `stokline status` prints the same; Automations lists the alerts.",
                 "",
                 "Ctrl-C stops everything.",
             ]

@@ -205,3 +205,57 @@ def test_up_help_says_what_starts_where_and_how_it_stops(
         "starts cleanly",
     ):
         assert expected in text
+
+
+def test_alerts_to_a_loopback_webhook_bring_the_alert_sink(tmp_path: Path) -> None:
+    mapping = point_mapping_at(
+        DEMO_MAPPING, tmp_path / "demo.yaml", "http://127.0.0.1:1", "http://127.0.0.1:2"
+    )
+    config = StackConfig(root=tmp_path, mapping=mapping, state_dir=tmp_path / ".stokline")
+    stack = DemoStack(config, say=lambda _line: None)
+    assert stack.ports[8804] == "alert sink"
+    assert stack.endpoints.sink == "http://127.0.0.1:8804"
+    assert f"tail -f {tmp_path / '.stokline' / 'alerts.log'}" in stack.banner(1)
+    # Alerts through a Prefect block only: no sink to serve.
+    text = mapping.read_text().replace(
+        'webhook: {url: "http://127.0.0.1:8804/alerts"}', "prefect_block: slack-webhook/ops"
+    )
+    mapping.write_text(text)
+    stack = DemoStack(config, say=lambda _line: None)
+    assert stack.endpoints.sink is None and 8804 not in stack.ports
+    assert "tail -f" not in stack.banner(1)
+
+
+def test_a_busy_prefect_server_is_asked_again() -> None:
+    """`stokline up` starts its first runs through Prefect's API; a 503 from a server busy
+    writing is asked again instead of ending the stack."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from stokline.stack import _ask
+
+    answers = [503, 503, 201]
+    seen: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            seen.append(self.path)
+            self.send_response(answers[len(seen) - 1] if len(seen) <= len(answers) else 500)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/deployments/x/create_flow_run"
+        assert _ask("POST", url, json={}).status_code == 201
+        assert len(seen) == 3
+        seen.clear()
+        answers[:] = [503] * 9
+        assert _ask("POST", url, attempts=2, json={}).status_code == 503
+        assert len(seen) == 2
+    finally:
+        server.shutdown()

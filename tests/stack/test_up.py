@@ -36,7 +36,7 @@ def free_ports(count: int) -> list[int]:
 
 
 def test_up_starts_everything_orders_flow_and_ctrl_c_leaves_nothing(tmp_path: Path) -> None:
-    prefect, shopline, stokly, receiver = free_ports(4)
+    prefect, shopline, stokly, receiver, sink = free_ports(5)
     project = tmp_path / "project"
     (project / "mappings").mkdir(parents=True)
     shutil.copytree(ROOT / "flows", project / "flows")
@@ -48,6 +48,8 @@ def test_up_starts_everything_orders_flow_and_ctrl_c_leaves_nothing(tmp_path: Pa
         f"http://127.0.0.1:{shopline}",
         f"http://127.0.0.1:{stokly}",
     )
+    demo = project / "mappings" / "demo.yaml"
+    demo.write_text(demo.read_text().replace("127.0.0.1:8804", f"127.0.0.1:{sink}"))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "STOKLINE_"))}
     up = subprocess.Popen(
         [
@@ -78,8 +80,12 @@ def test_up_starts_everything_orders_flow_and_ctrl_c_leaves_nothing(tmp_path: Pa
         assert "stokline is up" in output, output
         assert f"Prefect UI         http://127.0.0.1:{prefect}" in output
         assert f"webhook receiver   http://127.0.0.1:{receiver}/docs" in output
+        # The alert sink serves the mapping's loopback webhook; the alerts are automations.
+        assert "alerts applied as Prefect automations" in output
+        assert "alerts             tail -f .stokline/alerts.log" in output
+        assert httpx.get(f"http://127.0.0.1:{sink}/health", timeout=5).json()["ok"]
 
-        # The storefront places orders; webhooks trigger the deployment; the worker imports them.
+        # The storefront places orders; the inbox watcher imports the webhooks' deliveries.
         stokly_state = f"http://127.0.0.1:{stokly}/_sandbox/state"
         seeded = httpx.get(stokly_state, timeout=5).json()["data"]["counts"]["saleorder"]
         deadline = time.monotonic() + 60
@@ -103,6 +109,6 @@ def test_up_starts_everything_orders_flow_and_ctrl_c_leaves_nothing(tmp_path: Pa
             up.wait()
     left = [pid for pid in family if alive(pid)]
     assert not left, f"left behind: {left}"
-    for port in (prefect, shopline, stokly, receiver):
+    for port in (prefect, shopline, stokly, receiver, sink):
         assert not port_taken(port)
     assert not (project / ".stokline" / "up.json").exists()

@@ -16,10 +16,14 @@ Start the local demo stack and keep it running until Ctrl-C (or SIGTERM):
                      storefront simulator placing orders (--storefront-rate per minute)
   Stokly sandbox     the mapping's Stokly base URL (demo: 127.0.0.1:8802), demo seed
   webhook receiver   http://127.0.0.1:8803, subscribed to the SHOPLINE sandbox's orders/create,
-                     orders/paid, orders/updated and orders/cancelled webhooks; each delivery
-                     emits the Prefect event that triggers the orders deployment
+                     orders/paid, orders/updated and orders/cancelled webhooks; it stores
+                     each delivery in the inbox, where the orders inbox watcher (deployment
+                     orders-inbox-<client>, started at once) imports it within seconds
   deployments        the work pool `stokline` (type process) that prefect.yaml names,
                      `prefect deploy --all`, and a worker that runs the flows
+  alerts             `stokline automations apply` (the mapping's alerts as Prefect automations)
+                     and the local alert sink on the mapping's loopback webhook URL (demo:
+                     127.0.0.1:8804), which appends each notification to STATE_DIR/alerts.log
 
 It waits until every part answers its health check, then prints the URLs. A part that does not
 come up is named, with its log under STATE_DIR/logs/. Everything binds to 127.0.0.1. Each part

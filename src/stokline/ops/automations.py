@@ -1,0 +1,226 @@
+"""Apply a client's alerts to a Prefect server: create, update in place, remove what is stale.
+
+The automations are stokline's by their tags (``stokline``, ``client:<client>``) and known by
+their names, so applying twice changes nothing the second time, an edited mapping updates the
+same automations (their ids and history stay), and an alert the mapping no longer asks for is
+deleted. Whether an alert is enabled is left as found: pausing one in the Prefect UI is an
+operator's decision that a re-apply must not undo.
+
+Notification targets become Prefect actions:
+
+- ``notify.webhook`` → a Webhook block named ``stokline-alerts-<client>`` (written only when its
+  URL changes) and a ``CallWebhook`` action posting the alert as JSON;
+- ``notify.prefect_block: type/name`` → that existing block: ``SendNotification`` for a
+  notification block (Slack, Teams, email...), ``CallWebhook`` for a webhook block.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from uuid import UUID
+
+from prefect.blocks.webhook import Webhook
+from prefect.client.orchestration import PrefectClient
+from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
+from prefect.events.actions import CallWebhook, SendNotification
+from prefect.events.schemas.automations import AutomationCore
+from prefect.exceptions import ObjectNotFound
+from pydantic import SecretStr
+
+from stokline.config import Mapping
+from stokline.ops.alerts import OWNER_TAG, AlertSpec, alert_specs, client_resource, client_tag
+from stokline.ops.alerts import sync_deployments as _sync_deployments
+
+WEBHOOK_BLOCK_SLUG = "webhook"
+# Compared to tell an unchanged automation from one to update (``enabled`` is the operator's).
+_COMPARED = {
+    "description",
+    "tags",
+    "trigger",
+    "actions",
+    "actions_on_trigger",
+    "actions_on_resolve",
+}
+# Stands for a webhook block a dry run would create: no real block has it, so it compares unequal.
+_NOT_YET = UUID(int=0)
+
+
+class AlertsUnavailable(Exception):
+    """A notification target that cannot be used, said in one line (never with a secret)."""
+
+
+Action = Literal["create", "update", "unchanged", "remove"]
+
+
+@dataclass(frozen=True)
+class Change:
+    action: Action
+    name: str
+    kind: str = ""
+
+
+@dataclass
+class ApplyResult:
+    """What applying one client's alerts did (or, in a dry run, would do)."""
+
+    client: str
+    dry_run: bool
+    changes: list[Change] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def count(self, action: Action) -> int:
+        return sum(1 for c in self.changes if c.action == action)
+
+
+def webhook_block_name(client: str) -> str:
+    return f"stokline-alerts-{client}"
+
+
+async def _webhook_block(
+    client: PrefectClient, name: str, url: str, dry_run: bool, notes: list[str]
+) -> UUID:
+    """The id of the Webhook block posting to ``url``, written only when missing or different."""
+    headers = {"Content-Type": "application/json"}
+    try:
+        existing = await client.read_block_document_by_name(name, WEBHOOK_BLOCK_SLUG)
+    except ObjectNotFound:
+        existing = None
+    if existing is not None:
+        data = existing.data
+        if data.get("url") == url and data.get("headers") == headers:
+            return existing.id
+    if dry_run:
+        notes.append(f"would {'update' if existing else 'create'} the Webhook block {name}")
+        return existing.id if existing else _NOT_YET
+    block = Webhook(url=SecretStr(url), method="POST", headers=headers)  # type: ignore[arg-type]
+    block_id = await block.asave(name, overwrite=True, client=client)
+    notes.append(f"{'updated' if existing else 'created'} the Webhook block {name}")
+    return block_id
+
+
+async def _named_block(client: PrefectClient, reference: str) -> tuple[str, UUID]:
+    """``("notify" | "webhook", id)`` of the block ``type/name`` the mapping names."""
+    slug, _, name = reference.partition("/")
+    try:
+        document = await client.read_block_document_by_name(name, slug, include_secrets=False)
+    except ObjectNotFound:
+        raise AlertsUnavailable(
+            f"the Prefect block {reference} does not exist on the server; create it (Prefect UI "
+            "→ Blocks, or in Python with the block's .save()) or correct notify.prefect_block"
+        ) from None
+    if slug == WEBHOOK_BLOCK_SLUG:
+        return "webhook", document.id
+    capabilities = document.block_schema.capabilities if document.block_schema else []
+    if "notify" not in capabilities:
+        raise AlertsUnavailable(
+            f"the Prefect block {reference} cannot send notifications; name a notification "
+            "block (slack-webhook/..., ms-teams-webhook/..., email/...) or a webhook block"
+        )
+    return "notify", document.id
+
+
+async def notification_targets(
+    mapping: Mapping, client: PrefectClient, dry_run: bool, notes: list[str]
+) -> list[tuple[str, UUID]]:
+    """``[("webhook" | "notify", block id)]`` for the mapping's ``alerts.notify``."""
+    alerts = mapping.operating_model.alerts
+    if alerts is None:
+        return []
+    targets: list[tuple[str, UUID]] = []
+    if alerts.notify.webhook is not None:
+        name = webhook_block_name(mapping.client.name)
+        block_id = await _webhook_block(client, name, alerts.notify.webhook.url, dry_run, notes)
+        targets.append(("webhook", block_id))
+    if alerts.notify.prefect_block:
+        targets.append(await _named_block(client, alerts.notify.prefect_block))
+    return targets
+
+
+def automation_for(spec: AlertSpec, targets: Sequence[tuple[str, UUID]]) -> AutomationCore:
+    """The Prefect automation of one alert, notifying every target."""
+    actions: list[Any] = []
+    for kind, block_id in targets:
+        if kind == "webhook":
+            actions.append(CallWebhook(block_document_id=block_id, payload=spec.webhook_payload()))
+        else:
+            actions.append(
+                SendNotification(
+                    block_document_id=block_id,
+                    subject=spec.notification_subject(),
+                    body=spec.notification_body(),
+                )
+            )
+    return AutomationCore(
+        name=spec.name,
+        description=spec.description,
+        enabled=True,
+        tags=spec.tags,
+        trigger=spec.trigger,
+        actions=actions,
+    )
+
+
+def _same(existing: Any, desired: AutomationCore) -> bool:
+    return existing.model_dump(include=_COMPARED) == desired.model_dump(include=_COMPARED)
+
+
+async def owned_automations(client: PrefectClient, client_name: str) -> list[Any]:
+    """The automations stokline created for this client, known by their tags."""
+    found = await client.read_automations()
+    return [a for a in found if OWNER_TAG in a.tags and client_tag(client_name) in a.tags]
+
+
+async def _missing_deployments(client: PrefectClient, names: list[str]) -> list[str]:
+    found = await client.read_deployments(
+        deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=names))
+    )
+    present = {d.name for d in found}
+    return [n for n in names if n not in present]
+
+
+async def apply_alerts(
+    mapping: Mapping, client: PrefectClient, *, dry_run: bool = False
+) -> ApplyResult:
+    """Make the server's automations for this client exactly what its mapping asks for."""
+    name = mapping.client.name
+    result = ApplyResult(name, dry_run)
+    specs = alert_specs(mapping)
+    existing = await owned_automations(client, name)
+    by_name: dict[str, Any] = {}
+    for automation in existing:
+        if automation.name in by_name:  # a duplicate (two applies raced): keep the first
+            result.changes.append(Change("remove", automation.name))
+            if not dry_run:
+                await client.delete_automation(automation.id)
+        else:
+            by_name[automation.name] = automation
+    targets = await notification_targets(mapping, client, dry_run, result.notes) if specs else []
+    for spec in specs:
+        desired = automation_for(spec, targets)
+        current = by_name.pop(spec.name, None)
+        if current is None:
+            result.changes.append(Change("create", spec.name, spec.kind))
+            if not dry_run:
+                desired.owner_resource = client_resource(name)
+                await client.create_automation(desired)
+        elif _same(current, desired):
+            result.changes.append(Change("unchanged", spec.name, spec.kind))
+        else:
+            result.changes.append(Change("update", spec.name, spec.kind))
+            if not dry_run:
+                desired.enabled = current.enabled
+                await client.update_automation(current.id, desired)
+    for stale in by_name.values():
+        result.changes.append(Change("remove", stale.name))
+        if not dry_run:
+            await client.delete_automation(stale.id)
+    if specs:
+        missing = await _missing_deployments(client, _sync_deployments(mapping))
+        if missing:
+            result.notes.append(
+                f"not deployed yet: {', '.join(missing)} (their alerts apply once they are; "
+                "an overdue alert fires meanwhile if the sync has a schedule)"
+            )
+    return result
