@@ -161,3 +161,16 @@ def test_stock_and_catalogue_passes_from_the_terminal(
     assert second.returncode == 0, second.stderr
     assert f"{plan.rstrip('(')}(0)" in second.stdout  # the real pass left nothing to write
     assert served.stokly_writes() == stokly_before  # neither sync ever writes to Stokly
+
+
+@pytest.mark.parametrize("sync", ["catalogue", "fulfilment"])
+def test_a_sync_the_mapping_does_not_configure_is_one_line(
+    sync: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    minimal = Path(__file__).parents[1] / "config" / "minimal.yaml"
+    assert main(["run", sync, "--mapping", str(minimal), "--dry-run"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"stokline run {sync}: error: {minimal} has no syncs.{sync} section, so this client does"
+        f" not run the {sync} sync; add one (mappings/demo.yaml shows each key)"
+    ]

@@ -19,10 +19,15 @@ _COMMANDS = (
     "validate",
     "plan",
     "run",
+    "reconcile",
     "sandbox",
     "receiver",
     "up",
     "exceptions",
+    "runbook",
+    "status",
+    "automations",
+    "sink",
 )  # sandbox adds simulate
 
 DESCRIPTION = """\

@@ -26,6 +26,13 @@ Progress goes to stderr; the summary (the same table the Prefect flow publishes)
   stokline run orders --mapping mappings/demo.yaml --dry-run  show what would be created
   stokline run stock --mapping mappings/demo.yaml             push the levels that changed
   stokline run catalogue --mapping mappings/demo.yaml         update products from Stokly items
+  stokline run fulfilment --mapping mappings/demo.yaml        send shipments' tracking to SHOPLINE
+  stokline run finance --mapping mappings/demo.yaml --from 2025-06-01 --to 2025-06-30 --dry-run
+                                                              payments and journals of a period
+
+finance: --from/--to are days in the client's timezone (default: yesterday; one of them alone is
+that one day). When the mapping requires approval the journals are printed first and posted only
+after "y" on a terminal, or with --yes; without a terminal and without --yes nothing is posted.
 
 --dry-run reads both systems but writes nothing anywhere: nothing in Stokly, nothing in
 SHOPLINE, nothing in the state store. Credentials not in the environment are read from
@@ -108,6 +115,7 @@ PLANS = (
     ("would_create", "would create"),
     ("would_push", "would push"),
     ("would_write", "would write"),
+    ("would_post", "would post"),
 )
 
 
@@ -150,9 +158,16 @@ async def _pass(name: str, args: argparse.Namespace, mapping: Any, store: Any) -
     """One pass of the sync ``name`` with both clients open and a progress bar."""
     from stokline import sync
 
-    run = {"orders": sync.sync_orders, "stock": sync.sync_stock, "catalogue": sync.sync_catalogue}[
-        name
-    ]
+    if name == "finance":  # payments, then journals; its own period options and approval
+        from stokline.cli.run_finance import finance_pass
+
+        return await finance_pass(args, mapping, store)
+    run = {
+        "orders": sync.sync_orders,
+        "stock": sync.sync_stock,
+        "catalogue": sync.sync_catalogue,
+        "fulfilment": sync.sync_fulfilment,
+    }[name]
     progress = Progress(name)
     try:
         async with sync.open_clients(mapping) as (shopline, stokly):
@@ -174,6 +189,8 @@ SYNCS: dict[str, str] = {
     "orders": "import paid SHOPLINE orders into Stokly",
     "stock": "push sellable stock from Stokly to SHOPLINE (only levels that changed)",
     "catalogue": "bring SHOPLINE products and variants in line with Stokly items",
+    "fulfilment": "send Stokly shipments to SHOPLINE as fulfillments with tracking",
+    "finance": "record a period's payments and post its balanced ledger journals",
 }
 
 
@@ -197,6 +214,10 @@ def register(sub: argparse._SubParsersAction) -> None:
             "-v", "--verbose", action="store_true", help="also show each HTTP retry on stderr"
         )
         p.set_defaults(handler=run)
+        if name == "finance":
+            from stokline.cli.run_finance import add_arguments
+
+            add_arguments(p)
 
 
 def _unreachable(exc: Exception, mapping: Any) -> str:
@@ -220,10 +241,15 @@ def _quiet_retries(verbose: bool) -> None:
         log.setLevel(logging.ERROR)
 
 
+# Syncs that cannot run without their section in the mapping (the others have defaults).
+NEEDS_SECTION = ("catalogue", "fulfilment", "finance")
+
+
 def run(args: argparse.Namespace) -> int:
     from stokline.config import MappingInvalid, SecretUnavailable, load_mapping
     from stokline.connectors import ConnectorError, TransportError
     from stokline.envfile import load_env_file
+    from stokline.sync.ledger import LedgerError, PeriodError
 
     prog = f"stokline run {args.sync}"
     _quiet_retries(args.verbose)
@@ -232,6 +258,13 @@ def run(args: argparse.Namespace) -> int:
         mapping = load_mapping(args.mapping)
     except MappingInvalid as exc:
         print("\n".join(p.format() for p in exc.problems), file=sys.stderr)
+        return 1
+    if args.sync in NEEDS_SECTION and getattr(mapping.syncs, args.sync) is None:
+        print(
+            f"{prog}: error: {args.mapping} has no syncs.{args.sync} section, so this client"
+            f" does not run the {args.sync} sync; add one (mappings/demo.yaml shows each key)",
+            file=sys.stderr,
+        )
         return 1
     store = _store_for(args.dry_run)
     try:
@@ -245,6 +278,9 @@ def run(args: argparse.Namespace) -> int:
     except ConnectorError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 1
+    except (RunFailed, LedgerError) as exc:  # finance: approval refused, a period it cannot post
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, PeriodError) else 1
     finally:
         store.close()
     print_report(report, sys.stdout)
