@@ -1,0 +1,153 @@
+"""One stock pass in a process of its own, so that its time and peak memory are its own.
+
+``--mode delta`` is stokline's pass (`stokline.sync.sync_stock`); ``--mode naive`` is the
+baseline: the same reads and the same arithmetic (`stokline.mapping.stock.plan_levels`), then
+every level pushed with the same `ShoplineClient`, as an integration without a memory of what it
+pushed would do. ``--limits real`` paces both clients at the APIs' documented limits,
+``lifted`` lifts the client-side pacing (the sandboxes' limits must be lifted too).
+
+Prints one JSON object: seconds (from opening the clients to the end of the pass, imports
+excluded), the report's figures, the requests counted at the wire, and the peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from benchmarks.common import current_rss_mb, peak_rss_mb, use_demo_credentials
+from benchmarks.recording import RecordingTransport
+from stokline.config import Mapping, load_mapping
+from stokline.connectors import ShoplineClient, StoklyClient
+from stokline.mapping.stock import StockRecord, UnimportedLine, VariantRef, plan_levels
+from stokline.store import Store
+from stokline.sync import open_clients, stokly_location_index, sync_stock
+
+UNIMPORTED_WINDOW = timedelta(days=14)
+BATCH = 250  # levels pushed concurrently per batch, as the demo mapping's stock batch_size
+
+
+async def naive_pass(
+    mapping: Mapping, shopline: ShoplineClient, stokly: StoklyClient, store: Store
+) -> dict[str, Any]:
+    """Read both sides, compute every level, push every level: no memory, no comparison."""
+    names = await stokly_location_index(stokly)
+    folded = {name.strip().casefold(): lid for name, lid in names.items()}
+    location_ids = sorted(
+        {
+            folded[n.strip().casefold()]
+            for loc in mapping.locations
+            if loc.stock.sync
+            for n in loc.stokly_locations
+            if n.strip().casefold() in folded
+        }
+    )
+
+    async def variants() -> list[VariantRef]:
+        return [
+            VariantRef(v.id, v.inventory_item_id, v.sku)
+            async for p in shopline.iter_products(fields="id,variants")
+            for v in p.variants
+            if v.inventory_item_id and v.sku and v.sku.strip()
+        ]
+
+    async def items() -> dict[str, str]:
+        return {i.sku: i.itemId async for i in stokly.iter_items() if i.active and i.format != 2}
+
+    async def records() -> list[StockRecord]:
+        return [
+            StockRecord(r.itemId, r.locationId, r.onHand, r.quarantined)
+            async for r in stokly.iter_inventory_records(location_ids=location_ids)
+        ]
+
+    async def allocations() -> list[tuple[str, str | None, Any]]:
+        return [(a.itemId, a.locationId, a.allocated) async for a in stokly.iter_allocations()]
+
+    async def unimported() -> list[UnimportedLine]:
+        since = datetime.now(UTC) - UNIMPORTED_WINDOW
+        orders = [
+            o
+            async for o in shopline.iter_orders(
+                status="open", financial_status="paid", created_at_min=since
+            )
+        ]
+        linked = store.links.get_many(mapping.client.name, "order", [o.id for o in orders])
+        return [
+            UnimportedLine(line.sku, line.quantity, line.location_id and str(line.location_id))
+            for o in orders
+            if o.id not in linked and o.cancelled_at is None
+            for line in o.line_items
+            if line.sku and line.quantity > 0
+        ]
+
+    got = await asyncio.gather(variants(), items(), records(), allocations(), unimported())
+    plan = plan_levels(mapping, got[0], got[1], names, got[2], got[3], got[4])
+    pushed = failed = 0
+    for start in range(0, len(plan.levels), BATCH):
+        batch = plan.levels[start : start + BATCH]
+        results = await asyncio.gather(
+            *(
+                shopline.set_inventory_level(lv.inventory_item_id, lv.location_id, lv.available)
+                for lv in batch
+            ),
+            return_exceptions=True,
+        )
+        failed += sum(1 for r in results if isinstance(r, BaseException))
+        pushed += sum(1 for r in results if not isinstance(r, BaseException))
+    return {"levels_computed": len(plan.levels), "pushed": pushed, "failed": failed}
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    use_demo_credentials()
+    mapping = load_mapping(args.mapping)
+    store = Store(args.state_db)
+    shop_wire, stok_wire = RecordingTransport(), RecordingTransport()
+    rss_before = current_rss_mb()
+    started = time.monotonic()
+    async with open_clients(
+        mapping,
+        lift_limits=args.limits == "lifted",
+        shopline_transport=shop_wire,
+        stokly_transport=stok_wire,
+    ) as (shopline, stokly):
+        if args.mode == "delta":
+            report = await sync_stock(mapping, shopline=shopline, stokly=stokly, store=store)
+            figures = {
+                "levels_computed": report.levels_computed,
+                "levels_changed": report.levels_changed,
+                "pushed": report.pushed,
+                "failed": report.failed,
+                "drift_corrected": report.drift_corrected,
+                "api_calls": report.api_calls,
+                "errors": report.errors[:5],
+            }
+        else:
+            figures = await naive_pass(mapping, shopline, stokly, store)
+    seconds = time.monotonic() - started
+    return {
+        "mode": args.mode,
+        "limits": args.limits,
+        "seconds": round(seconds, 3),
+        "report": figures,
+        "shopline": shop_wire.summary(started),
+        "stokly": stok_wire.summary(started),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "rss_before_pass_mb": round(rss_before, 1) if rss_before is not None else None,
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--mapping", required=True)
+    p.add_argument("--state-db", required=True, help="SQLAlchemy URL of the state store")
+    p.add_argument("--mode", choices=("delta", "naive"), default="delta")
+    p.add_argument("--limits", choices=("real", "lifted"), default="lifted")
+    print(json.dumps(asyncio.run(run(p.parse_args()))), flush=True)
+
+
+if __name__ == "__main__":
+    main()
