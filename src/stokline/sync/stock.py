@@ -1,10 +1,11 @@
 """The stock sync: sellable stock per SHOPLINE location from Stokly, pushing only what changed.
 
-One pass reads both sides in batches — SHOPLINE's products once (for variants, SKUs and inventory
-item ids), Stokly's items, locations, inventory records and allocations, and SHOPLINE's paid open
-orders that have no order link yet (sold in SHOPLINE, unknown to Stokly) — derives every desired
-level with `stokline.mapping.stock.plan_levels`, reads the current SHOPLINE levels of those
-inventory items, and writes a level only when
+One pass reads both sides in batches (`stokline.sync.stock_read`) — SHOPLINE's products once
+(for variants, SKUs and inventory item ids), Stokly's items, locations, inventory records and
+allocations, and SHOPLINE's paid open orders that have no order link yet (sold in SHOPLINE,
+unknown to Stokly) — derives every desired level with `stokline.mapping.stock.plan_levels`,
+reads the current SHOPLINE levels of those inventory items (a full pass reads them while Stokly
+is still being read), and writes a level only when
 
 1. it differs from the value last pushed (``store.levels``) and from what SHOPLINE shows, or
 2. (``check_drift``) SHOPLINE shows something other than what was last pushed: someone changed
@@ -24,24 +25,16 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 from stokline.config import Mapping
 from stokline.connectors import ConnectorError, ShoplineClient, StoklyClient, is_transient
-from stokline.connectors.stokly.filters import one_of
-from stokline.mapping.stock import (
-    DesiredLevel,
-    StockRecord,
-    UnimportedLine,
-    VariantRef,
-    plan_levels,
-)
+from stokline.mapping.stock import DesiredLevel, VariantRef
 from stokline.store import Store
 from stokline.store.exceptions import ACTIVE
 from stokline.sync.clients import api_calls
-from stokline.sync.orders import stokly_location_index
+from stokline.sync.stock_read import read_plan
+from stokline.sync.stock_reconcile import compare_levels
 from stokline.sync.stock_report import StockReport
 
 __all__ = ["MOVEMENT_EVENTS", "StockReport", "changed_skus_since", "sync_stock"]
@@ -49,11 +42,7 @@ __all__ = ["MOVEMENT_EVENTS", "StockReport", "changed_skus_since", "sync_stock"]
 log = logging.getLogger("stokline.sync.stock")
 
 ACTOR = "stokline.sync.stock"
-ORDER_LINK = "order"
 VARIANT = "variant"
-UNIMPORTED_WINDOW = timedelta(days=14)
-"""How far back paid orders still waiting for import are looked for; older ones are exceptions
-of the orders sync by then, and reading every order ever would make each pass slower."""
 MOVEMENT_EVENTS = ("stock.movement", "item.created", "item.updated")
 """Change-feed events after which an item's sellable level may differ."""
 _SKU_CODES = frozenset({"unknown_shopline_sku", "sku_collision"})
@@ -75,6 +64,7 @@ class _Run:
         skus: set[str] | None,
         check_drift: bool,
         progress: Callable[[int, int], None] | None,
+        locations: dict[str, str] | None = None,
     ) -> None:
         self.mapping = mapping
         self.client = mapping.client.name
@@ -86,6 +76,8 @@ class _Run:
         self.only = set(skus) if skus is not None else None
         self.check_drift = check_drift
         self.progress = progress
+        self.locations = locations
+        self.written: set[tuple[str, str]] = set()
         settings = mapping.syncs.stock
         self.batch_size = settings.batch_size if settings is not None else 250
         self.report = StockReport(client=self.client, trigger=trigger, dry_run=dry_run)
@@ -93,88 +85,6 @@ class _Run:
     def _error(self, message: str) -> None:
         if len(self.report.errors) < MAX_ERRORS:
             self.report.errors.append(message)
-
-    # -- reading --------------------------------------------------------------------------------
-
-    async def _variants(self) -> list[VariantRef]:
-        variants = []
-        async for product in self.shopline.iter_products(fields="id,variants"):
-            for variant in product.variants:
-                if variant.inventory_item_id and variant.sku and variant.sku.strip():
-                    variants.append(VariantRef(variant.id, variant.inventory_item_id, variant.sku))
-        return variants
-
-    async def _items(self) -> dict[str, str]:
-        """Stockable Stokly items, SKU → itemId (variable parents hold no stock)."""
-        wanted = None
-        if self.only is not None:
-            wanted = sorted({v for s in self.only for v in (s, s.upper(), s.lower())})
-        return {
-            item.sku: item.itemId
-            async for item in self.stokly.iter_items(skus=wanted)
-            if item.active and item.format != 2
-        }
-
-    async def _unimported(self) -> list[UnimportedLine]:
-        """Lines of paid open SHOPLINE orders that the orders sync has not linked yet."""
-        since = datetime.now(UTC) - UNIMPORTED_WINDOW
-        statuses = self.mapping.syncs.orders.import_when if self.mapping.syncs.orders else ("paid",)
-        orders = []
-        for status in statuses:
-            async for order in self.shopline.iter_orders(
-                status="open", financial_status=status, created_at_min=since
-            ):
-                orders.append(order)
-        ids = [o.id for o in orders]
-        linked = self.store.links.get_many(self.client, ORDER_LINK, ids) if ids else {}
-        lines = []
-        for order in orders:
-            if order.id in linked or order.cancelled_at is not None:
-                continue
-            order_location = (order.model_extra or {}).get("location_id")
-            for line in order.line_items:
-                # The whole quantity, even if SHOPLINE already fulfilled it: once imported, Stokly
-                # allocates all of it, so subtracting less now would make the level jump back.
-                if line.sku and line.quantity > 0:
-                    location = line.location_id or order_location
-                    lines.append(
-                        UnimportedLine(line.sku, line.quantity, location and str(location))
-                    )
-        return lines
-
-    async def _stokly_stock(
-        self, item_ids: list[str] | None, location_ids: list[str]
-    ) -> tuple[list[StockRecord], list[tuple[str, str | None, Decimal]]]:
-        if item_ids is not None and not item_ids:
-            return [], []
-        records = [
-            StockRecord(r.itemId, r.locationId, r.onHand, r.quarantined)
-            async for r in self.stokly.iter_inventory_records(
-                item_ids=item_ids, location_ids=location_ids
-            )
-        ]
-        allocations: list[tuple[str, str | None, Decimal]] = []
-        batches: list[list[str] | None] = (
-            [None]
-            if item_ids is None
-            else [item_ids[i : i + 100] for i in range(0, len(item_ids), 100)]
-        )
-        for batch in batches:
-            async for a in self.stokly.iter_allocations(
-                one_of("itemId", batch) if batch is not None else None
-            ):
-                allocations.append((a.itemId, a.locationId, a.allocated))
-        return records, allocations
-
-    async def _current(self, levels: list[DesiredLevel]) -> dict[tuple[str, str], int | None]:
-        items = list(dict.fromkeys(level.inventory_item_id for level in levels))
-        locations = list(dict.fromkeys(level.location_id for level in levels))
-        if not items:
-            return {}
-        return {
-            (lv.inventory_item_id, lv.location_id): lv.available
-            async for lv in self.shopline.iter_inventory_levels(items, locations)
-        }
 
     # -- exceptions -----------------------------------------------------------------------------
 
@@ -238,6 +148,7 @@ class _Run:
         self.store.levels.record(
             self.client, [(level.inventory_item_id, level.location_id, level.available)]
         )
+        self.written.add(level.key)
         self.report.pushed += 1
         if drift is not None:
             self.report.drift_corrected += 1
@@ -256,45 +167,18 @@ class _Run:
     async def execute(self) -> StockReport:
         started = time.monotonic()
         calls_before = api_calls(self.shopline, self.stokly)
-        locations = await stokly_location_index(self.stokly)
-        folded = {name.strip().casefold(): lid for name, lid in locations.items()}
-        synced_ids: list[str] = []
-        for location in self.mapping.locations:
-            if not location.stock.sync:
-                continue
-            missing = [n for n in location.stokly_locations if n.strip().casefold() not in folded]
-            if missing:
-                self._error(
-                    f"SHOPLINE location {location.shopline_location} is left alone: Stokly has"
-                    f" no location {', '.join(missing)}"
-                )
-                continue
-            synced_ids.extend(folded[n.strip().casefold()] for n in location.stokly_locations)
-        stokly_locations = sorted(set(synced_ids))
-        if self.only is None:
-            # Nothing of the full pass's reading depends on another read: all at once.
-            variants, items, unimported, (records, allocations) = await asyncio.gather(
-                self._variants(),
-                self._items(),
-                self._unimported(),
-                self._stokly_stock(None, stokly_locations),
-            )
-        else:
-            variants, items, unimported = await asyncio.gather(
-                self._variants(), self._items(), self._unimported()
-            )
-            item_ids = sorted(set(items.values()))
-            records, allocations = await self._stokly_stock(item_ids, stokly_locations)
-        plan = plan_levels(
+        read = await read_plan(
             self.mapping,
-            variants,
-            items,
-            locations,
-            records,
-            allocations,
-            unimported,
-            only=self.only,
+            shopline=self.shopline,
+            stokly=self.stokly,
+            store=self.store,
+            skus=self.only,
+            locations=self.locations,
+            shown=True,
         )
+        for problem in read.problems:
+            self._error(problem)
+        plan = read.plan
         for variant, problem in plan.unmatched:
             self._unknown(variant, problem.message, problem.code)
         if self.only is None:
@@ -302,8 +186,18 @@ class _Run:
         synced_count = sum(1 for loc in self.mapping.locations if loc.stock.sync)
         self.report.skipped_excluded = len(plan.excluded) * synced_count
         self.report.levels_computed = len(plan.levels)
-        current = await self._current(plan.levels)
+        current = read.shown or {}
         await self._apply(plan.levels, current)
+        # What the pass read, beside what it set right: the rows `stokline reconcile stock`
+        # would have printed just before it.
+        self.report.reconciliation = compare_levels(
+            self.client,
+            plan.levels,
+            current,
+            corrected=self.written,
+            unmatched=len(plan.unmatched),
+            excluded=len(plan.excluded),
+        )
         self.report.api_calls = api_calls(self.shopline, self.stokly) - calls_before
         self.report.seconds = time.monotonic() - started
         return self.report
@@ -370,6 +264,7 @@ async def sync_stock(
     skus: set[str] | None = None,
     check_drift: bool = True,
     progress: Callable[[int, int], None] | None = None,
+    locations: dict[str, str] | None = None,
 ) -> StockReport:
     """One stock pass for ``mapping``'s client; returns what it did.
 
@@ -377,9 +272,13 @@ async def sync_stock(
     the full pass. ``check_drift`` also corrects levels changed in SHOPLINE since our last push.
     Failed pushes are counted in ``report.failed`` (``report.ok`` is False) and left for the next
     pass; unknown SHOPLINE SKUs become exceptions. A dry run reads everything and writes nothing,
-    listing the levels it would push in ``report.would_push``.
+    listing the levels it would push in ``report.would_push``. ``locations`` is Stokly's location
+    index (name → id) when the caller has it already, e.g. from a cache. ``report.reconciliation``
+    compares what the pass read with what it should be, and which of those it set right.
     """
-    run = _Run(mapping, shopline, stokly, store, dry_run, trigger, skus, check_drift, progress)
+    run = _Run(
+        mapping, shopline, stokly, store, dry_run, trigger, skus, check_drift, progress, locations
+    )
     return await run.execute()
 
 

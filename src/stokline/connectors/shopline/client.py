@@ -22,9 +22,20 @@ host. A ``page_info`` seen twice raises :class:`~stokline.connectors.errors.Pagi
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 import re
-from collections.abc import AsyncIterator, Generator, Iterable, Mapping, Sequence
+from collections import deque
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Generator,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from contextlib import aclosing
 from datetime import datetime
 from typing import Any, TypeVar
@@ -38,6 +49,7 @@ from .._http import (
     Clock,
     HttpCore,
     LeakyBucketPacer,
+    OnInvalid,
     RateLimit,
     RetryPolicy,
     SystemClock,
@@ -62,6 +74,7 @@ from .models import (
 __all__ = ["DEFAULT_API_VERSION", "SHOPLINE_RATE_LIMIT", "ShoplineClient"]
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+T = TypeVar("T")
 
 DEFAULT_API_VERSION = "v20251201"
 """The API version of SHOPLINE's official Go SDK; mapping files choose their own."""
@@ -74,6 +87,13 @@ MAX_ORDER_LIMIT = 100
 MAX_CUSTOMER_LIMIT = 250
 MAX_ORDER_IDS = 100
 MAX_TRACKING_ENTRIES = 10
+MAX_LEVEL_ITEM_IDS = 50
+"""``inventory_levels.json`` requires ``inventory_item_ids``, at most 50 a request (documented)."""
+MAX_LEVEL_LOCATION_IDS = 10
+"""... and takes at most 10 ``location_ids``: there is no way to list a location's levels."""
+LEVEL_READS_IN_FLIGHT = 4
+"""Level requests in flight at once: at 4/s with a 200–400 ms round trip, two keep the pace;
+more only open connections (each costs the pool work on every request)."""
 
 _LINK_PART = re.compile(r'^\s*<([^>]*)>\s*;\s*rel="?([A-Za-z]+)"?\s*$')
 _VERSION = re.compile(r"^v\d{8}$")
@@ -143,6 +163,34 @@ def _batches(ids: Iterable[str | int], size: int) -> list[list[str]]:
     return [unique[i : i + size] for i in range(0, len(unique), size)]
 
 
+async def _in_order(jobs: Iterable[Callable[[], Awaitable[T]]], window: int) -> AsyncIterator[T]:
+    """Run ``jobs`` with up to ``window`` in flight, yielding their results in job order.
+
+    The first failure (in job order) is raised; whatever is still running is cancelled, also
+    when the caller stops early.
+    """
+    pending = iter(jobs)
+    running: deque[asyncio.Task[T]] = deque()
+
+    def launch() -> None:
+        job = next(pending, None)
+        if job is not None:
+            running.append(asyncio.ensure_future(job()))
+
+    try:
+        for _ in range(window):
+            launch()
+        while running:
+            result = await running.popleft()
+            launch()
+            yield result
+    finally:
+        for task in running:
+            task.cancel()
+        if running:
+            await asyncio.gather(*running, return_exceptions=True)
+
+
 def _iso(value: datetime | str | None) -> str | None:
     if isinstance(value, datetime):
         if value.tzinfo is None:
@@ -189,6 +237,7 @@ class ShoplineClient(ClientBase):
         clock = clock or SystemClock()
         self.api_version = api_version
         self._id_batch_size = id_batch_size
+        self._max_concurrency = max_concurrency
         self._core = HttpCore(
             service=self.service,
             base_url=f"{base_url.rstrip('/')}/admin/openapi/{api_version}/",
@@ -247,6 +296,7 @@ class ShoplineClient(ClientBase):
         *,
         limit: int | None,
         fields: str | None = None,
+        on_invalid: OnInvalid | None = None,
     ) -> AsyncIterator[ModelT]:
         fields = self._check_fields(fields)
         query: dict[str, Any] = {**params, "limit": limit, "fields": fields}
@@ -254,24 +304,30 @@ class ShoplineClient(ClientBase):
         while True:
             data, response = await self._core.request_json("GET", path, params=query)
             records = self._core.field(data, key, list, response)
-            for i, record in enumerate(records):
-                yield self._core.model(model, record, response, where=f"{key}[{i}]")
+            for record in self._core.each(model, records, response, key, on_invalid):
+                yield record
             next_url = parse_next_link(response.headers.get("link"))
             if next_url is None:
                 return
             page_info = parse_qs(urlsplit(next_url).query).get("page_info", [""])[0]
             if not page_info:
-                raise ResponseFormatError(
-                    f'the link header\'s rel="next" URL carries no page_info: {next_url!r}',
-                    service=self.service,
-                    endpoint=self._core.endpoint_of(response),
-                    field="link",
+                shown = self._core.redact(next_url)[:200]
+                raise self._core.masked(
+                    ResponseFormatError(
+                        f'the link header\'s rel="next" URL carries no page_info: {shown!r}',
+                        service=self.service,
+                        endpoint=self._core.endpoint_of(response),
+                        field="link",
+                    )
                 )
             if page_info in seen:
-                raise PaginationLoopError(
-                    f"{self.service} GET {response.request.url.path}: page_info {page_info[:40]!r}"
-                    f" came back after {len(seen) + 1} pages; stopping instead of looping",
-                    service=self.service,
+                shown = self._core.redact(page_info)[:40]
+                raise self._core.masked(
+                    PaginationLoopError(
+                        f"{self.service} GET {response.request.url.path}: page_info {shown!r}"
+                        f" came back after {len(seen) + 1} pages; stopping instead of looping",
+                        service=self.service,
+                    )
                 )
             seen.add(page_info)
             query = {"page_info": page_info, "limit": limit, "fields": fields}
@@ -300,8 +356,13 @@ class ShoplineClient(ClientBase):
         status: str | None = None,
         fields: str | None = None,
         limit: int = MAX_LIMIT,
+        on_invalid: OnInvalid | None = None,
     ) -> AsyncIterator[Product]:
-        """All products (``GET products/products.json``), ``limit`` per page (max 1000)."""
+        """All products (``GET products/products.json``), ``limit`` per page (max 1000).
+
+        ``on_invalid`` receives each malformed product instead of its page failing (see
+        :class:`~stokline.connectors._http.InvalidRecord`).
+        """
         params = {
             "ids": ",".join(ids) if ids else None,
             "updated_at_min": _iso(updated_at_min),
@@ -314,6 +375,7 @@ class ShoplineClient(ClientBase):
             params,
             limit=self._check_limit(limit, MAX_LIMIT),
             fields=fields,
+            on_invalid=on_invalid,
         )
 
     async def get_product(self, product_id: str) -> Product:
@@ -367,18 +429,38 @@ class ShoplineClient(ClientBase):
         *,
         limit: int = MAX_LIMIT,
     ) -> AsyncIterator[InventoryLevel]:
-        """Levels of many inventory items (``GET inventory_levels.json``), ids sent in batches."""
-        locations = ",".join(dict.fromkeys(str(i) for i in location_ids or ())) or None
-        for batch in _batches(inventory_item_ids, self._id_batch_size):
-            params = {"inventory_item_ids": ",".join(batch), "location_ids": locations}
-            async for level in self._paginate(
-                "inventory_levels.json",
-                "inventory_levels",
-                InventoryLevel,
-                params,
-                limit=self._check_limit(limit, MAX_LIMIT),
-            ):
-                yield level
+        """Levels of many inventory items (``GET inventory_levels.json``).
+
+        SHOPLINE answers for at most 50 inventory items (``id_batch_size``, if smaller) and 10
+        locations a request, so a large read is many requests: they are sent concurrently (up to
+        4, or ``max_concurrency`` if lower, at once) and the levels come back in the order of the
+        ids. A failed request fails the read and stops the others.
+        """
+        limit = self._check_limit(limit, MAX_LIMIT)
+        locations: list[str | None] = [
+            ",".join(batch) for batch in _batches(location_ids or (), MAX_LEVEL_LOCATION_IDS)
+        ] or [None]
+        size = min(self._id_batch_size, MAX_LEVEL_ITEM_IDS)
+
+        async def one(items: list[str], where: str | None) -> list[InventoryLevel]:
+            params = {"inventory_item_ids": ",".join(items), "location_ids": where}
+            return [
+                level
+                async for level in self._paginate(
+                    "inventory_levels.json", "inventory_levels", InventoryLevel, params, limit=limit
+                )
+            ]
+
+        requests = (
+            functools.partial(one, batch, where)
+            for batch in _batches(inventory_item_ids, size)
+            for where in locations
+        )
+        window = min(self._max_concurrency, LEVEL_READS_IN_FLIGHT)
+        async with aclosing(_in_order(requests, window)) as batches:
+            async for levels in batches:
+                for level in levels:
+                    yield level
 
     async def set_inventory_level(
         self, inventory_item_id: str, location_id: str, available: int
@@ -472,12 +554,15 @@ class ShoplineClient(ClientBase):
         fulfillment_status: str | None = None,
         fields: str | None = None,
         limit: int = MAX_ORDER_LIMIT,
+        on_invalid: OnInvalid | None = None,
     ) -> AsyncIterator[Order]:
         """Orders matching the filters (``GET orders.json``), 100 per page.
 
         ``status`` defaults to ``"any"`` (SHOPLINE's own default hides cancelled orders, which a
         sweep must see). ``ids`` are sent 100 per request — SHOPLINE's maximum — and are also
-        the only way to read single orders (there is no single-order GET).
+        the only way to read single orders (there is no single-order GET). ``on_invalid``
+        receives each malformed order instead of its page failing (see
+        :class:`~stokline.connectors._http.InvalidRecord`).
         """
         params = self._order_filters(
             updated_at_min=updated_at_min,
@@ -495,7 +580,13 @@ class ShoplineClient(ClientBase):
         for batch in batches:
             query = {**params, "ids": ",".join(batch) if batch else None}
             async for order in self._paginate(
-                "orders.json", "orders", Order, query, limit=limit, fields=fields
+                "orders.json",
+                "orders",
+                Order,
+                query,
+                limit=limit,
+                fields=fields,
+                on_invalid=on_invalid,
             ):
                 yield order
 
@@ -530,11 +621,14 @@ class ShoplineClient(ClientBase):
         data, response = await self._core.request_json("GET", "orders/count.json", params=params)
         count = self._core.field(data, "count", int, response)
         if isinstance(count, bool) or count < 0:
-            raise ResponseFormatError(
-                f"field 'count' should be a non-negative integer, got {count!r}",
-                service=self.service,
-                endpoint=self._core.endpoint_of(response),
-                field="count",
+            shown = self._core.redact(repr(count))[:40]
+            raise self._core.masked(
+                ResponseFormatError(
+                    f"field 'count' should be a non-negative integer, got {shown}",
+                    service=self.service,
+                    endpoint=self._core.endpoint_of(response),
+                    field="count",
+                )
             )
         return count
 

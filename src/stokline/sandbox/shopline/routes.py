@@ -251,8 +251,8 @@ def get_inventory_item(item_id: str, state: State) -> dict[str, Any]:
 def list_inventory_levels(request: Request, response: Response, state: State) -> dict[str, Any]:
     query = request.query_params
     filters: dict[str, Any] = {}
-    items = _id_list(query, "inventory_item_ids", quirks.MAX_LIMIT)
-    locations = _id_list(query, "location_ids", quirks.MAX_LIMIT)
+    items = _id_list(query, "inventory_item_ids", quirks.LEVELS_MAX_ITEM_IDS)
+    locations = _id_list(query, "location_ids", quirks.LEVELS_MAX_LOCATION_IDS)
     if items:
         filters["inventory_item_ids"] = items
     if locations:
@@ -260,11 +260,10 @@ def list_inventory_levels(request: Request, response: Response, state: State) ->
     updated = _time_filter(query, "updated_at_min")
     if updated:
         filters["updated_at_min"] = updated
-    if quirks.LEVELS_REQUIRE_FILTER and not query.get("page_info") and not (items or locations):
+    if quirks.LEVELS_REQUIRE_ITEM_IDS and not query.get("page_info") and not items:
+        # Documented: inventory_item_ids is required, so location_ids alone is refused.
         raise ApiError(
-            422,
-            "inventory_item_ids or location_ids is required",
-            {"inventory_item_ids": ["inventory_item_ids or location_ids is required"]},
+            422, "inventory_item_ids is required", {"inventory_item_ids": ["is required"]}
         )
 
     def make(f: dict[str, Any]) -> Matcher:

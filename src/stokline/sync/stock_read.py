@@ -1,0 +1,371 @@
+"""What a stock pass reads from both systems, apart from what it then writes.
+
+The stock sync and the stock reconciliation read the same things — SHOPLINE's variants (SKUs and
+inventory item ids), Stokly's stockable items, locations, inventory records and allocations, the
+paid SHOPLINE orders not yet linked to a Stokly sale order, and then SHOPLINE's current levels —
+and derive the same desired levels through `stokline.mapping.stock.plan_levels`. Keeping that
+reading here means `stokline reconcile stock` compares exactly what a pass would push, and the
+pass itself only decides and writes.
+
+SHOPLINE lists levels only by inventory item, at most 50 a request: on a full pass they are most
+of its SHOPLINE requests. They need nothing but SHOPLINE's variants, so a full pass reads them
+as soon as the variants are in, while Stokly (its own rate limit) is still being read; the event
+path reads the levels of its few items after its plan.
+
+A record one of the APIs sends malformed does not fail the read (`_Reader`'s ``on_invalid``
+callbacks): a SHOPLINE product is skipped (its variants get no level), a Stokly item, inventory
+record or allocation holds back every level of its item, and a paid order awaiting import holds
+back its SKUs — a partial sum is never pushed. Each is one of ``problems``. Only a record that
+does not even say which item it concerns still fails the read.
+
+Nothing here writes anywhere: the state store is read for order links only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from stokline.config import Mapping
+from stokline.config.skus import sku_key
+from stokline.connectors import InvalidRecord, ShoplineClient, StoklyClient
+from stokline.connectors.stokly.filters import one_of
+from stokline.mapping.stock import (
+    DesiredLevel,
+    StockPlan,
+    StockRecord,
+    UnimportedLine,
+    VariantRef,
+    plan_levels,
+)
+from stokline.mapping.translate import SkuMatcher
+from stokline.store import Store
+from stokline.sync.guards import printable
+from stokline.sync.orders import stokly_location_index
+
+__all__ = ["ORDER_LINK", "UNIMPORTED_WINDOW", "StockPlanRead", "read_plan", "read_shown"]
+
+ORDER_LINK = "order"
+UNIMPORTED_WINDOW = timedelta(days=14)
+"""How far back paid orders still waiting for import are looked for; older ones are exceptions
+of the orders sync by then, and reading every order ever would make each pass slower."""
+
+
+@dataclass
+class StockPlanRead:
+    """The desired levels of one read, and what the read could not cover.
+
+    ``locations`` is Stokly's location index (name → id); ``problems`` says which SHOPLINE
+    locations were left alone because Stokly lacks one of the locations feeding them, and which
+    malformed records held levels back.
+    """
+
+    locations: dict[str, str]
+    plan: StockPlan
+    problems: list[str] = field(default_factory=list)
+    shown: dict[tuple[str, str], int | None] | None = None
+    """With ``read_plan(shown=True)``: what SHOPLINE shows now per (inventory item, location) of
+    ``plan.levels``, as `read_shown` returns it; None when not asked for."""
+
+
+class _Reader:
+    def __init__(
+        self,
+        mapping: Mapping,
+        shopline: ShoplineClient,
+        stokly: StoklyClient,
+        store: Store,
+        skus: set[str] | None,
+    ) -> None:
+        self.mapping = mapping
+        self.client = mapping.client.name
+        self.shopline = shopline
+        self.stokly = stokly
+        self.store = store
+        self.only = set(skus) if skus is not None else None
+        # Malformed records set aside: what they concern is left alone this pass.
+        self.problems: list[str] = []
+        self.held_items: set[str] = set()  # Stokly item ids
+        self.held_stokly_skus: set[str] = set()
+        self.held_shopline_skus: set[str] = set()
+
+    # -- malformed records ----------------------------------------------------------------------
+
+    def _problem(self, what: str, record: InvalidRecord, consequence: str) -> None:
+        self.problems.append(f"{what} is malformed ({record.error}); {consequence}")
+
+    def _bad_product(self, record: InvalidRecord) -> None:
+        name = printable(record.record_id or f"#{record.index + 1} of a page")
+        self._problem(f"SHOPLINE product {name}", record, "its variants are left alone")
+
+    def _bad_item(self, record: InvalidRecord) -> None:
+        raw = record.raw if isinstance(record.raw, dict) else {}
+        if isinstance(raw.get("sku"), str):
+            self.held_stokly_skus.add(raw["sku"])
+        if record.record_id:
+            self.held_items.add(record.record_id)
+        name = printable(raw.get("sku") or record.record_id or "without a SKU")
+        self._problem(f"Stokly item {name}", record, "its levels are left alone")
+
+    def _bad_figure(self, record: InvalidRecord) -> None:
+        """An inventory record or allocation: its item's sum would be wrong, so it is held."""
+        if record.record_id is None:
+            raise record.error  # which item it counts for is unknown: no level can be trusted
+        self.held_items.add(record.record_id)
+        item = printable(record.record_id)
+        self._problem(f"a Stokly stock figure of item {item}", record, "its levels are left alone")
+
+    def _bad_order(self, record: InvalidRecord) -> None:
+        """A paid order awaiting import: its lines' SKUs would be oversold, so they are held."""
+        raw = record.raw if isinstance(record.raw, dict) else {}
+        lines = raw.get("line_items")
+        if not isinstance(lines, list) or not all(
+            isinstance(li, dict) and isinstance(li.get("sku", ""), str | None) for li in lines
+        ):
+            raise record.error  # what it sold is unknown: no level can be trusted
+        skus = {li["sku"] for li in lines if li.get("sku")}
+        self.held_shopline_skus.update(skus)
+        name = printable(raw.get("name") or record.record_id or "without an id")
+        self._problem(
+            f"SHOPLINE order {name}", record, f"the levels of {len(skus)} SKU(s) are left alone"
+        )
+
+    def _hold(self, plan: StockPlan, items: dict[str, str]) -> None:
+        """Drop from ``plan`` whatever a malformed record concerns: never a partial figure."""
+        match = self.mapping.skus.match
+        stokly = self.held_stokly_skus | {s for s, i in items.items() if i in self.held_items}
+        stokly_keys = {sku_key(s, match) for s in stokly}
+        shopline_keys = {sku_key(s, match) for s in self.held_shopline_skus}
+        if not stokly_keys and not shopline_keys:
+            return
+        overrides = {
+            sku_key(o.shopline_sku, match): o.stokly_sku for o in self.mapping.skus.overrides
+        }
+
+        def held(shopline_sku: str, stokly_sku: str | None = None) -> bool:
+            key = sku_key(shopline_sku, match)
+            target = stokly_sku or overrides.get(key, shopline_sku)
+            return key in shopline_keys or sku_key(target, match) in stokly_keys
+
+        plan.levels = [lv for lv in plan.levels if not held(lv.shopline_sku, lv.stokly_sku)]
+        # A variant unmatched because its item was unreadable is no unknown SKU: left alone.
+        plan.unmatched = [(v, p) for v, p in plan.unmatched if not held(v.sku)]
+
+    # -- reading --------------------------------------------------------------------------------
+
+    async def variants(self) -> list[VariantRef]:
+        variants = []
+        async for product in self.shopline.iter_products(
+            fields="id,variants", on_invalid=self._bad_product
+        ):
+            for variant in product.variants:
+                if variant.inventory_item_id and variant.sku and variant.sku.strip():
+                    variants.append(VariantRef(variant.id, variant.inventory_item_id, variant.sku))
+        return variants
+
+    async def items(self) -> dict[str, str]:
+        """Stockable Stokly items, SKU → itemId (variable parents hold no stock)."""
+        wanted = None
+        if self.only is not None:
+            wanted = sorted({v for s in self.only for v in (s, s.upper(), s.lower())})
+        return {
+            item.sku: item.itemId
+            async for item in self.stokly.iter_items(skus=wanted, on_invalid=self._bad_item)
+            if item.active and item.format != 2
+        }
+
+    async def unimported(self) -> list[UnimportedLine]:
+        """Lines of paid open SHOPLINE orders that the orders sync has not linked yet."""
+        since = datetime.now(UTC) - UNIMPORTED_WINDOW
+        statuses = self.mapping.syncs.orders.import_when if self.mapping.syncs.orders else ("paid",)
+        orders = []
+        for status in statuses:
+            async for order in self.shopline.iter_orders(
+                status="open",
+                financial_status=status,
+                created_at_min=since,
+                on_invalid=self._bad_order,
+            ):
+                orders.append(order)
+        ids = [o.id for o in orders]
+        linked = self.store.links.get_many(self.client, ORDER_LINK, ids) if ids else {}
+        lines = []
+        for order in orders:
+            if order.id in linked or order.cancelled_at is not None:
+                continue
+            order_location = (order.model_extra or {}).get("location_id")
+            for line in order.line_items:
+                # The whole quantity, even if SHOPLINE already fulfilled it: once imported, Stokly
+                # allocates all of it, so subtracting less now would make the level jump back.
+                if line.sku and line.quantity > 0:
+                    location = line.location_id or order_location
+                    lines.append(
+                        UnimportedLine(line.sku, line.quantity, location and str(location))
+                    )
+        return lines
+
+    async def stokly_stock(
+        self, item_ids: list[str] | None, location_ids: list[str]
+    ) -> tuple[list[StockRecord], list[tuple[str, str | None, Decimal]]]:
+        if item_ids is not None and not item_ids:
+            return [], []
+        records = [
+            StockRecord(r.itemId, r.locationId, r.onHand, r.quarantined)
+            async for r in self.stokly.iter_inventory_records(
+                item_ids=item_ids, location_ids=location_ids, on_invalid=self._bad_figure
+            )
+        ]
+        allocations: list[tuple[str, str | None, Decimal]] = []
+        batches: list[list[str] | None] = (
+            [None]
+            if item_ids is None
+            else [item_ids[i : i + 100] for i in range(0, len(item_ids), 100)]
+        )
+        for batch in batches:
+            async for a in self.stokly.iter_allocations(
+                one_of("itemId", batch) if batch is not None else None,
+                on_invalid=self._bad_figure,
+            ):
+                allocations.append((a.itemId, a.locationId, a.allocated))
+        return records, allocations
+
+    async def variants_and_shown(
+        self, shopline_locations: list[str]
+    ) -> tuple[list[VariantRef], dict[tuple[str, str], int | None]]:
+        """The variants, then at once the levels of every variant the mapping does not exclude.
+
+        A full pass needs nearly every variant's levels, and SHOPLINE lists levels only by
+        inventory item: reading them as soon as the variants are known lets those requests run
+        while Stokly is still being read, instead of after it.
+        """
+        variants = await self.variants()
+        excluded = SkuMatcher(self.mapping, ()).excluded
+        items = [v.inventory_item_id for v in variants if not excluded(v.sku)]
+        return variants, await _levels(self.shopline, items, shopline_locations)
+
+    async def plan(self, locations: dict[str, str] | None, shown: bool) -> StockPlanRead:
+        if locations is None:
+            locations = await stokly_location_index(self.stokly)
+        folded = {name.strip().casefold(): lid for name, lid in locations.items()}
+        problems: list[str] = []
+        synced_ids: list[str] = []
+        shopline_locations: list[str] = []
+        for location in self.mapping.locations:
+            if not location.stock.sync:
+                continue
+            missing = [n for n in location.stokly_locations if n.strip().casefold() not in folded]
+            if missing:
+                problems.append(
+                    f"SHOPLINE location {location.shopline_location} is left alone: Stokly has"
+                    f" no location {', '.join(missing)}"
+                )
+                continue
+            synced_ids.extend(folded[n.strip().casefold()] for n in location.stokly_locations)
+            shopline_locations.append(location.shopline_location)
+        stokly_locations = sorted(set(synced_ids))
+        current: dict[tuple[str, str], int | None] | None = None
+        if self.only is None:
+            # Nothing of the full pass's reading depends on another read but SHOPLINE's levels,
+            # which need only its variants: all at once, each API at its own pace.
+            first = self.variants_and_shown(shopline_locations) if shown else self.variants()
+            got, items, unimported, (records, allocations) = await _together(
+                first,
+                self.items(),
+                self.unimported(),
+                self.stokly_stock(None, stokly_locations),
+            )
+            variants, current = got if shown else (got, None)
+        else:
+            variants, items, unimported = await _together(
+                self.variants(), self.items(), self.unimported()
+            )
+            item_ids = sorted(set(items.values()))
+            records, allocations = await self.stokly_stock(item_ids, stokly_locations)
+        plan = plan_levels(
+            self.mapping,
+            variants,
+            items,
+            locations,
+            records,
+            allocations,
+            unimported,
+            only=self.only,
+        )
+        self._hold(plan, items)
+        read = StockPlanRead(locations=locations, plan=plan, problems=problems + self.problems)
+        if shown and current is None:
+            read.shown = await read_shown(self.shopline, plan.levels)
+        elif current is not None:
+            # Only the planned levels (the read covered unmatched variants too), as read_shown.
+            read.shown = {}
+            for level in plan.levels:
+                key = level.key
+                if key in current:
+                    read.shown[key] = current[key]
+        return read
+
+
+async def _together(*steps: Awaitable[Any]) -> list[Any]:
+    """`asyncio.gather`, except that the first failure also stops the other reads."""
+    tasks = [asyncio.ensure_future(step) for step in steps]
+    try:
+        return await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
+async def _levels(
+    shopline: ShoplineClient, items: Iterable[str], locations: Iterable[str]
+) -> dict[tuple[str, str], int | None]:
+    locations = list(dict.fromkeys(locations))
+    items = list(dict.fromkeys(items))
+    if not items or not locations:
+        return {}
+    return {
+        (lv.inventory_item_id, lv.location_id): lv.available
+        async for lv in shopline.iter_inventory_levels(items, locations)
+    }
+
+
+async def read_plan(
+    mapping: Mapping,
+    *,
+    shopline: ShoplineClient,
+    stokly: StoklyClient,
+    store: Store,
+    skus: set[str] | None = None,
+    locations: dict[str, str] | None = None,
+    shown: bool = False,
+) -> StockPlanRead:
+    """Read both systems and derive the level SHOPLINE should show per variant × location.
+
+    ``skus`` (Stokly SKUs) limits the read to those items, as the event path does; ``locations``
+    is Stokly's location index (name → id) when the caller already has it (one call fewer).
+    ``shown`` also reads what SHOPLINE shows now for the planned levels (``read.shown``): a full
+    pass reads them alongside Stokly, the event path after its plan, for its few items only.
+    A failed read raises the client's `ConnectorError`: a partial read would give wrong levels.
+    A malformed record only holds back the levels it concerns (see ``problems``).
+    """
+    reader = _Reader(mapping, shopline, stokly, store, skus)
+    return await reader.plan(locations, shown)
+
+
+async def read_shown(
+    shopline: ShoplineClient, levels: list[DesiredLevel]
+) -> dict[tuple[str, str], int | None]:
+    """What SHOPLINE shows now for the (inventory item, location) pairs of ``levels``.
+
+    A pair SHOPLINE has no level for is absent: the item is not stocked at that location.
+    """
+    return await _levels(
+        shopline,
+        (level.inventory_item_id for level in levels),
+        (level.location_id for level in levels),
+    )
