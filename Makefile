@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint clean
+.PHONY: demo test lint postgres clean audit
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,8 +22,35 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint
+# PostgreSQL's server binaries: the suite starts its own throwaway server (tests/pg.py). Installed
+# from Debian's packages when missing and run as root (CI), else it says what to install.
+postgres:
+	@bash scripts/ensure-postgres
+
+test: lint postgres
 	$(BIN)/pytest
+
+# Known vulnerabilities in the installed dependency set (pip-audit against PyPI). `make test` runs the
+# same check but skips it, saying so, when PyPI's vulnerability data cannot be reached; here that fails.
+audit: $(STAMP)
+	STOKLINE_AUDIT_REQUIRED=1 $(BIN)/pytest -q -rs tests/security/test_dependency_audit.py
+
+# Benchmarks, on demand only (see benchmarks/README.md): each prints its table and writes
+# benchmarks/results/<name>.json, then a summary of every target. The full set takes a while
+# (the stock pass at SHOPLINE's real 4 requests/s alone is minutes); bench-quick is a reduced size.
+.PHONY: bench bench-quick
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run_all
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m benchmarks.run_all --quick
+
+# The reliability campaign (benchmarks/chaos/): the whole stack under hostile faults, its worker
+# and receiver killed mid-batch, then the invariants; about 25 minutes, exit 1 if one fails.
+# `make test` runs a reduced, in-process version (tests/chaos/).
+.PHONY: chaos
+chaos: $(STAMP)
+	$(BIN)/python -m benchmarks.chaos
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .stokline

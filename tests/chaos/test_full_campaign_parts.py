@@ -1,0 +1,71 @@
+"""The parts of the full campaign that need no running stack: its project directory, and the
+Prefect calls it makes as an operator (checked against a fake Prefect API at the transport)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+
+from benchmarks.chaos.full import Prefect, project_dir
+from stokline.config import load_mapping
+
+
+def test_the_project_directory_runs_the_demo_on_free_ports(tmp_path: Path) -> None:
+    root, ports = project_dir(tmp_path / "project")
+    assert (root / "prefect.yaml").is_file() and (root / "flows" / "orders.py").is_file()
+    mapping = load_mapping(root / "mappings" / "demo.yaml")
+    assert mapping.connections.shopline.base_url == f"http://127.0.0.1:{ports['shopline']}"
+    assert mapping.connections.stokly.base_url == f"http://127.0.0.1:{ports['stokly']}"
+    text = (root / "mappings" / "demo.yaml").read_text()
+    assert f"127.0.0.1:{ports['sink']}/alerts" in text and ":8804" not in text
+    assert len(set(ports.values())) == len(ports)
+
+
+class FakePrefect:
+    """Deployments by name, flow runs by filter, and a record of every write."""
+
+    def __init__(self, runs: list[dict]) -> None:
+        self.runs = runs
+        self.writes: list[tuple[str, dict]] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path.removeprefix("/api")
+        body = json.loads(request.content or b"{}")
+        if path.startswith("/deployments/name/"):
+            return httpx.Response(200, json={"id": f"dep-{path.split('/')[3]}"})
+        if path == "/flow_runs/filter":
+            wanted = body["flow_runs"].get("state", {}).get("type", {}).get("any_")
+            found = [r for r in self.runs if wanted is None or r["state"]["type"] in wanted]
+            return httpx.Response(200, json=found[body.get("offset", 0) :][: body["limit"]])
+        self.writes.append((path, body))
+        return httpx.Response(201, json={"id": "new-run"})
+
+
+def test_the_operator_starts_approves_and_marks_crashed() -> None:
+    fake = FakePrefect([{"id": "paused-1", "name": "finance-x", "state": {"type": "PAUSED"}}])
+    prefect = Prefect("http://prefect/api", transport=httpx.MockTransport(fake))
+    assert prefect.start_if_idle("fulfilment") is None  # the paused run counts as under way
+    fake.runs.clear()
+    assert prefect.start_if_idle("finance", start="2026-01-02", end="2026-01-02") == "new-run"
+    assert fake.writes[-1] == (
+        "/deployments/dep-finance/create_flow_run",
+        {"parameters": {"start": "2026-01-02", "end": "2026-01-02"}},
+    )
+    fake.runs.append({"id": "paused-2", "state": {"type": "PAUSED"}})
+    assert prefect.approve_paused("ok") == 1
+    assert fake.writes[-1] == (
+        "/flow_runs/paused-2/resume",
+        {"run_input": {"approve": True, "note": "ok"}},
+    )
+    prefect.mark_crashed("run-9", "killed")
+    path, body = fake.writes[-1]
+    assert path == "/flow_runs/run-9/set_state" and body["force"] is True
+    assert body["state"]["type"] == "CRASHED"
+
+
+def test_runs_are_read_page_by_page() -> None:
+    fake = FakePrefect([{"id": str(i), "state": {"type": "COMPLETED"}} for i in range(450)])
+    prefect = Prefect("http://prefect/api", transport=httpx.MockTransport(fake))
+    assert len(prefect.runs()) == 450
