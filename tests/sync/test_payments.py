@@ -368,6 +368,20 @@ def test_an_order_not_yet_imported_waits_and_is_recorded_once_imported(
     assert world.store.cursors.get("demo-outdoor", "payments", "pending") == "{}"
 
 
+def test_an_order_refunded_in_part_before_its_import_waits_for_it(
+    shop: Finance, world: World
+) -> None:
+    order = shop.place((TENT, 1), (SOCKS, 1))
+    socks = next(li for li in order["line_items"] if li["sku"] == SOCKS)
+    shop.refund(order["id"], lines=[{"line_item_id": socks["id"], "quantity": 1}])
+    early = shop.payments()
+    assert early.waiting_for_import == 1 and early.not_in_stokly == 0
+    assert early.payments_recorded == 0 and early.ok
+    world.run()
+    later = shop.payments(date(2020, 1, 6), date(2020, 1, 6))  # pending, read by any period
+    assert later.payments_recorded == 1 and len(shop.refunds_of(order["id"])) == 1
+
+
 def test_a_refund_of_another_amount_than_its_lines_still_adds_up(shop: Finance) -> None:
     order = shop.place((TENT, 1), (SOCKS, 1))
     shop.world.run()

@@ -38,12 +38,39 @@ __all__ = [
     "OrderUntranslatable",
     "SaleOrderDraft",
     "StoklyCatalogue",
+    "importable_statuses",
+    "is_importable",
     "order_fingerprint",
+    "refunded_before_import",
     "translate_order",
 ]
 
 CENT = Decimal("0.01")
 PAID_STATUSES = ("paid", "paid_overtime")
+
+
+def importable_statuses(import_when: Iterable[str]) -> tuple[str, ...]:
+    """The SHOPLINE financial statuses of orders the mapping imports: ``import_when``, and, when
+    that takes ``paid`` orders, ``partially_refunded`` too. An order paid and then refunded in
+    part still owes the buyer the rest of the goods; its refund reaches Stokly through the
+    payments sync. The orders, stock and payments syncs all ask here, so that an order one of
+    them imports is one the others wait for (and subtract from stock) while it is on its way."""
+    wanted = tuple(dict.fromkeys(import_when))
+    if "paid" in wanted and "partially_refunded" not in wanted:
+        wanted += ("partially_refunded",)
+    return wanted
+
+
+def is_importable(financial_status: str | None, import_when: Iterable[str]) -> bool:
+    """Whether an order of this financial status is one the mapping imports (see
+    `importable_statuses`); cancellation is the caller's to check."""
+    return financial_status in importable_statuses(import_when)
+
+
+def refunded_before_import(financial_status: str | None, import_when: Iterable[str]) -> bool:
+    """Paid (as the mapping imports) and then refunded in full: never created in Stokly, though
+    one created before the refund (by a run killed before recording it) is still linked."""
+    return financial_status == "refunded" and "paid" in set(import_when)
 
 
 def money(value: Any) -> Decimal:

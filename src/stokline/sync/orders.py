@@ -53,7 +53,9 @@ from stokline.mapping.orders import (
     OrderUntranslatable,
     SaleOrderDraft,
     StoklyCatalogue,
+    is_importable,
     order_fingerprint,
+    refunded_before_import,
     translate_order,
 )
 from stokline.mapping.translate import Untranslatable, render_sale_order_fields
@@ -104,20 +106,6 @@ def _decode(body: bytes) -> dict[str, Any] | None:
 
 def _as_dict(order: Order) -> dict[str, Any]:
     return order.model_dump()
-
-
-def _importable(order: dict[str, Any], import_when: Iterable[str]) -> bool:
-    """Whether the order's financial status is one the mapping imports. An order paid and then
-    refunded in part (``partially_refunded``) counts as paid: the buyer still awaits the rest of
-    the goods, and its refund reaches Stokly through the payments sync."""
-    status = order.get("financial_status")
-    wanted = set(import_when)
-    return status in wanted or (status == "partially_refunded" and "paid" in wanted)
-
-
-def _fully_refunded(order: dict[str, Any], import_when: Iterable[str]) -> bool:
-    """Paid (as the mapping imports) and then refunded in full before the import."""
-    return order.get("financial_status") == "refunded" and "paid" in set(import_when)
 
 
 def _cancelled(order: dict[str, Any]) -> bool:
@@ -422,11 +410,11 @@ class _Run:
                     self.report.skipped += 1
                 else:
                     search.append(order)
-            elif _fully_refunded(order, self.settings.import_when):
+            elif refunded_before_import(order.get("financial_status"), self.settings.import_when):
                 # Money all given back before import: nothing to fulfil, so never created; but a
                 # crashed run may have created it, and then it is linked (like a cancellation).
                 search.append(order)
-            elif not _importable(order, self.settings.import_when):
+            elif not is_importable(order.get("financial_status"), self.settings.import_when):
                 self.report.skipped += 1
                 if self.active.get(order_id):
                     status = order.get("financial_status")
@@ -461,7 +449,7 @@ class _Run:
                 self.report.skipped += 1
                 if self.active.get(order_id):
                     self._resolve(order_id, "cancelled in SHOPLINE before it was imported")
-            elif _fully_refunded(order, self.settings.import_when):
+            elif refunded_before_import(order.get("financial_status"), self.settings.import_when):
                 self.report.skipped += 1
                 if self.active.get(order_id):
                     self._resolve(order_id, "refunded in full in SHOPLINE before it was imported")

@@ -53,6 +53,7 @@ from stokline.connectors.stokly.filters import one_of
 from stokline.connectors.stokly.invented import Payment
 from stokline.connectors.stokly.invented import Refund as StoklyRefund
 from stokline.connectors.stokly.models import SaleOrderItem
+from stokline.mapping.orders import is_importable
 from stokline.mapping.payments import (
     Movement,
     Period,
@@ -497,9 +498,8 @@ class _Run:
     def _importable(self, order: Order) -> bool:
         """Whether the orders sync may still import ``order`` (so its money should wait)."""
         cancelled = order.status == "cancelled" or order.cancelled_at is not None
-        return (
-            not cancelled
-            and (order.financial_status or "") in self.mapping.syncs.orders.import_when
+        return not cancelled and is_importable(
+            order.financial_status, self.mapping.syncs.orders.import_when
         )
 
     async def execute(self) -> PaymentsReport:

@@ -34,6 +34,7 @@ from stokline.config import Mapping
 from stokline.config.skus import sku_key
 from stokline.connectors import InvalidRecord, ShoplineClient, StoklyClient
 from stokline.connectors.stokly.filters import one_of
+from stokline.mapping.orders import importable_statuses
 from stokline.mapping.stock import (
     DesiredLevel,
     StockPlan,
@@ -181,7 +182,8 @@ class _Reader:
     async def unimported(self) -> list[UnimportedLine]:
         """Lines of paid open SHOPLINE orders that the orders sync has not linked yet."""
         since = datetime.now(UTC) - UNIMPORTED_WINDOW
-        statuses = self.mapping.syncs.orders.import_when if self.mapping.syncs.orders else ("paid",)
+        orders_sync = self.mapping.syncs.orders
+        statuses = importable_statuses(orders_sync.import_when if orders_sync else ("paid",))
         orders = []
         for status in statuses:
             async for order in self.shopline.iter_orders(
