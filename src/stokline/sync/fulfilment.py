@@ -46,9 +46,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -61,7 +61,6 @@ from stokline.mapping.translate import Untranslatable
 from stokline.store import Store
 from stokline.store.exceptions import ACTIVE, REASONS, ExceptionRecord
 from stokline.store.records import Link
-from stokline.sync.clients import api_calls
 from stokline.sync.fulfilment_report import FulfilmentReport
 from stokline.sync.fulfilment_writes import (
     LINK,
@@ -72,6 +71,7 @@ from stokline.sync.fulfilment_writes import (
     shipment_source,
 )
 from stokline.sync.guards import BAD_DATA, describe_failure, printable, unusable
+from stokline.sync.run import RunCost
 
 __all__ = ["SHIPMENT_EVENTS", "FulfilmentReport", "PushRetry", "sync_fulfilment"]
 
@@ -105,43 +105,27 @@ def _shipment_id(event: Event) -> str | None:
     return str(value) if value else None
 
 
+@dataclass(eq=False, repr=False)
 class _Run(FulfilmentWrites):
     """One pass of the fulfilment sync; `sync_fulfilment` is its public face."""
 
-    def __init__(
-        self,
-        mapping: Mapping,
-        shopline: ShoplineClient,
-        stokly: StoklyClient,
-        store: Store,
-        *,
-        dry_run: bool,
-        trigger: str,
-        progress: Callable[[int, int], None] | None,
-        retry: PushRetry,
-        now: datetime | None,
-    ) -> None:
+    retry: PushRetry
+    now: datetime | None  # when shipments are judged stale; None: the current time
+
+    def __post_init__(self) -> None:
+        mapping = self.mapping
         settings = mapping.syncs.fulfilment
         if settings is None:
             raise ValueError(
                 f"the mapping {mapping.source or mapping.client.name} has no syncs.fulfilment"
             )
-        self.mapping = mapping
         self.settings = settings
-        self.client = mapping.client.name
         self.channel = mapping.connections.stokly.channel_id
-        self.shopline = shopline
-        self.stokly = stokly
-        self.store = store
-        self.dry = dry_run
-        self.trigger = trigger
-        self.progress = progress
-        self.retry = retry
-        self.now = now or datetime.now(UTC)
+        self.now = self.now or datetime.now(UTC)
         self.report = FulfilmentReport(
             client=self.client,
-            trigger=trigger,
-            dry_run=dry_run,
+            trigger=self.trigger,
+            dry_run=self.dry,
             stale_after_hours=settings.stale_after.total_seconds() / 3600,
         )
         self.handled: set[str] = set()
@@ -568,8 +552,7 @@ class _Run(FulfilmentWrites):
                 self.store.leases.release(self.holder)
 
     async def _execute(self) -> FulfilmentReport:
-        started = time.monotonic()
-        calls_before = api_calls(self.shopline, self.stokly)
+        cost = RunCost(self.shopline, self.stokly)
         for record in self.store.exceptions.list(
             client=self.client, entity_kind=LINK, status=ACTIVE
         ):
@@ -626,9 +609,7 @@ class _Run(FulfilmentWrites):
         self.report.cursor = stored
         self.report.deferred = len(self.deferred)
         self.report.busy = len(self.busy)
-        self.report.api_calls = api_calls(self.shopline, self.stokly) - calls_before
-        self.report.seconds = time.monotonic() - started
-        return self.report
+        return cost.charge(self.report)
 
 
 async def sync_fulfilment(
@@ -659,7 +640,7 @@ async def sync_fulfilment(
         shopline,
         stokly,
         store,
-        dry_run=dry_run,
+        dry=dry_run,
         trigger=trigger,
         progress=progress,
         retry=retry or PushRetry(),

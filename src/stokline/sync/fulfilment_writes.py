@@ -4,8 +4,8 @@ Every write here is followed at once by what makes it happen only once: the link
 ``shipment``: SHOPLINE fulfillment id ↔ Stokly shipment id) and an audit row. A create or a
 cancel that gets no clear answer is never simply sent again: the order's fulfillments are read
 first, and one that appeared since is taken for the write that landed (`PushRetry` bounds the
-tries within a run). `FulfilmentWrites` is mixed into the pass (`stokline.sync.fulfilment`),
-which provides the clients, the report and the exception bookkeeping it calls.
+tries within a run). `FulfilmentWrites` is a base of the pass (`stokline.sync.fulfilment`),
+which provides the settings, the report and the exception bookkeeping it calls.
 """
 
 from __future__ import annotations
@@ -25,12 +25,10 @@ from stokline.mapping.fulfilment import (
 )
 from stokline.mapping.translate import Untranslatable
 from stokline.store.records import Link
+from stokline.sync.run import SyncRun
 
 if TYPE_CHECKING:
-    from stokline.config import Mapping
     from stokline.config.models import FulfilmentSync
-    from stokline.connectors import ShoplineClient
-    from stokline.store import Store
     from stokline.store.exceptions import ExceptionRecord
     from stokline.sync.fulfilment_report import FulfilmentReport
 
@@ -116,17 +114,11 @@ def shipment_source(shipment: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class FulfilmentWrites:
-    """The writes of a pass, mixed into it; the pass provides what is declared below."""
+class FulfilmentWrites(SyncRun):
+    """The writes of a pass, a base of it; the pass provides what is declared below."""
 
     if TYPE_CHECKING:
-        mapping: Mapping
         settings: FulfilmentSync
-        client: str
-        shopline: ShoplineClient
-        store: Store
-        dry: bool
-        trigger: str
         retry: PushRetry
         report: FulfilmentReport
 

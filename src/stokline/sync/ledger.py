@@ -30,9 +30,8 @@ are posted; one that changed since is reported and left for the next run.
 
 from __future__ import annotations
 
-import time as clock
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -53,9 +52,9 @@ from stokline.mapping.journal import (
 )
 from stokline.store import Store
 from stokline.store.records import LedgerBatch
-from stokline.sync.clients import api_calls
 from stokline.sync.ledger_report import LedgerReport, journal_row
 from stokline.sync.money import Period, ShoplineMoney, read_shopline_money, with_refunds
+from stokline.sync.run import RunCost, SyncRun
 
 __all__ = [
     "MAX_PERIOD_DAYS",
@@ -158,37 +157,24 @@ def _base_of(batch: LedgerBatch) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-class _Run:
-    def __init__(
-        self,
-        mapping: ClientMapping,
-        shopline: ShoplineClient,
-        stokly: StoklyClient,
-        store: Store,
-        start: date,
-        end: date,
-        dry_run: bool,
-        trigger: str,
-        progress: Callable[[int, int], None] | None,
-        approved: Mapping[str, str] | None,
-        approval_note: str | None,
-        shared: ShoplineMoney | None = None,
-    ) -> None:
-        self.mapping = mapping
-        self.client = mapping.client.name
-        self.shopline = shopline
-        self.stokly = stokly
-        self.store = store
-        self.start, self.end = start, end
-        self.period = Period.of(mapping, start, end)
-        self.shared = shared
-        self.dry = dry_run
-        self.trigger = trigger
-        self.progress = progress
-        self.approved = approved
-        self.approval_note = approval_note
+@dataclass(eq=False, repr=False)
+class _Run(SyncRun):
+    """One posting run of the ledger; `post_ledger` is its public face."""
+
+    start: date
+    end: date
+    approved: Mapping[str, str] | None
+    approval_note: str | None
+    shared: ShoplineMoney | None = None
+
+    def __post_init__(self) -> None:
+        self.period = Period.of(self.mapping, self.start, self.end)
         self.report = LedgerReport(
-            client=self.client, trigger=trigger, dry_run=dry_run, start=start, end=end
+            client=self.client,
+            trigger=self.trigger,
+            dry_run=self.dry,
+            start=self.start,
+            end=self.end,
         )
 
     # -- reading SHOPLINE -----------------------------------------------------------------------
@@ -458,8 +444,7 @@ class _Run:
         return JournalDraft(self.client, key, base, ())
 
     async def execute(self) -> LedgerReport:
-        started = clock.monotonic()
-        calls_before = api_calls(self.shopline, self.stokly)
+        cost = RunCost(self.shopline, self.stokly)
         money = await self._read()
         if money is not None:
             drafts = build_journals(self.mapping, money, self.start, self.end)
@@ -470,9 +455,7 @@ class _Run:
                     by_base[base] = draft
             for base in sorted(by_base):
                 await self._group(by_base[base], recorded.get(base, []))
-        self.report.api_calls = api_calls(self.shopline, self.stokly) - calls_before
-        self.report.seconds = clock.monotonic() - started
-        return self.report
+        return cost.charge(self.report)
 
 
 async def post_ledger(
@@ -512,11 +495,11 @@ async def post_ledger(
         shopline,
         stokly,
         store,
-        first,
-        last,
         dry_run,
         trigger,
         progress,
+        first,
+        last,
         approved,
         approval_note,
         money,

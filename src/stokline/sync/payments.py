@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -65,7 +64,6 @@ from stokline.mapping.payments import (
 from stokline.mapping.translate import Untranslatable, resolve_gateway
 from stokline.store import Store
 from stokline.store.exceptions import ACTIVE, ExceptionRecord
-from stokline.sync.clients import api_calls
 from stokline.sync.guards import BAD_DATA, describe_failure
 from stokline.sync.money import (
     ORDER_LINK,
@@ -77,6 +75,7 @@ from stokline.sync.money import (
 )
 from stokline.sync.payments_report import PaymentsReport
 from stokline.sync.report import mask
+from stokline.sync.run import RunCost, SyncRun
 
 __all__ = ["PaymentsReport", "sync_payments"]
 
@@ -107,36 +106,21 @@ class _OrderContext:
     lines: list[SaleOrderItem] | None = None
 
 
-class _Run:
+@dataclass(eq=False, repr=False)
+class _Run(SyncRun):
     """One pass of the payments sync; `sync_payments` is its public face."""
 
-    def __init__(
-        self,
-        mapping: Mapping,
-        shopline: ShoplineClient,
-        stokly: StoklyClient,
-        store: Store,
-        period: Period,
-        dry_run: bool,
-        progress: Callable[[int, int], None] | None,
-        shared: ShoplineMoney | None = None,
-    ) -> None:
-        self.mapping = mapping
-        self.client = mapping.client.name
-        self.shopline = shopline
-        self.stokly = stokly
-        self.store = store
-        self.period = period
-        self.dry = dry_run
-        self.progress = progress
-        self.shared = shared
+    period: Period
+    shared: ShoplineMoney | None = None
+
+    def __post_init__(self) -> None:
         self.money: ShoplineMoney | None = None
         self.report = PaymentsReport(
             client=self.client,
-            trigger="finance",
-            dry_run=dry_run,
-            start=period.start,
-            end=period.end,
+            trigger=self.trigger,
+            dry_run=self.dry,
+            start=self.period.start,
+            end=self.period.end,
         )
         self.active: dict[tuple[str, str], list[ExceptionRecord]] = {}
         self.pending: dict[str, str] = {}
@@ -503,8 +487,7 @@ class _Run:
         )
 
     async def execute(self) -> PaymentsReport:
-        started = time.monotonic()
-        calls_before = api_calls(self.shopline, self.stokly)
+        cost = RunCost(self.shopline, self.stokly)
         self._load_pending()
         replay = self._load_exceptions()
         also = [*self.pending, *replay]
@@ -515,9 +498,7 @@ class _Run:
                 money = await widen(self.shopline, self.shared, also)
         except ConnectorError as exc:
             self.report.add_error(f"reading SHOPLINE's orders failed: {exc}")
-            self.report.api_calls = api_calls(self.shopline, self.stokly) - calls_before
-            self.report.seconds = time.monotonic() - started
-            return self.report  # the pending list stays as it was
+            return cost.charge(self.report)  # the pending list stays as it was
         self.money = money
         for order_id, why in money.unread.items():
             order = money.orders[order_id]
@@ -552,9 +533,7 @@ class _Run:
             if self.progress is not None:
                 self.progress(first + len(chunk), len(ready))
         self._save_pending()
-        self.report.api_calls = api_calls(self.shopline, self.stokly) - calls_before
-        self.report.seconds = time.monotonic() - started
-        return self.report
+        return cost.charge(self.report)
 
 
 async def sync_payments(
@@ -584,5 +563,5 @@ async def sync_payments(
     period = Period.of(mapping, start, end)
     if money is not None:
         money.check(period)
-    run = _Run(mapping, shopline, stokly, store, period, dry_run, progress, money)
+    run = _Run(mapping, shopline, stokly, store, dry_run, "finance", progress, period, money)
     return await run.execute()

@@ -32,9 +32,9 @@ it is passed in (``money``); the rows and their rendering are in `stokline.sync.
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import NamedTuple
@@ -45,7 +45,6 @@ from stokline.connectors.stokly.filters import and_, eq, gte, lte, one_of
 from stokline.mapping.journal import FEES, RECEIPTS, REFUNDS, parse_gateway_line
 from stokline.mapping.payments import Movement, Period
 from stokline.store import Store
-from stokline.sync.clients import api_calls
 from stokline.sync.money import ORDER_LINK, ShoplineMoney, read_shopline_money
 from stokline.sync.payouts_report import (
     COLUMNS,
@@ -56,6 +55,7 @@ from stokline.sync.payouts_report import (
     money_text,
 )
 from stokline.sync.report import mask
+from stokline.sync.run import RunCost, SyncContext
 
 __all__ = [
     "COLUMNS",
@@ -78,33 +78,22 @@ class _Ref(NamedTuple):
     sale_order: str | None
 
 
-class _Reader:
+@dataclass(eq=False, repr=False)
+class _Reader(SyncContext):
     """One reconciliation: reads SHOPLINE, Stokly's records and ledger, and the store's links."""
 
-    def __init__(
-        self,
-        mapping: Mapping,
-        shopline: ShoplineClient,
-        stokly: StoklyClient,
-        store: Store,
-        period: Period,
-        progress: Callable[[int, int], None] | None,
-        shared: ShoplineMoney | None = None,
-    ) -> None:
-        self.mapping = mapping
-        self.client = mapping.client.name
-        self.shared = shared
+    period: Period
+    progress: Callable[[int, int], None] | None
+    shared: ShoplineMoney | None = None
+
+    def __post_init__(self) -> None:
+        mapping = self.mapping
         self.channel = mapping.connections.stokly.channel_id
-        self.shopline = shopline
-        self.stokly = stokly
-        self.store = store
-        self.period = period
-        self.progress = progress
         finance = mapping.syncs.finance
         self.result = PayoutReconciliation(
             client=self.client,
-            start=period.start,
-            end=period.end,
+            start=self.period.start,
+            end=self.period.end,
             timezone=mapping.client.timezone,
             ledger_expected=finance is not None and finance.enabled,
         )
@@ -351,8 +340,7 @@ class _Reader:
         return dict(sorted(late.items()))
 
     async def run(self) -> PayoutReconciliation:
-        started = time.monotonic()
-        calls_before = api_calls(self.shopline, self.stokly)
+        cost = RunCost(self.shopline, self.stokly)
         try:
             money = self.shared
             if money is None:
@@ -361,7 +349,7 @@ class _Reader:
                 )
         except ConnectorError as exc:
             self.result.errors.append(mask(f"reading SHOPLINE's orders failed: {exc}"))
-            return self._done(started, calls_before)
+            return cost.charge(self.result)
         for order_id, why in money.unread.items():
             name = money.orders[order_id].name or order_id
             self.result.errors.append(mask(f"the transactions of {name} could not be read: {why}"))
@@ -379,12 +367,7 @@ class _Reader:
         for key, group in self.groups.items():
             self._explain(key, group)
         self.result.groups = sorted(self.groups.values(), key=lambda g: g.key)
-        return self._done(started, calls_before)
-
-    def _done(self, started: float, calls_before: int) -> PayoutReconciliation:
-        self.result.api_calls = api_calls(self.shopline, self.stokly) - calls_before
-        self.result.seconds = time.monotonic() - started
-        return self.result
+        return cost.charge(self.result)
 
 
 async def reconcile_payouts(
@@ -409,4 +392,7 @@ async def reconcile_payouts(
     period = Period.of(mapping, start, end)
     if money is not None:
         money.check(period)
-    return await _Reader(mapping, shopline, stokly, store, period, progress, money).run()
+    reader = _Reader(
+        mapping, shopline, stokly, store, period=period, progress=progress, shared=money
+    )
+    return await reader.run()

@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from stokline.config import Mapping
@@ -32,7 +32,7 @@ from stokline.connectors import ConnectorError, ShoplineClient, StoklyClient, is
 from stokline.mapping.stock import DesiredLevel, VariantRef
 from stokline.store import Store
 from stokline.store.exceptions import ACTIVE
-from stokline.sync.clients import api_calls
+from stokline.sync.run import RunCost, SyncRun
 from stokline.sync.stock_read import read_plan
 from stokline.sync.stock_reconcile import compare_levels
 from stokline.sync.stock_report import StockReport
@@ -50,37 +50,20 @@ MAX_ROWS = 200  # rows of a kind kept in a report: enough to act on, small enoug
 MAX_ERRORS = 20
 
 
-class _Run:
+@dataclass(eq=False, repr=False)
+class _Run(SyncRun):
     """One pass of the stock sync; `sync_stock` is its public face."""
 
-    def __init__(
-        self,
-        mapping: Mapping,
-        shopline: ShoplineClient,
-        stokly: StoklyClient,
-        store: Store,
-        dry_run: bool,
-        trigger: str,
-        skus: set[str] | None,
-        check_drift: bool,
-        progress: Callable[[int, int], None] | None,
-        locations: dict[str, str] | None = None,
-    ) -> None:
-        self.mapping = mapping
-        self.client = mapping.client.name
-        self.shopline = shopline
-        self.stokly = stokly
-        self.store = store
-        self.dry = dry_run
-        self.trigger = trigger
-        self.only = set(skus) if skus is not None else None
-        self.check_drift = check_drift
-        self.progress = progress
-        self.locations = locations
+    only: set[str] | None  # Stokly SKUs the pass is limited to (the event path); None: all
+    check_drift: bool
+    locations: dict[str, str] | None = None
+
+    def __post_init__(self) -> None:
+        self.only = set(self.only) if self.only is not None else None
         self.written: set[tuple[str, str]] = set()
-        settings = mapping.syncs.stock
+        settings = self.mapping.syncs.stock
         self.batch_size = settings.batch_size if settings is not None else 250
-        self.report = StockReport(client=self.client, trigger=trigger, dry_run=dry_run)
+        self.report = StockReport(client=self.client, trigger=self.trigger, dry_run=self.dry)
 
     def _error(self, message: str) -> None:
         if len(self.report.errors) < MAX_ERRORS:
@@ -165,8 +148,7 @@ class _Run:
     # -- the pass -------------------------------------------------------------------------------
 
     async def execute(self) -> StockReport:
-        started = time.monotonic()
-        calls_before = api_calls(self.shopline, self.stokly)
+        cost = RunCost(self.shopline, self.stokly)
         read = await read_plan(
             self.mapping,
             shopline=self.shopline,
@@ -198,9 +180,7 @@ class _Run:
             unmatched=len(plan.unmatched),
             excluded=len(plan.excluded),
         )
-        self.report.api_calls = api_calls(self.shopline, self.stokly) - calls_before
-        self.report.seconds = time.monotonic() - started
-        return self.report
+        return cost.charge(self.report)
 
     async def _apply(
         self, levels: list[DesiredLevel], current: dict[tuple[str, str], int | None]
@@ -277,7 +257,7 @@ async def sync_stock(
     compares what the pass read with what it should be, and which of those it set right.
     """
     run = _Run(
-        mapping, shopline, stokly, store, dry_run, trigger, skus, check_drift, progress, locations
+        mapping, shopline, stokly, store, dry_run, trigger, progress, skus, check_drift, locations
     )
     return await run.execute()
 

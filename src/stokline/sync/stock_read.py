@@ -47,6 +47,7 @@ from stokline.mapping.translate import SkuMatcher
 from stokline.store import Store
 from stokline.sync.guards import printable
 from stokline.sync.orders import stokly_location_index
+from stokline.sync.run import SyncContext
 
 __all__ = ["ORDER_LINK", "UNIMPORTED_WINDOW", "StockPlanRead", "read_plan", "read_shown"]
 
@@ -73,21 +74,14 @@ class StockPlanRead:
     ``plan.levels``, as `read_shown` returns it; None when not asked for."""
 
 
-class _Reader:
-    def __init__(
-        self,
-        mapping: Mapping,
-        shopline: ShoplineClient,
-        stokly: StoklyClient,
-        store: Store,
-        skus: set[str] | None,
-    ) -> None:
-        self.mapping = mapping
-        self.client = mapping.client.name
-        self.shopline = shopline
-        self.stokly = stokly
-        self.store = store
-        self.only = set(skus) if skus is not None else None
+@dataclass(eq=False, repr=False)
+class _Reader(SyncContext):
+    """One read of both sides for a stock plan; `read_plan` is its public face."""
+
+    only: set[str] | None  # Stokly SKUs the read is limited to (the event path); None: all
+
+    def __post_init__(self) -> None:
+        self.only = set(self.only) if self.only is not None else None
         # Malformed records set aside: what they concern is left alone this pass.
         self.problems: list[str] = []
         self.held_items: set[str] = set()  # Stokly item ids
@@ -355,7 +349,7 @@ async def read_plan(
     A failed read raises the client's `ConnectorError`: a partial read would give wrong levels.
     A malformed record only holds back the levels it concerns (see ``problems``).
     """
-    reader = _Reader(mapping, shopline, stokly, store, skus)
+    reader = _Reader(mapping, shopline, stokly, store, only=skus)
     return await reader.plan(locations, shown)
 
 

@@ -15,7 +15,6 @@ has no level for the item at that location (it is not sold there at all).
 from __future__ import annotations
 
 import csv
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -24,7 +23,7 @@ from stokline.config import Mapping
 from stokline.connectors import ShoplineClient, StoklyClient
 from stokline.mapping.stock import DesiredLevel
 from stokline.store import Store
-from stokline.sync.clients import api_calls
+from stokline.sync.run import RunCost
 from stokline.sync.stock_read import read_plan, read_shown
 
 __all__ = [
@@ -237,8 +236,7 @@ async def reconcile_stock(
     SHOPLINE locations left out because Stokly lacks a location they are fed by are listed in
     ``errors``.
     """
-    started = time.monotonic()
-    before = api_calls(shopline, stokly)
+    cost = RunCost(shopline, stokly)
     read = await read_plan(
         mapping, shopline=shopline, stokly=stokly, store=store, locations=locations
     )
@@ -251,6 +249,4 @@ async def reconcile_stock(
         excluded=len(read.plan.excluded),
     )
     result.errors.extend(read.problems)
-    result.api_calls = api_calls(shopline, stokly) - before
-    result.seconds = time.monotonic() - started
-    return result
+    return cost.charge(result)

@@ -1,0 +1,195 @@
+"""What becomes of an imported order that SHOPLINE later cancels or edits.
+
+An order linked to a Stokly sale order is compared with what was imported: a cancellation removes
+the sale order while none of its lines has been worked on (``on_cancelled: apply``), else it is
+reported as an ``order_changed`` exception for a person; an edit is compared by its fingerprint
+(lines, delivery, notes), and only a change of the notes can be applied (``on_edited: apply``) —
+Stokly's API cannot change the lines or the delivery of an existing sale order, so those are
+reported. Each outcome is a row of ``report.changes`` and is remembered on the link, so it is
+handled once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stokline.connectors import ConnectorError, is_transient
+from stokline.connectors.stokly.models import SaleOrder
+from stokline.mapping.orders import order_fingerprint
+from stokline.mapping.translate import Untranslatable, render_sale_order_fields
+from stokline.store.records import Link
+from stokline.sync.orders_run import ACTOR, LINK, OrdersRun
+
+__all__ = ["OrderChanges", "cancelled"]
+
+# Stokly line statuses under which a sale order can still be removed without undoing work.
+_UNTOUCHED = frozenset({"unprocessed", "cancelled"})
+
+
+def cancelled(order: dict[str, Any]) -> bool:
+    """Whether SHOPLINE's ``order`` (as a dict) is cancelled."""
+    return order.get("status") == "cancelled" or bool(order.get("cancelled_at"))
+
+
+class OrderChanges(OrdersRun):
+    """Cancellations and edits of orders already imported, checked as a run meets them."""
+
+    async def _check_change(
+        self, order: dict[str, Any], link: Link, sale: SaleOrder | None
+    ) -> None:
+        data = dict(link.data or {})
+        if cancelled(order):
+            if data.get("cancelled"):
+                self.report.duplicates += 1
+                return
+            await self._cancel(order, link, data, sale)
+            return
+        old = data.get("fingerprint") or {}
+        new = order_fingerprint(order)
+        parts = [k for k in ("lines", "delivery", "notes") if old.get(k) and old[k] != new[k]]
+        if not parts:
+            self.report.duplicates += 1
+            if not old:  # linked without a fingerprint (recorded by hand): remember it from now
+                self._remember(link, {**data, "fingerprint": new})
+            return
+        await self._edited(order, link, data, new, parts)
+
+    def _remember(self, link: Link, data: dict[str, Any]) -> None:
+        if not self.dry:
+            self.store.links.put(self.client, LINK, link.shopline_id, link.stokly_id, data)
+
+    def _change_row(self, order: dict[str, Any], link: Link, change: str, outcome: str) -> None:
+        self.report.changes.append(
+            {
+                "order": order.get("name"),
+                "shopline_id": str(order["id"]),
+                "sale_order": link.stokly_id,
+                "change": change,
+                "outcome": outcome,
+            }
+        )
+
+    async def _cancel(
+        self, order: dict[str, Any], link: Link, data: dict[str, Any], sale: SaleOrder | None
+    ) -> None:
+        reason = order.get("cancel_reason") or "no reason given"
+        if self.settings.on_cancelled == "exception":
+            self._raise(
+                order,
+                Untranslatable(
+                    "order_changed",
+                    f"{order.get('name')} was cancelled in SHOPLINE ({reason}) after it was imported"
+                    f" as Stokly sale order {link.stokly_id}; on_cancelled is 'exception'",
+                ),
+            )
+            self._change_row(order, link, "cancelled", "reported")
+            self._remember(link, {**data, "cancelled": "reported"})
+            return
+        if sale is not None and sale.stage == "removed":
+            self._change_row(order, link, "cancelled", "already removed in Stokly")
+            self._remember(link, {**data, "cancelled": "applied"})
+            return
+        started = sorted(set(sale.itemStatuses) - _UNTOUCHED) if sale is not None else []
+        if started:
+            self._raise(
+                order,
+                Untranslatable(
+                    "order_changed",
+                    f"{order.get('name')} was cancelled in SHOPLINE ({reason}) but Stokly sale order"
+                    f" {link.stokly_id} is already {', '.join(started)}: stop or return the goods",
+                ),
+            )
+            self._change_row(order, link, "cancelled", "reported: fulfilment under way")
+            self._remember(link, {**data, "cancelled": "reported"})
+            return
+        if self.dry:
+            self._change_row(order, link, "cancelled", "would remove the sale order")
+            return
+        try:
+            await self.stokly.patch_sale_order(link.stokly_id, {"stage": "removed"})
+        except ConnectorError as exc:
+            if is_transient(exc):
+                self.deferred[str(order["id"])] = order
+                self.report.add_error(f"removing the sale order of {order.get('name')}: {exc}")
+                return
+            self._raise(
+                order,
+                Untranslatable(
+                    "order_changed",
+                    f"{order.get('name')} was cancelled in SHOPLINE; Stokly refused to remove sale"
+                    f" order {link.stokly_id}: {exc}",
+                ),
+            )
+            self._remember(link, {**data, "cancelled": "reported"})
+            return
+        self.store.audit.record(
+            self.client,
+            ACTOR,
+            "stokly",
+            "remove_sale_order",
+            f"{self.channel}:{order['id']}",
+            link.stokly_id,
+            {"order": order.get("name"), "reason": reason, "trigger": self.trigger},
+        )
+        self._change_row(order, link, "cancelled", "sale order removed")
+        self._remember(link, {**data, "cancelled": "applied"})
+
+    async def _edited(
+        self,
+        order: dict[str, Any],
+        link: Link,
+        data: dict[str, Any],
+        fingerprint: dict[str, str],
+        parts: list[str],
+    ) -> None:
+        what = " and ".join(
+            {"lines": "its lines", "delivery": "its delivery", "notes": "its notes"}[p]
+            for p in parts
+        )
+        applied = False
+        if self.settings.on_edited == "apply" and parts == ["notes"]:
+            try:
+                fields = render_sale_order_fields(self.mapping, order, order.get("customer"))
+            except Untranslatable as exc:
+                self._raise(order, exc)
+                return
+            if not self.dry:
+                try:
+                    await self.stokly.patch_sale_order(link.stokly_id, fields)
+                except ConnectorError as exc:
+                    if is_transient(exc):
+                        self.deferred[str(order["id"])] = order
+                        return
+                    parts = [*parts, f"refused: {exc}"]
+                else:
+                    applied = True
+                    self.store.audit.record(
+                        self.client,
+                        ACTOR,
+                        "stokly",
+                        "update_sale_order",
+                        f"{self.channel}:{order['id']}",
+                        link.stokly_id,
+                        {"order": order.get("name"), "fields": sorted(fields)},
+                    )
+            else:
+                applied = True
+        if applied:
+            outcome = "would apply" if self.dry else "applied"
+            self._change_row(order, link, f"edited ({what})", outcome)
+        else:
+            hint = (
+                "Stokly's API cannot change the lines or the delivery of an existing sale order"
+                if self.settings.on_edited == "apply"
+                else "on_edited is 'exception'"
+            )
+            self._raise(
+                order,
+                Untranslatable(
+                    "order_changed",
+                    f"{order.get('name')} was edited in SHOPLINE ({what}) after it was imported as"
+                    f" Stokly sale order {link.stokly_id}; {hint}",
+                ),
+            )
+            self._change_row(order, link, f"edited ({what})", "reported")
+        self._remember(link, {**data, "fingerprint": fingerprint})

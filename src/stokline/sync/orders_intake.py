@@ -1,0 +1,260 @@
+"""The work of one orders run, read in: webhook events, the sweep, replays; and handed back.
+
+Candidates come from three places: the webhook inbox (events claimed row by row, ``FOR UPDATE
+SKIP LOCKED`` on PostgreSQL, so concurrent runs split them), a sweep of the SHOPLINE orders
+updated since the stored cursor minus the look-back window, and the orders whose exceptions are
+open or marked for retry. The inbox's orders are re-read from SHOPLINE by id for their current
+state (the webhook's own copy is the fallback). Every order is leased to the run before it is
+worked on (`stokline.store.leases`); one another run holds is left to it, with its events.
+A malformed delivery or order becomes a ``poison_message``. At the end, the events of settled
+orders are done and the others go back to the inbox, and the sweep cursor moves only as far as
+the oldest order still unsettled.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from stokline.connectors import ConnectorError, InvalidRecord
+from stokline.connectors.shopline.models import Order
+from stokline.mapping.translate import Untranslatable
+from stokline.store.exceptions import ACTIVE, ExceptionRecord
+from stokline.store.inbox import InboxEvent
+from stokline.sync.guards import printable, unusable
+from stokline.sync.orders_run import LINK, SELF_HEALING, SYNC, OrdersRun
+
+__all__ = ["CLAIM_PAGE", "ORDER_TOPICS", "OrderIntake"]
+
+log = logging.getLogger("stokline.sync.orders")
+
+ORDER_TOPICS = (
+    "orders/create",
+    "orders/paid",
+    "orders/updated",
+    "orders/cancelled",
+    "orders/edited",
+    "orders/fulfilled",
+    "orders/partially_fulfilled",
+    "orders/delete",
+)
+"""Webhook topics about one order (a bare order object, or its id): each is a reason to look."""
+
+CLAIM_PAGE = 500
+
+
+def _decode(body: bytes) -> dict[str, Any] | None:
+    try:
+        data = json.loads(body, parse_float=Decimal)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict) or not data.get("id") or not isinstance(data["id"], str | int):
+        return None
+    return data
+
+
+def _as_dict(order: Order) -> dict[str, Any]:
+    return order.model_dump()
+
+
+def _updated(order: dict[str, Any]) -> datetime | None:
+    value = order.get("updated_at")
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return None
+
+
+class OrderIntake(OrdersRun):
+    """The reading side of an orders run: what to work on, and what goes back afterwards."""
+
+    # -- gathering ------------------------------------------------------------------------------
+
+    def _since(self, sweep_started: datetime) -> datetime:
+        """Where the sweep starts: the stored cursor (else now) minus the look-back window."""
+        cursor = self.store.cursors.get(self.client, SYNC)
+        return (
+            datetime.fromisoformat(cursor) if cursor else sweep_started
+        ) - self.settings.lookback
+
+    def _take_events(self) -> list[InboxEvent]:
+        if self.dry:
+            return self.store.inbox.pending(self.client, topics=ORDER_TOPICS)
+        taken: list[InboxEvent] = []
+        while batch := self.store.inbox.claim(
+            self.client, self.worker, CLAIM_PAGE, topics=ORDER_TOPICS
+        ):
+            taken.extend(batch)
+            if len(batch) < CLAIM_PAGE:
+                break
+        return taken
+
+    def _read_events(self) -> dict[str, dict[str, Any]]:
+        """Order bodies from the inbox by order id (the newest delivery of each order wins)."""
+        bodies: dict[str, dict[str, Any]] = {}
+        for event in self._take_events():
+            order = _decode(event.body)
+            if order is None:
+                self._poison(event)
+                continue
+            order_id = str(order["id"])
+            self.events.setdefault(order_id, []).append(event)
+            previous = bodies.get(order_id)
+            newer = previous is None or (_updated(order) or datetime.min.replace(tzinfo=UTC)) >= (
+                _updated(previous) or datetime.min.replace(tzinfo=UTC)
+            )
+            if newer and order.get("line_items") is not None:
+                bodies[order_id] = order
+        # Another run may hold one of these orders (it swept it, or claimed another of its events
+        # at the same moment): its events go back to the inbox for the next run, untouched.
+        for order_id in self._held_elsewhere(list(self.events)):
+            for event in self.events.pop(order_id):
+                self.store.inbox.release(event.id, "the order was being handled by another run")
+            self.busy[order_id] = bodies.pop(order_id, None) or {"id": order_id}
+        return bodies
+
+    def _held_elsewhere(self, order_ids: list[str]) -> set[str]:
+        """Lease ``order_ids`` to this run; returns those another run holds."""
+        if self.dry or not order_ids:
+            return set()
+        taken = self.store.leases.acquire(self.client, LINK, order_ids, self.holder)
+        return set(order_ids) - taken
+
+    def _poison(self, event: InboxEvent) -> None:
+        message = f"a signed {event.topic} delivery is not an order object with an id"
+        team = self.mapping.operating_model.owner_of("poison_message")
+        self.report.add_exception("poison_message", team, f"webhook {event.webhook_id}", message)
+        if self.dry:
+            return
+        self.store.inbox.poison(event.id, message)
+        self.store.exceptions.raise_(
+            self.client,
+            "poison_message",
+            "webhook",
+            event.webhook_id,
+            message,
+            team=team,
+            payload={"topic": event.topic, "bytes": len(event.body)},
+        )
+        self.report.exceptions_opened += 1
+
+    def _set_aside(self, record: InvalidRecord) -> None:
+        """A malformed order of a page: it becomes an exception; the page goes on."""
+        if record.record_id is None:
+            self.report.add_error(f"SHOPLINE sent an order without a usable id: {record.error}")
+            return
+        self.unreadable[record.record_id] = (
+            record.raw,
+            f"SHOPLINE sent it malformed: {record.error}",
+        )
+
+    async def _sweep(self, since: datetime) -> dict[str, dict[str, Any]] | None:
+        try:
+            return {
+                o.id: _as_dict(o)
+                async for o in self.shopline.iter_orders(
+                    updated_at_min=since, on_invalid=self._set_aside
+                )
+            }
+        except ConnectorError as exc:
+            self.report.sweep_ok = False
+            self.report.add_error(f"the SHOPLINE sweep failed: {exc}")
+            return None
+
+    async def _fetch(self, ids: Iterable[str]) -> dict[str, dict[str, Any]] | None:
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            return {}
+        try:
+            return {
+                o.id: _as_dict(o)
+                async for o in self.shopline.iter_orders(ids=wanted, on_invalid=self._set_aside)
+            }
+        except ConnectorError as exc:
+            self.report.add_error(f"re-reading {len(wanted)} orders from SHOPLINE failed: {exc}")
+            return None
+
+    async def _candidates(self, since: datetime) -> dict[str, dict[str, Any]]:
+        bodies = self._read_events()
+        for record in self.store.exceptions.list(
+            client=self.client, entity_kind=LINK, status=ACTIVE
+        ):
+            self.active.setdefault(record.entity_id, []).append(record)
+        replay = [i for i, r in self.active.items() if self.sweep and self._replayable(r)]
+        swept = await self._sweep(since) if self.sweep else None
+        orders = dict(swept or {})
+        fetched = await self._fetch(
+            i for i in [*bodies, *replay] if i not in orders and i not in self.unreadable
+        )
+        # SHOPLINE cannot be read: the webhook's own copy of an order is the next best; orders
+        # replayed for their exceptions wait for the next run (their exceptions stay open).
+        orders.update(fetched or {})
+        for order_id, body in bodies.items():
+            if order_id not in self.unreadable:
+                orders.setdefault(order_id, body)
+        for order_id, order in list(orders.items()):
+            if (why := unusable(order)) is not None:
+                self.unreadable[order_id] = (orders.pop(order_id), why)
+        for order_id in self._held_elsewhere([i for i in orders if i not in self.events]):
+            self.busy[order_id] = orders.pop(order_id)
+        if self.busy:
+            log.info("%d order(s) are being handled by another run: left to it", len(self.busy))
+        for order_id in self.events:
+            if order_id not in orders:
+                log.info("order %s of a webhook is not in SHOPLINE (deleted?)", order_id)
+        if not self.dry:
+            for order_id in replay:
+                if order_id in self.busy:
+                    continue
+                for record in self.active[order_id]:
+                    if record.status == "open":
+                        self.store.exceptions.mark_retrying(record.id)
+        for order_id, (raw, why) in self.unreadable.items():
+            self._unreadable(order_id, raw, why)
+        return orders
+
+    def _unreadable(self, order_id: str, raw: Any, why: str) -> None:
+        """One ``poison_message`` for an order no step can work on; replayed from SHOPLINE."""
+        name = raw.get("name") if isinstance(raw, dict) else None
+        stub = {"id": printable(order_id), "name": printable(name) if name else None}
+        message = printable(f"the order cannot be read, so it was not imported: {why}", 600)
+        self._raise(stub, Untranslatable("poison_message", message), {"unreadable": True})
+
+    @staticmethod
+    def _replayable(records: list[ExceptionRecord]) -> bool:
+        return any(r.code in SELF_HEALING for r in records)
+
+    # -- handing back ---------------------------------------------------------------------------
+
+    def _settle_events(self, *, crashed: bool) -> None:
+        """Processed events are done; those of deferred orders (or all, after a crash) go back."""
+        if self.dry:
+            return
+        done: list[int] = []
+        for order_id, events in self.events.items():
+            for event in events:
+                if crashed or order_id in self.deferred:
+                    self.store.inbox.release(event.id, "left for the next run")
+                else:
+                    done.append(event.id)
+        self.store.inbox.done(done)
+        self.store.leases.release(self.holder)
+
+    def _advance_cursor(self, sweep_started: datetime) -> None:
+        """After a sweep: the cursor moves to its start, or to the oldest order still unsettled."""
+        if self.sweep and self.report.sweep_ok and not self.dry:
+            # Orders deferred, or left to another run that may yet defer them, hold the cursor.
+            busy = [o for o in self.busy.values() if _updated(o) is not None]
+            unsettled = [*self.deferred.values(), *busy]
+            held = [u for o in unsettled if (u := _updated(o)) is not None]
+            value = min([sweep_started, *held])
+            if not any(_updated(o) is None for o in unsettled):
+                self.store.cursors.set(self.client, SYNC, value.isoformat())
