@@ -6,7 +6,9 @@ this module by its plain name (``from _common import ...``), wherever the worker
 Everything here is orchestration: which failures are worth a task retry (only transient ones: the
 HTTP clients already retried each request), which look-ups may be cached (only the read-only
 Stokly location list), how a run is named, how a per-client lock is taken, and how exceptions
-are published. The work itself stays in `stokline.sync`.
+are published. The work itself stays in `stokline.sync`. Built on these: `_passes` (the shape of
+one coarse sync pass: its task, its artifacts, its event) and `_watchers` (the poll loop of the
+two watcher flows, handing over to the next run).
 """
 
 from __future__ import annotations
@@ -118,6 +120,12 @@ async def stokly_locations(mapping_path: str, stokly_url: str, account_key: str)
     a mapping pointed at another account never reads a cached answer of the first."""
     async with open_clients(load_mapping(mapping_path)) as (_, stokly):
         return await stokly_location_index(stokly)
+
+
+async def locations_for(mapping_path: str, mapping: Mapping) -> dict[str, str]:
+    """`stokly_locations` of the account the mapping (read from ``mapping_path``) connects to."""
+    stokly = mapping.connections.stokly
+    return await stokly_locations(mapping_path, stokly.base_url, stokly.account_key)
 
 
 def store_for(dry_run: bool) -> Store:

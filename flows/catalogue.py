@@ -28,27 +28,21 @@ from __future__ import annotations
 
 from typing import Literal
 
-from _common import (
-    RETRIES,
-    IncompleteRun,
-    artifact_key,
-    load_client_mapping,
-    progress_logger,
-    publish_exceptions,
-    retry_when_transient,
-    run_name_of,
-    store_for,
-    sync_settings,
+from _common import artifact_key, run_name_of
+from _passes import (
+    emit_synced_event,
+    fail_if_unfinished,
+    pass_task,
+    publish_rows,
+    publish_summary,
+    retry_if_unfinished,
+    run_use_case,
+    start_pass,
 )
-from prefect import flow, get_run_logger, task
-from prefect.artifacts import acreate_table_artifact
-from prefect.cache_policies import NO_CACHE
-from prefect.events import emit_event
-from prefect.runtime import task_run
-from prefect.tasks import exponential_backoff
+from prefect import flow, get_run_logger
 
 from stokline.config import Mapping
-from stokline.sync import CatalogueReport, open_clients, sync_catalogue
+from stokline.sync import CatalogueReport, sync_catalogue
 
 Trigger = Literal["schedule", "manual"]
 
@@ -66,8 +60,6 @@ SUMMARY_FIELDS = (
     "exceptions_resolved",
     "api_calls",
 )
-MAX_ROWS = 500
-"""Rows of a list artifact: enough to act on, small enough for the UI to render."""
 
 
 def incomplete(report: CatalogueReport) -> str:
@@ -75,30 +67,13 @@ def incomplete(report: CatalogueReport) -> str:
     return "; ".join(report.errors) or "the pass did not finish"
 
 
-@task(
-    name="sync-catalogue",
-    retries=RETRIES,
-    retry_delay_seconds=exponential_backoff(backoff_factor=10),
-    retry_jitter_factor=0.2,
-    retry_condition_fn=retry_when_transient,
-    cache_policy=NO_CACHE,
-)
+@pass_task("sync-catalogue")
 async def update_catalogue(mapping: Mapping, trigger: str, dry_run: bool) -> CatalogueReport:
     """The whole pass in one task run: it reads both catalogues whole anyway."""
-    with store_for(dry_run) as store:
-        async with open_clients(mapping) as (shopline, stokly):
-            report = await sync_catalogue(
-                mapping,
-                shopline=shopline,
-                stokly=stokly,
-                store=store,
-                dry_run=dry_run,
-                trigger=trigger,
-                progress=progress_logger("catalogue"),
-            )
-    # Retry while attempts are left; the last attempt's report is published as it is.
-    if not report.ok and (task_run.run_count or 1) <= RETRIES:
-        raise IncompleteRun(incomplete(report))
+    report = await run_use_case(
+        sync_catalogue, mapping, dry_run=dry_run, progress="catalogue", trigger=trigger
+    )
+    retry_if_unfinished(report, incomplete)
     return report
 
 
@@ -110,31 +85,23 @@ def counts(report: CatalogueReport) -> dict[str, int]:
 async def publish(report: CatalogueReport) -> None:
     """The run's summary, exceptions, missing items (and, for a dry run, what it would write)."""
     client = report.client
-    mode = "dry run" if report.dry_run else "run"
-    await acreate_table_artifact(
-        key=artifact_key("catalogue-summary", client),
-        table=report.summary_rows(),
-        description=f"Catalogue {mode} for **{client}** ({report.trigger}): Stokly items and "
-        "SHOPLINE products seen, linked, unchanged, written, created, archived.",
+    await publish_summary(
+        "catalogue",
+        report,
+        "Stokly items and SHOPLINE products seen, linked, unchanged, written, created, archived.",
     )
-    await publish_exceptions("catalogue", client, report.exceptions, mode)
     if report.missing:
-        await acreate_table_artifact(
-            key=artifact_key("catalogue-missing", client),
-            table=report.missing[:MAX_ROWS],
-            description=f"{len(report.missing)} Stokly item(s) SHOPLINE lacks or still lists "
-            f"for **{client}** (the mapping reports them rather than creating or archiving)"
-            + (f"; the first {MAX_ROWS} shown" if len(report.missing) > MAX_ROWS else "")
-            + ".",
+        await publish_rows(
+            artifact_key("catalogue-missing", client),
+            report.missing,
+            f"{len(report.missing)} Stokly item(s) SHOPLINE lacks or still lists for **{client}** "
+            "(the mapping reports them rather than creating or archiving)",
         )
     if report.dry_run:
-        await acreate_table_artifact(
-            key=artifact_key("catalogue-would-write", client),
-            table=report.would_write[:MAX_ROWS],
-            description=f"{len(report.would_write)} write(s) a live catalogue pass for "
-            f"**{client}** would make"
-            + (f"; the first {MAX_ROWS} shown" if len(report.would_write) > MAX_ROWS else "")
-            + ".",
+        await publish_rows(
+            artifact_key("catalogue-would-write", client),
+            report.would_write,
+            f"{len(report.would_write)} write(s) a live catalogue pass for **{client}** would make",
         )
 
 
@@ -150,12 +117,10 @@ async def catalogue_flow(
     the run started; ``dry_run`` reads both systems and writes nothing anywhere.
     """
     logger = get_run_logger()
-    loaded = load_client_mapping(mapping)
-    client = loaded.client.name
-    if sync_settings(loaded, "catalogue") is None:
-        logger.info("the catalogue sync of %s is not enabled in %s: nothing to do", client, mapping)
+    loaded = start_pass("catalogue", mapping, trigger, dry_run)
+    if loaded is None:
         return {}
-    logger.info("catalogue for %s (%s)%s", client, trigger, " — dry run" if dry_run else "")
+    client = loaded.client.name
     report = await update_catalogue(loaded, trigger, dry_run)
     await publish(report)
     numbers = counts(report)
@@ -172,13 +137,6 @@ async def catalogue_flow(
         numbers["reported_missing"],
     )
     if not dry_run:
-        emit_event(
-            event=SYNCED_EVENT,
-            resource={"prefect.resource.id": f"stokline.client.{client}"},
-            payload={"trigger": trigger, "ok": report.ok, **numbers},
-        )
-    if not report.ok:
-        # Published first, so the run's artifacts show what did get done; the run then fails,
-        # which is what alerting automations watch. The next pass picks the rest up.
-        raise IncompleteRun(incomplete(report))
+        emit_synced_event(SYNCED_EVENT, report, numbers)
+    fail_if_unfinished(report, incomplete)
     return numbers

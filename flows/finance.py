@@ -39,24 +39,26 @@ from datetime import date
 from typing import Any, Literal
 
 from _common import (
-    RETRIES,
     IncompleteRun,
     artifact_key,
     client_of,
     load_client_mapping,
     progress_logger,
     publish_exceptions,
-    retry_when_transient,
-    store_for,
 )
-from prefect import flow, get_run_logger, task
+from _passes import (
+    attempts_left,
+    clients_and_store,
+    emit_client_event,
+    pass_task,
+    retry_if_unfinished,
+    run_use_case,
+)
+from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
-from prefect.cache_policies import NO_CACHE
-from prefect.events import emit_event
 from prefect.flow_runs import apause_flow_run
 from prefect.input import RunInput
-from prefect.runtime import flow_run, task_run
-from prefect.tasks import exponential_backoff
+from prefect.runtime import flow_run
 from prefect.utilities.annotations import quote
 from pydantic import Field
 
@@ -260,14 +262,7 @@ async def publish_reconciliation(reconciliation: PayoutReconciliation) -> None:
 # -- the steps ----------------------------------------------------------------------------------
 
 
-@task(
-    name="read-shopline-money",
-    retries=RETRIES,
-    retry_delay_seconds=exponential_backoff(backoff_factor=10),
-    retry_jitter_factor=0.2,
-    retry_condition_fn=retry_when_transient,
-    cache_policy=NO_CACHE,
-)
+@pass_task("read-shopline-money")
 async def read_money(mapping: Mapping, start: date, end: date) -> ShoplineMoney:
     """SHOPLINE's orders, transactions and refunds of the period: the one read of the run.
 
@@ -283,7 +278,7 @@ async def read_money(mapping: Mapping, start: date, end: date) -> ShoplineMoney:
             progress=progress_logger("SHOPLINE money"),
         )
     unread = {**money.unread, **money.refunds_unread}
-    if unread and (task_run.run_count or 1) <= RETRIES:
+    if unread and attempts_left():
         raise IncompleteRun(
             f"reading SHOPLINE's money: {len(unread)} order(s) could not be read, e.g. "
             f"{next(iter(unread.values()))}"
@@ -299,48 +294,30 @@ async def read_money(mapping: Mapping, start: date, end: date) -> ShoplineMoney:
 
 def _unfinished(report: Any, what: str) -> None:
     """Retry the step while attempts are left; the last attempt's report is kept as it is."""
-    if not report.ok and (task_run.run_count or 1) <= RETRIES:
-        reasons = "; ".join(report.errors) or "the step did not finish"
-        raise IncompleteRun(f"{what}: {reasons}")
+    retry_if_unfinished(
+        report, lambda r: f"{what}: " + ("; ".join(r.errors) or "the step did not finish")
+    )
 
 
-@task(
-    name="record-payments",
-    retries=RETRIES,
-    retry_delay_seconds=exponential_backoff(backoff_factor=10),
-    retry_jitter_factor=0.2,
-    retry_condition_fn=retry_when_transient,
-    cache_policy=NO_CACHE,
-)
+@pass_task("record-payments")
 async def record_payments(
     mapping: Mapping, start: date, end: date, dry_run: bool, money: ShoplineMoney | None = None
 ) -> PaymentsReport:
     """The period's SHOPLINE payments and refunds on their Stokly sale orders."""
-    with store_for(dry_run) as store:
-        async with open_clients(mapping) as (shopline, stokly):
-            report = await sync_payments(
-                mapping,
-                shopline=shopline,
-                stokly=stokly,
-                store=store,
-                start=start,
-                end=end,
-                dry_run=dry_run,
-                progress=progress_logger("payments"),
-                money=money,
-            )
+    report = await run_use_case(
+        sync_payments,
+        mapping,
+        dry_run=dry_run,
+        progress="payments",
+        start=start,
+        end=end,
+        money=money,
+    )
     _unfinished(report, "recording payments")
     return report
 
 
-@task(
-    name="post-journals",
-    retries=RETRIES,
-    retry_delay_seconds=exponential_backoff(backoff_factor=10),
-    retry_jitter_factor=0.2,
-    retry_condition_fn=retry_when_transient,
-    cache_policy=NO_CACHE,
-)
+@pass_task("post-journals")
 async def post_journals(
     mapping: Mapping,
     start: date,
@@ -352,50 +329,39 @@ async def post_journals(
     money: ShoplineMoney | None = None,
 ) -> LedgerReport:
     """Build the period's journals and post what is new (dry: only build them)."""
-    with store_for(dry_run) as store:
-        async with open_clients(mapping) as (shopline, stokly):
-            report = await post_ledger(
-                mapping,
-                shopline=shopline,
-                stokly=stokly,
-                store=store,
-                start=start,
-                end=end,
-                dry_run=dry_run,
-                progress=progress_logger("journals"),
-                trigger=trigger,
-                approved=approved,
-                approval_note=approval_note,
-                money=money,
-            )
+    report = await run_use_case(
+        post_ledger,
+        mapping,
+        dry_run=dry_run,
+        progress="journals",
+        start=start,
+        end=end,
+        trigger=trigger,
+        approved=approved,
+        approval_note=approval_note,
+        money=money,
+    )
     if report.fetch_ok:  # money that could not be read is the read task's to retry, not this one's
         _unfinished(report, "posting journals")
     return report
 
 
-@task(
-    name="reconcile-payouts",
-    retries=RETRIES,
-    retry_delay_seconds=exponential_backoff(backoff_factor=10),
-    retry_condition_fn=retry_when_transient,
-    cache_policy=NO_CACHE,
-)
+@pass_task("reconcile-payouts", jitter=None)
 async def reconcile(
     mapping: Mapping, start: date, end: date, money: ShoplineMoney | None = None
 ) -> PayoutReconciliation:
     """SHOPLINE's money beside Stokly's (read-only)."""
-    with store_for(True) as store:
-        async with open_clients(mapping) as (shopline, stokly):
-            return await reconcile_payouts(
-                mapping,
-                shopline=shopline,
-                stokly=stokly,
-                store=store,
-                start=start,
-                end=end,
-                progress=progress_logger("reconciliation"),
-                money=money,
-            )
+    async with clients_and_store(mapping, dry_run=True) as (shopline, stokly, store):
+        return await reconcile_payouts(
+            mapping,
+            shopline=shopline,
+            stokly=stokly,
+            store=store,
+            start=start,
+            end=end,
+            progress=progress_logger("reconciliation"),
+            money=money,
+        )
 
 
 def counts(ledger: LedgerReport, payments: PaymentsReport | None) -> dict[str, Any]:
@@ -514,10 +480,10 @@ async def finance_flow(
         reconciliation.headline(),
     )
     if not dry_run:
-        emit_event(
-            event=POSTED_EVENT,
-            resource={"prefect.resource.id": f"stokline.client.{client}"},
-            payload={"ok": ledger.ok and not problems, "reconciled": reconciliation.ok, **numbers},
+        emit_client_event(
+            POSTED_EVENT,
+            client,
+            {"ok": ledger.ok and not problems, "reconciled": reconciliation.ok, **numbers},
         )
     problems += [*(payments.errors if payments is not None else []), *ledger.errors]
     if problems:

@@ -52,27 +52,24 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from _common import (
-    RETRIES,
-    IncompleteRun,
-    artifact_key,
-    load_client_mapping,
-    progress_logger,
-    publish_exceptions,
-    retry_when_transient,
-    run_name_of,
-    store_for,
-    sync_settings,
+from _common import artifact_key, run_name_of
+from _passes import (
+    MAX_ROWS,
+    emit_synced_event,
+    fail_if_unfinished,
+    pass_task,
+    publish_rows,
+    publish_summary,
+    retry_if_unfinished,
+    run_use_case,
+    start_pass,
 )
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
-from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
-from prefect.runtime import task_run
-from prefect.tasks import exponential_backoff
 
 from stokline.config import Mapping
-from stokline.sync import FulfilmentReport, open_clients, sync_fulfilment
+from stokline.sync import FulfilmentReport, sync_fulfilment
 
 Trigger = Literal["schedule", "manual"]
 
@@ -90,8 +87,6 @@ SUMMARY_FIELDS = (
     "exceptions_resolved",
     "api_calls",
 )
-MAX_ROWS = 500
-"""Rows of a list artifact: enough to act on, small enough for the UI to render."""
 
 
 def incomplete(report: FulfilmentReport) -> str:
@@ -104,30 +99,13 @@ def incomplete(report: FulfilmentReport) -> str:
     return "; ".join(reasons) or "the pass did not finish"
 
 
-@task(
-    name="push-fulfilments",
-    retries=RETRIES,
-    retry_delay_seconds=exponential_backoff(backoff_factor=10),
-    retry_jitter_factor=0.2,
-    retry_condition_fn=retry_when_transient,
-    cache_policy=NO_CACHE,
-)
+@pass_task("push-fulfilments")
 async def push_fulfilments(mapping: Mapping, trigger: str, dry_run: bool) -> FulfilmentReport:
     """The whole pass in one task run: per-shipment task runs would cost more than the writes."""
-    with store_for(dry_run) as store:
-        async with open_clients(mapping) as (shopline, stokly):
-            report = await sync_fulfilment(
-                mapping,
-                shopline=shopline,
-                stokly=stokly,
-                store=store,
-                dry_run=dry_run,
-                trigger=trigger,
-                progress=progress_logger("fulfilment"),
-            )
-    # Retry while attempts are left; the last attempt's report is published as it is.
-    if not report.ok and (task_run.run_count or 1) <= RETRIES:
-        raise IncompleteRun(incomplete(report))
+    report = await run_use_case(
+        sync_fulfilment, mapping, dry_run=dry_run, progress="fulfilment", trigger=trigger
+    )
+    retry_if_unfinished(report, incomplete)
     return report
 
 
@@ -180,15 +158,12 @@ def stale_event(report: FulfilmentReport, owner: str) -> dict[str, Any] | None:
 async def publish(report: FulfilmentReport) -> None:
     """The run's summary, exceptions, stale shipments and what it wrote (or would write)."""
     client = report.client
-    mode = "dry run" if report.dry_run else "run"
-    await acreate_table_artifact(
-        key=artifact_key("fulfilment-summary", client),
-        table=report.summary_rows(),
-        description=f"Fulfilment {mode} for **{client}** ({report.trigger}): Stokly shipments "
-        "onto SHOPLINE fulfillments — created, found and linked, tracking updated, cancelled, "
-        "deferred, stale.",
+    await publish_summary(
+        "fulfilment",
+        report,
+        "Stokly shipments onto SHOPLINE fulfillments — created, found and linked, tracking "
+        "updated, cancelled, deferred, stale.",
     )
-    await publish_exceptions("fulfilment", client, report.exceptions, mode)
     key = artifact_key("fulfilment-stale", client)
     hours = f"{report.stale_after_hours:g} h"
     if report.stale:
@@ -210,12 +185,10 @@ async def publish(report: FulfilmentReport) -> None:
     if report.dry_run or planned:
         name = "fulfilment-would-write" if report.dry_run else "fulfilment-changes"
         what = "a live pass would make" if report.dry_run else "this pass made"
-        await acreate_table_artifact(
-            key=artifact_key(name, client),
-            table=planned[:MAX_ROWS],
-            description=f"{len(planned)} SHOPLINE write(s) {what} for **{client}**"
-            + (f"; the first {MAX_ROWS} shown" if len(planned) > MAX_ROWS else "")
-            + ".",
+        await publish_rows(
+            artifact_key(name, client),
+            planned,
+            f"{len(planned)} SHOPLINE write(s) {what} for **{client}**",
         )
 
 
@@ -232,14 +205,10 @@ async def fulfilment_flow(
     event).
     """
     logger = get_run_logger()
-    loaded = load_client_mapping(mapping)
-    client = loaded.client.name
-    if sync_settings(loaded, "fulfilment") is None:
-        logger.info(
-            "the fulfilment sync of %s is not enabled in %s: nothing to do", client, mapping
-        )
+    loaded = start_pass("fulfilment", mapping, trigger, dry_run)
+    if loaded is None:
         return {}
-    logger.info("fulfilment for %s (%s)%s", client, trigger, " — dry run" if dry_run else "")
+    client = loaded.client.name
     report = await push_fulfilments(loaded, trigger, dry_run)
     await publish(report)
     numbers = counts(report)
@@ -256,11 +225,7 @@ async def fulfilment_flow(
         numbers["stale"],
     )
     if not dry_run:
-        emit_event(
-            event=SYNCED_EVENT,
-            resource={"prefect.resource.id": f"stokline.client.{client}"},
-            payload={"trigger": trigger, "ok": report.ok, **numbers},
-        )
+        emit_synced_event(SYNCED_EVENT, report, numbers)
         stale = stale_event(report, loaded.operating_model.owner_of("stale_fulfilment"))
         if stale is not None:
             logger.warning(
@@ -270,8 +235,5 @@ async def fulfilment_flow(
                 ", ".join(str(row["order"]) for row in stale["payload"]["orders"]),
             )
             emit_event(**stale)
-    if not report.ok:
-        # Published first, so the run's artifacts show what did get done; the run then fails,
-        # which is what alerting automations watch. The next pass picks the rest up.
-        raise IncompleteRun(incomplete(report))
+    fail_if_unfinished(report, incomplete)
     return numbers

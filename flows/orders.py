@@ -24,37 +24,31 @@ from __future__ import annotations
 from typing import Literal
 
 from _common import (
-    IncompleteRun,
+    IncompleteRun,  # noqa: F401  (raised by this flow; its tests read it here)
     artifact_key,
-    client_of,
     load_client_mapping,
-    retry_when_transient,
-    stokly_locations,
-    store_for,
+    locations_for,
+    retry_when_transient,  # noqa: F401  (this flow's retry rule; its tests read it here)
+    run_name_of,
 )
-from prefect import flow, get_run_logger, task
-from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
-from prefect.cache_policies import NO_CACHE
-from prefect.events import emit_event
-from prefect.runtime import flow_run, task_run
-from prefect.tasks import exponential_backoff
+from _passes import (
+    emit_synced_event,
+    fail_if_unfinished,
+    pass_task,
+    publish_summary,
+    retry_if_unfinished,
+    run_use_case,
+)
+from prefect import flow, get_run_logger
+from prefect.artifacts import acreate_table_artifact
 
 from stokline.config import Mapping
-from stokline.sync import OrdersReport, open_clients, sync_orders
+from stokline.sync import OrdersReport, sync_orders
 
 Trigger = Literal["schedule", "webhook", "manual"]
 
 SUMMARY_FIELDS = ("seen", "imported", "duplicates", "skipped")
 SYNCED_EVENT = "stokline.orders.synced"
-
-
-def run_name() -> str:
-    """``orders-<client>-<trigger>``, e.g. ``orders-demo-outdoor-webhook``."""
-    params = flow_run.parameters
-    client = client_of(str(params.get("mapping", "")))
-    trigger = params.get("trigger", "manual")
-    suffix = "-dry-run" if params.get("dry_run") else ""
-    return artifact_key("orders", client, str(trigger)) + suffix
 
 
 def incomplete(report: OrdersReport) -> str:
@@ -67,72 +61,30 @@ def incomplete(report: OrdersReport) -> str:
     return "; ".join(reasons) or "the run did not finish"
 
 
-IMPORT_RETRIES = 2
-
-
-@task(
-    name="import-orders",
-    retries=IMPORT_RETRIES,
-    retry_delay_seconds=exponential_backoff(backoff_factor=10),
-    retry_jitter_factor=0.2,
-    retry_condition_fn=retry_when_transient,
-    cache_policy=NO_CACHE,
-)
+@pass_task("import-orders")
 async def import_orders(
     mapping: Mapping, trigger: str, dry_run: bool, locations: dict[str, str] | None = None
 ) -> OrdersReport:
     """The whole batch: one task run, because sync_orders is idempotent and per-order task runs
     would cost more than the orders themselves."""
-    logger = get_run_logger()
-    steps: set[int] = set()
-
-    def progress(done: int, total: int) -> None:
-        quarter = done * 4 // total if total else 4
-        if quarter not in steps:
-            steps.add(quarter)
-            logger.info("orders: %d/%d", done, total)
-
-    with store_for(dry_run) as store:
-        async with open_clients(mapping) as (shopline, stokly):
-            report = await sync_orders(
-                mapping,
-                shopline=shopline,
-                stokly=stokly,
-                store=store,
-                dry_run=dry_run,
-                trigger=trigger,
-                progress=progress,
-                locations=locations,
-            )
-    # Retry while attempts are left; the last attempt's report is published as it is.
-    if not report.ok and (task_run.run_count or 1) <= IMPORT_RETRIES:
-        raise IncompleteRun(incomplete(report))
+    report = await run_use_case(
+        sync_orders,
+        mapping,
+        dry_run=dry_run,
+        progress="orders",
+        trigger=trigger,
+        locations=locations,
+    )
+    retry_if_unfinished(report, incomplete)
     return report
 
 
 async def publish(report: OrdersReport) -> None:
     """The run's summary and exceptions (and, for a dry run, what it would create)."""
     client = report.client
-    mode = "dry run" if report.dry_run else "run"
-    await acreate_table_artifact(
-        key=artifact_key("orders-summary", client),
-        table=report.summary_rows(),
-        description=f"Orders {mode} for **{client}** ({report.trigger}): seen, imported, "
-        "duplicates skipped, exceptions opened and resolved.",
+    await publish_summary(
+        "orders", report, "seen, imported, duplicates skipped, exceptions opened and resolved."
     )
-    if report.exceptions:
-        await acreate_table_artifact(
-            key=artifact_key("orders-exceptions", client),
-            table=report.exceptions,
-            description=f"Exceptions of this orders {mode} for **{client}**; act on them with "
-            "`stokline exceptions list|show|retry|resolve|ignore`.",
-        )
-    else:
-        await acreate_markdown_artifact(
-            key=artifact_key("orders-exceptions", client),
-            markdown=f"No exceptions in this orders {mode} for **{client}**.",
-            description="Exceptions of this run",
-        )
     if report.dry_run:
         await acreate_table_artifact(
             key=artifact_key("orders-would-create", client),
@@ -150,7 +102,7 @@ def counts(report: OrdersReport) -> dict[str, int]:
     return values
 
 
-@flow(name="orders", flow_run_name=run_name, log_prints=False)
+@flow(name="orders", flow_run_name=run_name_of("orders"), log_prints=False)
 async def orders_flow(
     mapping: str = "mappings/demo.yaml",
     trigger: Trigger = "manual",
@@ -166,8 +118,7 @@ async def orders_flow(
     loaded = load_client_mapping(mapping)
     client = loaded.client.name
     logger.info("orders for %s (%s)%s", client, trigger, " — dry run" if dry_run else "")
-    stokly = loaded.connections.stokly
-    locations = await stokly_locations(mapping, stokly.base_url, stokly.account_key)
+    locations = await locations_for(mapping, loaded)
     report = await import_orders(loaded, trigger, dry_run, locations)
     await publish(report)
     numbers = counts(report)
@@ -182,13 +133,6 @@ async def orders_flow(
         numbers["exceptions_resolved"],
     )
     if not dry_run:
-        emit_event(
-            event=SYNCED_EVENT,
-            resource={"prefect.resource.id": f"stokline.client.{client}"},
-            payload={"trigger": trigger, "ok": report.ok, **numbers},
-        )
-    if not report.ok:
-        # Published first, so the run's artifacts show what did get done; the run then fails,
-        # which is what alerting automations watch. The next run picks the rest up.
-        raise IncompleteRun(incomplete(report))
+        emit_synced_event(SYNCED_EVENT, report, numbers)
+    fail_if_unfinished(report, incomplete)
     return numbers

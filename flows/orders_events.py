@@ -24,8 +24,8 @@ by id, and searches, translates and creates as every orders pass does.
   ends with orders still held back fails, so alerting sees it, and the next run (or the sweep)
   takes them.
 - Handover: the deployment starts a run every 10 minutes; a run keeps watching up to
-  ``TAKEOVER_GRACE_SECONDS`` of flows/stock_events.py past its window and stops as soon as its
-  successor registers as the client's follower (`stokline.sync.followers.Follower`), so the
+  ``TAKEOVER_GRACE_SECONDS`` past its window and stops as soon as its successor registers as
+  the client's follower (flows/_watchers.py, `stokline.sync.followers.Follower`), so the
   deployment allows two runs at once for that overlap, never more.
 - Cost: an idle poll is one small read of the local state store; a batch costs what any orders
   pass of its orders costs (a re-read from SHOPLINE, one Stokly search, the creates).
@@ -40,28 +40,24 @@ counts from the next run, and every sweep reads it afresh.
 
 from __future__ import annotations
 
-import asyncio
 import time
-from datetime import UTC, datetime
-from typing import Any
 
 from _common import (
     IncompleteRun,
     artifact_key,
     load_client_mapping,
+    locations_for,
     publish_exceptions,
     run_name_of,
-    stokly_locations,
     sync_settings,
     worth_retrying,
 )
+from _passes import emit_synced_event
+from _watchers import Watch, WatchTotals, stop_time
 from orders import SYNCED_EVENT, counts, incomplete
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import acreate_table_artifact
 from prefect.cache_policies import NO_CACHE
-from prefect.events import emit_event
-from prefect.runtime import flow_run
-from stock_events import stop_time
 
 from stokline.config import Mapping
 from stokline.connectors import ShoplineClient, StoklyClient
@@ -97,23 +93,13 @@ async def import_inbox(
     )
 
 
-class Totals:
+class Totals(WatchTotals):
     """What one run of the watcher did, summed over its batches."""
 
     def __init__(self) -> None:
-        self.polls = 0
-        self.batches = 0
+        super().__init__()
         self.batch_errors = 0
-        self.numbers: dict[str, int] = {}
-        self.slowest = 0.0
         self.held_back: str | None = None  # why the last batch left orders waiting, if it did
-        self.handed_over = False
-
-    def add(self, numbers: dict[str, int], seconds: float) -> None:
-        self.batches += 1
-        self.slowest = max(self.slowest, seconds)
-        for name, value in numbers.items():
-            self.numbers[name] = self.numbers.get(name, 0) + value
 
     def result(self) -> dict[str, int]:
         return {
@@ -123,11 +109,6 @@ class Totals:
             "handed_over": int(self.handed_over),
             **self.numbers,
         }
-
-    def rows(self, client: str) -> list[dict[str, Any]]:
-        rows = [("client", client), *self.result().items()]
-        rows.append(("slowest batch (seconds)", round(self.slowest, 2)))
-        return [{"metric": name, "value": value} for name, value in rows]
 
 
 @flow(
@@ -152,25 +133,19 @@ async def orders_inbox_flow(
         logger.info("%s: the orders sync is off in %s: nothing to watch", client, mapping)
         return {}
     stop_at = stop_time(minutes)
-    conn = loaded.connections.stokly
-    locations = await stokly_locations(mapping, conn.base_url, conn.account_key)
+    locations = await locations_for(mapping, loaded)
     totals = Totals()
     with Store() as store:
-        follower = Follower(store, client, WATCHER)
-        run_id = str(flow_run.id)
-        if not follower.follow(run_id, flow_run.scheduled_start_time or datetime.now(UTC)):
+        watch = Watch(
+            Follower(store, client, WATCHER), totals, stop_at=stop_at, poll_seconds=poll_seconds
+        )
+        if not watch.follow():
             logger.info("a run scheduled later watches %s's inbox already", client)
             return totals.result()
         logger.info("watching %s's webhook inbox for %g min", client, minutes)
         async with open_clients(loaded) as (shopline, stokly):
             retry_at = 0.0
-            while time.monotonic() < stop_at:
-                if not follower.still_following(run_id):
-                    totals.handed_over = True
-                    logger.info("the next run watches %s's inbox now", client)
-                    break
-                began = time.monotonic()
-                totals.polls += 1
+            async for began in watch.polls():
                 waiting = store.inbox.claimable(client, topics=ORDER_TOPICS)
                 if waiting and began >= retry_at:
                     try:
@@ -186,12 +161,8 @@ async def orders_inbox_flow(
                     else:
                         seconds = time.monotonic() - began
                         numbers = counts(report)
-                        totals.add(numbers, seconds)
-                        emit_event(
-                            event=SYNCED_EVENT,
-                            resource={"prefect.resource.id": f"stokline.client.{client}"},
-                            payload={"trigger": TRIGGER, "ok": report.ok, **numbers},
-                        )
+                        totals.add_batch(numbers, seconds)
+                        emit_synced_event(SYNCED_EVENT, report, numbers)
                         if report.exceptions:
                             await publish_exceptions(WATCHER, client, report.exceptions, "batch")
                         totals.held_back = None if report.ok else incomplete(report)
@@ -211,8 +182,8 @@ async def orders_inbox_flow(
                             numbers["exceptions_opened"],
                             seconds,
                         )
-                pause = poll_seconds - (time.monotonic() - began)
-                await asyncio.sleep(max(0.0, min(pause, stop_at - time.monotonic())))
+            if totals.handed_over:
+                logger.info("the next run watches %s's inbox now", client)
     await acreate_table_artifact(
         key=artifact_key(WATCHER, "summary", client),
         table=totals.rows(client),

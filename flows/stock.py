@@ -46,32 +46,31 @@ from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Any, Literal
 
 from _common import (
-    RETRIES,
-    IncompleteRun,
     artifact_key,
     exclusive,
-    load_client_mapping,
+    locations_for,
     lock_name,
     progress_logger,
-    publish_exceptions,
-    retry_when_transient,
     run_name_of,
-    stokly_locations,
-    store_for,
-    sync_settings,
 )
-from prefect import flow, get_run_logger, task
+from _passes import (
+    clients_and_store,
+    emit_client_event,
+    emit_synced_event,
+    fail_if_unfinished,
+    pass_task,
+    publish_summary,
+    retry_if_unfinished,
+    start_pass,
+)
+from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
-from prefect.cache_policies import NO_CACHE
-from prefect.events import emit_event
-from prefect.runtime import task_run
-from prefect.tasks import exponential_backoff
 
 from stokline.config import Mapping
 from stokline.connectors import ShoplineClient, StoklyClient
 from stokline.ops.alerts import OVERSELL_RISK
 from stokline.store import Store
-from stokline.sync import StockReport, open_clients, sync_stock
+from stokline.sync import StockReport, sync_stock
 
 Trigger = Literal["schedule", "manual"]
 
@@ -133,20 +132,11 @@ async def run_pass(
             progress=progress_logger("stock"),
             locations=locations,
         )
-    # Retry while attempts are left; the last attempt's report is published as it is.
-    if not report.ok and (task_run.run_count or 1) <= RETRIES:
-        raise IncompleteRun(incomplete(report))
+    retry_if_unfinished(report, incomplete)
     return report
 
 
-@task(
-    name="push-stock",
-    retries=RETRIES,
-    retry_delay_seconds=exponential_backoff(backoff_factor=10),
-    retry_jitter_factor=0.2,
-    retry_condition_fn=retry_when_transient,
-    cache_policy=NO_CACHE,
-)
+@pass_task("push-stock")
 async def push_stock(
     mapping: Mapping,
     trigger: str,
@@ -155,18 +145,17 @@ async def push_stock(
     locations: dict[str, str] | None = None,
 ) -> StockReport:
     """The whole pass in one task run: per-level task runs would cost more than the levels."""
-    with store_for(dry_run) as store:
-        async with open_clients(mapping) as (shopline, stokly):
-            return await run_pass(
-                mapping,
-                shopline=shopline,
-                stokly=stokly,
-                store=store,
-                trigger=trigger,
-                dry_run=dry_run,
-                check_drift=check_drift,
-                locations=locations,
-            )
+    async with clients_and_store(mapping, dry_run) as (shopline, stokly, store):
+        return await run_pass(
+            mapping,
+            shopline=shopline,
+            stokly=stokly,
+            store=store,
+            trigger=trigger,
+            dry_run=dry_run,
+            check_drift=check_drift,
+            locations=locations,
+        )
 
 
 def stock_numbers(report: StockReport) -> dict[str, int]:
@@ -186,18 +175,14 @@ def stock_numbers(report: StockReport) -> dict[str, int]:
 
 def emit_synced(report: StockReport, numbers: dict[str, int]) -> None:
     """``stokline.stock.synced`` for a live pass (see the module docstring for the payload)."""
-    emit_event(
-        event=SYNCED_EVENT,
-        resource={"prefect.resource.id": f"stokline.client.{report.client}"},
-        payload={"trigger": report.trigger, "ok": report.ok, **numbers},
-    )
+    emit_synced_event(SYNCED_EVENT, report, numbers)
     # Automations match event names, not payload values: risk left after the pass is its own
     # event, which the oversell-risk alert of `stokline automations apply` watches.
     if numbers.get("oversell_risk", 0) > 0:
-        emit_event(
-            event=OVERSELL_RISK,
-            resource={"prefect.resource.id": f"stokline.client.{report.client}"},
-            payload={
+        emit_client_event(
+            OVERSELL_RISK,
+            report.client,
+            {
                 "oversell_risk": numbers["oversell_risk"],
                 "oversell_risk_found": numbers.get("oversell_risk_found", 0),
             },
@@ -253,13 +238,9 @@ async def publish(report: StockReport) -> None:
     """The run's summary, exceptions, reconciliation (and, for a dry run, what it would push)."""
     client = report.client
     mode = "dry run" if report.dry_run else "run"
-    await acreate_table_artifact(
-        key=artifact_key("stock-summary", client),
-        table=report.summary_rows(),
-        description=f"Stock {mode} for **{client}** ({report.trigger}): levels computed, "
-        "changed, pushed, drift corrected, oversell risk.",
+    await publish_summary(
+        "stock", report, "levels computed, changed, pushed, drift corrected, oversell risk."
     )
-    await publish_exceptions("stock", client, report.exceptions, mode)
     if report.reconciliation is not None:
         rows = reconcile_rows(report)
         headline = reconcile_headline(report, len(rows))
@@ -295,14 +276,11 @@ async def stock_flow(
     also sets back levels changed in SHOPLINE since they were pushed.
     """
     logger = get_run_logger()
-    loaded = load_client_mapping(mapping)
-    client = loaded.client.name
-    if sync_settings(loaded, "stock") is None:
-        logger.info("the stock sync of %s is not enabled in %s: nothing to do", client, mapping)
+    loaded = start_pass("stock", mapping, trigger, dry_run)
+    if loaded is None:
         return {}
-    logger.info("stock for %s (%s)%s", client, trigger, " — dry run" if dry_run else "")
-    stokly = loaded.connections.stokly
-    locations = await stokly_locations(mapping, stokly.base_url, stokly.account_key)
+    client = loaded.client.name
+    locations = await locations_for(mapping, loaded)
     report = await push_stock(loaded, trigger, dry_run, check_drift, locations)
     await publish(report)
     numbers = stock_numbers(report)
@@ -320,8 +298,5 @@ async def stock_flow(
     )
     if not dry_run:
         emit_synced(report, numbers)
-    if not report.ok:
-        # Published first, so the run's artifacts show what did get done; the run then fails,
-        # which is what alerting automations watch. The next pass picks the rest up.
-        raise IncompleteRun(incomplete(report))
+    fail_if_unfinished(report, incomplete)
     return numbers

@@ -15,10 +15,10 @@ demo stack: 106 s instead of about one).
 
 The deployment starts a run every 10 minutes. Starting a flow-run process takes seconds (about
 10 on a busy 2-core machine), so a run that stopped before its successor started would leave a
-gap at every handover. Instead a run keeps polling up to `TAKEOVER_GRACE_SECONDS` past its window
-and stops as soon as its successor registers as the client's follower
-(`stokline.sync.StockMovements.follow`). The deployment allows two runs at once for that
-overlap, never more.
+gap at every handover. Instead a run keeps polling up to ``TAKEOVER_GRACE_SECONDS`` past its
+window and stops as soon as its successor registers as the client's follower (flows/_watchers.py,
+as the orders inbox watcher does; the follower is `stokline.sync.StockMovements.follower`). The
+deployment allows two runs at once for that overlap, never more.
 
 - Latency: a movement waits at most one poll interval, then one partial pass (a few reads and
   one write per changed level) and the client's lock — seconds. Movements that arrive while no run
@@ -39,28 +39,22 @@ read at the end, so alerting sees it.
 
 from __future__ import annotations
 
-import asyncio
 import time
-from datetime import UTC, datetime
-from typing import Any
 
 from _common import (
-    RETRIES,
     IncompleteRun,
     artifact_key,
     load_client_mapping,
+    locations_for,
     publish_exceptions,
-    retry_when_transient,
     run_name_of,
-    stokly_locations,
     sync_settings,
     worth_retrying,
 )
-from prefect import flow, get_run_logger, task
+from _passes import pass_task
+from _watchers import Watch, WatchTotals, stop_time
+from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_table_artifact
-from prefect.cache_policies import NO_CACHE
-from prefect.runtime import flow_run
-from prefect.tasks import exponential_backoff
 from stock import emit_synced, run_pass, stock_numbers
 
 from stokline.config import Mapping
@@ -68,22 +62,10 @@ from stokline.connectors import ConnectorError, ShoplineClient, StoklyClient, is
 from stokline.store import Store
 from stokline.sync import StockMovements, StockReport, open_clients
 
-TAKEOVER_GRACE_SECONDS = 60.0
-"""How long a run keeps polling past its window while its successor starts (at most a tenth of
-the window); it stops as soon as the successor follows the feed."""
-MIN_MINUTES = 1.0
-"""A run that started late still polls this long."""
 FEED_BACKOFF_SECONDS = 10.0
 
 
-@task(
-    name="push-stock-movements",
-    retries=RETRIES,
-    retry_delay_seconds=exponential_backoff(backoff_factor=2),
-    retry_jitter_factor=0.2,
-    retry_condition_fn=retry_when_transient,
-    cache_policy=NO_CACHE,
-)
+@pass_task("push-stock-movements", backoff_factor=2)
 async def push_movements(
     mapping: Mapping,
     skus: list[str],
@@ -105,42 +87,21 @@ async def push_movements(
     )
 
 
-def stop_time(minutes: float) -> float:
-    """When this run stops polling at the latest (monotonic clock): its scheduled start plus
-    ``minutes`` and the takeover grace, but never sooner than `MIN_MINUTES` (or ``minutes``, if
-    shorter) from now. It stops sooner when its successor takes over."""
-    now = time.monotonic()
-    window = minutes * 60
-    scheduled = flow_run.scheduled_start_time
-    late = 0.0
-    if scheduled is not None:
-        late = max(0.0, (datetime.now(UTC) - scheduled).total_seconds())
-    left = window + min(TAKEOVER_GRACE_SECONDS, window / 10) - late
-    return now + max(left, min(MIN_MINUTES * 60, window))
-
-
-class Totals:
+class Totals(WatchTotals):
     """What one run of the event path did, summed over its batches."""
 
     def __init__(self) -> None:
-        self.polls = 0
+        super().__init__()
         self.feed_errors = 0
-        self.batches = 0
         self.skus = 0
         self.unfinished = 0
-        self.slowest = 0.0
-        self.numbers: dict[str, int] = {}
         self.exceptions: list[dict] = []
         self.last_poll_failed = False
         self.push_errors = 0
         self.waiting = False  # SKUs read from the feed but not pushed yet (the cursor stayed)
-        self.handed_over = False
 
     def add(self, report: StockReport, numbers: dict[str, int], seconds: float) -> None:
-        self.batches += 1
-        self.slowest = max(self.slowest, seconds)
-        for name, value in numbers.items():
-            self.numbers[name] = self.numbers.get(name, 0) + value
+        self.add_batch(numbers, seconds)
         self.exceptions.extend(report.exceptions)
         if not report.ok:
             self.unfinished += 1
@@ -156,11 +117,6 @@ class Totals:
             "handed_over": int(self.handed_over),
             **self.numbers,
         }
-
-    def rows(self, client: str) -> list[dict[str, Any]]:
-        rows = [("client", client), *self.result().items()]
-        rows.append(("slowest batch (seconds)", round(self.slowest, 2)))
-        return [{"metric": name, "value": value} for name, value in rows]
 
 
 @flow(
@@ -187,24 +143,16 @@ async def stock_events_flow(
         return {}
     stop_at = stop_time(minutes)
     logger.info("following %s's stock movements for %.1f min", client, minutes)
-    conn = loaded.connections.stokly
-    locations = await stokly_locations(mapping, conn.base_url, conn.account_key)
+    locations = await locations_for(mapping, loaded)
     totals = Totals()
     with Store() as store:
         async with open_clients(loaded) as (shopline, stokly):
             feed = StockMovements(client, stokly, store)
-            run_id = str(flow_run.id)
-            scheduled = flow_run.scheduled_start_time or datetime.now(UTC)
-            if not feed.follow(run_id, scheduled):
+            watch = Watch(feed.follower, totals, stop_at=stop_at, poll_seconds=poll_seconds)
+            if not watch.follow():
                 logger.info("a run scheduled later follows %s's stock movements already", client)
                 return totals.result()
-            while time.monotonic() < stop_at:
-                if not feed.still_following(run_id):
-                    totals.handed_over = True
-                    logger.info("the next run follows %s's stock movements now", client)
-                    break
-                began = time.monotonic()
-                totals.polls += 1
+            async for began in watch.polls():
                 try:
                     batch = await feed.poll()
                 except ConnectorError as exc:
@@ -213,7 +161,7 @@ async def stock_events_flow(
                     totals.feed_errors += 1
                     totals.last_poll_failed = True
                     logger.warning("the Stokly change feed did not answer: %s", exc)
-                    await asyncio.sleep(min(FEED_BACKOFF_SECONDS, max(0, stop_at - began)))
+                    watch.back_off(min(FEED_BACKOFF_SECONDS, max(0, stop_at - began)))
                     continue
                 totals.last_poll_failed = False
                 if batch is not None:
@@ -245,8 +193,8 @@ async def stock_events_flow(
                             numbers["failed"],
                             seconds,
                         )
-                pause = poll_seconds - (time.monotonic() - began)
-                await asyncio.sleep(max(0.0, min(pause, stop_at - time.monotonic())))
+            if totals.handed_over:
+                logger.info("the next run follows %s's stock movements now", client)
     await acreate_table_artifact(
         key=artifact_key("stock-events-summary", client),
         table=totals.rows(client),

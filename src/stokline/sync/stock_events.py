@@ -10,12 +10,14 @@ only events of other kinds move the stored cursor on by themselves, so they are 
 A client with no stored cursor starts at the beginning of the feed: the first batch holds every
 SKU that ever moved, which one partial pass settles.
 
-Runs of the event path hand over to each other without a gap: a new run registers as the
-client's *follower* (`follow`) before its first poll, and the run it replaces stops at its next
-poll (`still_following` turns false). A run scheduled earlier than the current follower (one
-that started late) does not take over. Two runs may both poll for a moment around a handover, or
-if both registered at once; that costs a duplicate read, never a lost or wrong level, because a
-stock pass is delta-only and the flows serialise pushes per client.
+Runs of the event path hand over to each other without a gap, as every watcher does
+(`stokline.sync.followers.Follower`): a new run registers as the client's *follower* (`follow`)
+before its first poll, and the run it replaces stops at its next poll (`still_following` turns
+false). A run scheduled earlier than the current follower (one that started late) does not
+take over. Two runs may both poll for a moment around a handover, or if both registered at once;
+that costs a duplicate read, never a lost or wrong level, because a stock pass is delta-only and
+the flows serialise pushes per client. The follower is kept beside the feed's cursor, under
+``stock``/``events-follower``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from datetime import datetime
 
 from stokline.connectors import StoklyClient
 from stokline.store import Store
+from stokline.sync.followers import Follower
 from stokline.sync.stock import changed_skus_since
 
 __all__ = ["CURSOR_NAME", "CURSOR_SYNC", "FOLLOWER_NAME", "MovementBatch", "StockMovements"]
@@ -50,6 +53,8 @@ class StockMovements:
         self.client = client
         self.stokly = stokly
         self.store = store
+        # The run following this client's feed, kept beside the feed's cursor.
+        self.follower = Follower(store, client, CURSOR_SYNC, FOLLOWER_NAME)
 
     @property
     def cursor(self) -> str | None:
@@ -74,27 +79,11 @@ class StockMovements:
 
     # -- which run follows the feed -----------------------------------------------------------
 
-    def _follower(self) -> tuple[datetime, str] | None:
-        value = self.store.cursors.get(self.client, CURSOR_SYNC, FOLLOWER_NAME)
-        if not value or " " not in value:
-            return None
-        scheduled, _, run_id = value.partition(" ")
-        try:
-            return datetime.fromisoformat(scheduled), run_id
-        except ValueError:
-            return None
-
     def follow(self, run_id: str, scheduled: datetime) -> bool:
         """Make the run ``run_id`` (scheduled at ``scheduled``, timezone-aware) the follower,
         unless a run scheduled later follows already; returns whether this run follows now."""
-        current = self._follower()
-        if current is not None and current[1] != run_id and current[0] > scheduled:
-            return False
-        value = f"{scheduled.isoformat()} {run_id}"
-        self.store.cursors.set(self.client, CURSOR_SYNC, value, FOLLOWER_NAME)
-        return True
+        return self.follower.follow(run_id, scheduled)
 
     def still_following(self, run_id: str) -> bool:
         """False once another run took over following the feed."""
-        current = self._follower()
-        return current is None or current[1] == run_id
+        return self.follower.still_following(run_id)
