@@ -26,7 +26,6 @@ from typing import Literal
 from _common import (
     IncompleteRun,  # noqa: F401  (raised by this flow; its tests read it here)
     artifact_key,
-    load_client_mapping,
     locations_for,
     retry_when_transient,  # noqa: F401  (this flow's retry rule; its tests read it here)
     run_name_of,
@@ -38,6 +37,7 @@ from _passes import (
     publish_summary,
     retry_if_unfinished,
     run_use_case,
+    start_pass,
 )
 from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_table_artifact
@@ -115,9 +115,10 @@ async def orders_flow(
     both systems and writes nothing anywhere.
     """
     logger = get_run_logger()
-    loaded = load_client_mapping(mapping)
+    loaded = start_pass("orders", mapping, trigger, dry_run)
+    if loaded is None:  # paused with `enabled: false`: the sweep imports nothing
+        return {}
     client = loaded.client.name
-    logger.info("orders for %s (%s)%s", client, trigger, " — dry run" if dry_run else "")
     locations = await locations_for(mapping, loaded)
     report = await import_orders(loaded, trigger, dry_run, locations)
     await publish(report)

@@ -127,6 +127,17 @@ def test_the_flow_imports_orders_once_and_publishes_its_artifacts(
     assert served.sale_orders() == stokly_before["saleorder"] + first["imported"]
 
 
+def test_a_paused_orders_sync_imports_nothing(served: Sandboxes, orders_module: Any) -> None:
+    text = served.mapping.read_text(encoding="utf-8")
+    assert "\n  orders:\n" in text
+    paused = served.mapping.with_name("paused.yaml")
+    paused.write_text(text.replace("\n  orders:\n", "\n  orders:\n    enabled: false\n"))
+    served.place_order(KNOWN_SKU)
+    before = served.sale_orders()
+    _, numbers, artifacts = asyncio.run(_run(orders_module.orders_flow, mapping=str(paused)))
+    assert numbers == {} and artifacts == [] and served.sale_orders() == before
+
+
 def test_only_transient_failures_are_retried(orders_module: Any) -> None:
     retry = orders_module.retry_when_transient
     error = {"service": "Stokly", "method": "POST", "path": "/v2/saleorders"}
