@@ -2,7 +2,9 @@
 
 Each sub-command lives in its own module of this package and exposes ``register(subparsers)``,
 which adds its parser and sets ``handler`` (a function taking the parsed arguments and returning
-the exit code). Exit codes: 0 success, 1 the work found problems, 2 a usage error.
+the exit code). Exit codes: 0 success, 1 the work found problems, 2 a usage error. The steps
+commands share (`options`, `_mappings`, `session`) say what went wrong and raise `Exit`, which
+`main` turns into the exit code.
 """
 
 from __future__ import annotations
@@ -45,6 +47,14 @@ Run `stokline COMMAND --help` for the options of one command.
 """
 
 
+class Exit(Exception):
+    """End the command with ``status``; what went wrong has been said already."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but usage errors name the command and exit 2 without a traceback."""
 
@@ -77,6 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.handler(args))
+    except Exit as done:
+        return done.status
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

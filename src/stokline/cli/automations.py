@@ -6,7 +6,8 @@ import argparse
 import asyncio
 import sys
 
-from stokline.cli._mappings import UsageError, mapping_paths
+from stokline.cli import options
+from stokline.cli._mappings import valid_mappings
 
 HELP = """\
 Create or update, on a Prefect server, the automations that alert the people running each
@@ -44,23 +45,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    apply.add_argument(
-        "--mapping",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="a client's mapping file; repeat for several (default: mappings/*.yaml)",
-    )
+    options.add_mappings(apply)
     apply.add_argument(
         "--dry-run",
         action="store_true",
         help="say what would be created, updated or removed, and change nothing",
     )
-    apply.add_argument(
-        "--prefect-url",
-        metavar="URL",
-        help="the Prefect API (default: PREFECT_API_URL, else http://127.0.0.1:4200/api)",
-    )
+    options.add_prefect_url(apply)
     apply.set_defaults(handler=run_apply)
 
 
@@ -99,24 +90,7 @@ def _report(result: object) -> str:
 
 
 def run_apply(args: argparse.Namespace) -> int:
-    from stokline.config import check_file
-
-    try:
-        paths = mapping_paths(args.mapping)
-    except UsageError as exc:
-        print(f"stokline automations: error: {exc}", file=sys.stderr)
-        return 2
-    mappings = []
-    invalid = False
-    for path in paths:
-        result = check_file(path)
-        if result.mapping is None:
-            print("\n".join(p.format() for p in result.problems), file=sys.stderr)
-            invalid = True
-        else:
-            mappings.append(result.mapping)
-    if invalid:
-        return 1
+    mappings = valid_mappings("stokline automations", args.mapping)
 
     from stokline.ops.prefect_api import api_url, unreachable
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from stokline.cli._mappings import UsageError, mapping_paths
+from stokline.cli import options
+from stokline.cli._mappings import mapping_files
 from stokline.config import Mapping, check_file
 from stokline.config.schedules import describe_duration
 
@@ -23,12 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "paths",
-        nargs="*",
-        metavar="PATH",
-        help="mapping files or folders (default: mappings/*.yaml)",
-    )
+    options.add_paths(parser)
     parser.set_defaults(handler=run)
 
 
@@ -68,14 +63,9 @@ def render_plan(mapping: Mapping) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        paths = mapping_paths(args.paths)
-    except UsageError as exc:
-        print(f"stokline plan: error: {exc}", file=sys.stderr)
-        return 2
     status = 0
     blocks = []
-    for path in paths:
+    for path in mapping_files("stokline plan", args.paths):
         result = check_file(path)
         if result.mapping is None:
             status = 1

@@ -6,7 +6,8 @@ import argparse
 import os
 import sys
 
-from stokline.cli._mappings import UsageError, mapping_paths
+from stokline.cli import options
+from stokline.cli._mappings import mapping_files, print_problems
 from stokline.config import MappingInvalid, SecretUnavailable, load_mapping
 
 HELP = """\
@@ -25,13 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "--mapping",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="a client's mapping file; repeat for several (default: mappings/*.yaml)",
-    )
+    options.add_mappings(parser)
     parser.add_argument(
         "--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, loopback only)"
     )
@@ -52,14 +47,11 @@ def run(args: argparse.Namespace) -> int:
     from stokline.store import Store
     from stokline.webhooks import create_app, endpoints_for, prefect_signal
 
+    paths = mapping_files("stokline receiver", args.mapping)
     try:
-        mappings = [load_mapping(p) for p in mapping_paths(args.mapping)]
-        endpoints = endpoints_for(mappings)
-    except UsageError as exc:
-        print(f"stokline receiver: error: {exc}", file=sys.stderr)
-        return 2
+        endpoints = endpoints_for([load_mapping(p) for p in paths])
     except MappingInvalid as exc:
-        print("\n".join(p.format() for p in exc.problems))
+        print_problems(exc.problems, sys.stdout)
         return 1
     except SecretUnavailable as exc:
         print(f"stokline receiver: error: {exc}", file=sys.stderr)

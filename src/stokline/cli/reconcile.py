@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
-from pathlib import Path
 from typing import Any
 
-from stokline.cli import reconcile_payouts
+from stokline.cli import options, reconcile_payouts
 
 HELP = """\
 Set SHOPLINE beside Stokly and list where they differ. Read-only: nothing is written to
@@ -76,14 +74,8 @@ def register_stock(kinds: argparse._SubParsersAction) -> None:
         description=STOCK_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "--mapping", required=True, metavar="FILE", help="the client's mapping file"
-    )
-    parser.add_argument(
-        "--csv",
-        metavar="FILE",
-        help="also write every row as CSV to FILE; '-' writes only the CSV, to stdout",
-    )
+    options.add_mapping(parser)
+    options.add_csv(parser, "every row")
     parser.add_argument(
         "--only-differences",
         action="store_true",
@@ -96,9 +88,7 @@ def register_stock(kinds: argparse._SubParsersAction) -> None:
         metavar="ROWS",
         help="rows the terminal table shows (default: 50; 0 shows all)",
     )
-    parser.add_argument(
-        "-v", "--verbose", action="store_true", help="also show each HTTP retry on stderr"
-    )
+    options.add_verbose(parser)
     parser.set_defaults(handler=run_stock)
 
 
@@ -109,51 +99,26 @@ async def _reconcile_stock(mapping: Any, store: Any) -> Any:
         return await sync.reconcile_stock(mapping, shopline=shopline, stokly=stokly, store=store)
 
 
-def _writable(path: Path) -> bool:
-    folder = path.parent
-    return not path.is_dir() and folder.is_dir() and os.access(folder, os.W_OK)
-
-
 def run_stock(args: argparse.Namespace) -> int:
-    from stokline.cli.run import _quiet_retries, _store_for, _unreachable, render_table
-    from stokline.config import MappingInvalid, SecretUnavailable, load_mapping
-    from stokline.connectors import ConnectorError, TransportError
-    from stokline.envfile import load_env_file
+    from stokline.cli._mappings import client_mapping
+    from stokline.cli.run import render_table
+    from stokline.cli.session import api_failures, state_store
 
     prog = "stokline reconcile stock"
-    _quiet_retries(args.verbose)
-    load_env_file(".env.demo")
-    csv_path = Path(args.csv) if args.csv and args.csv != "-" else None
-    # Checked before reading anything; written at the end, so a failed run leaves no empty file.
-    if csv_path is not None and not _writable(csv_path):
-        print(f"{prog}: error: cannot write {args.csv}", file=sys.stderr)
-        return 2
-    try:
-        mapping = load_mapping(args.mapping)
-    except MappingInvalid as exc:
-        print("\n".join(p.format() for p in exc.problems), file=sys.stderr)
-        return 1
+    options.quiet_retries(args.verbose)
+    csv = options.CsvTarget(args.csv)
+    csv.check(prog)  # before reading anything
+    mapping = client_mapping(args.mapping)
     print(f"{prog}: reading Stokly and SHOPLINE for {mapping.client.name} …", file=sys.stderr)
-    store = _store_for(True)  # read-only: never creates a state store that is not there
-    try:
+    # Read-only: never creates a state store that is not there.
+    with state_store(True) as store, api_failures(prog, mapping):
         result = asyncio.run(_reconcile_stock(mapping, store))
-    except SecretUnavailable as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 1
-    except TransportError as exc:
-        print(f"{prog}: error: {_unreachable(exc, mapping)}", file=sys.stderr)
-        return 1
-    except ConnectorError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        store.close()
     print(
         f"{prog}: compared {result.compared} level(s) in {result.seconds:.1f} s "
         f"({result.api_calls} API calls)",
         file=sys.stderr,
     )
-    if args.csv == "-":
+    if csv.stdout_only:
         result.write_csv(sys.stdout, only_differences=args.only_differences)
         sys.stdout.flush()
     else:
@@ -164,17 +129,14 @@ def run_stock(args: argparse.Namespace) -> int:
         out.write(render_table(rows) + "\n")
         total = result.differences if args.only_differences else result.compared
         if limit is not None and total > limit:
-            more = "--csv FILE lists every row" if csv_path is None else f"{args.csv} has all"
+            more = "--csv FILE lists every row" if csv.path is None else f"{args.csv} has all"
             out.write(f"  … {total - limit} more row(s); --limit 0 shows all, {more}\n")
         out.flush()
-    if csv_path is not None:
-        try:
-            with csv_path.open("w", encoding="utf-8", newline="") as stream:
-                written = result.write_csv(stream, only_differences=args.only_differences)
-        except OSError as exc:
-            print(f"{prog}: error: cannot write {args.csv}: {exc.strerror or exc}", file=sys.stderr)
-            return 1
-        print(f"{written} row(s) written to {args.csv}", file=sys.stderr)
+    csv.save(
+        prog,
+        lambda stream: result.write_csv(stream, only_differences=args.only_differences),
+        lambda written: f"{written} row(s) written to {args.csv}",
+    )
     if result.errors:
         print(f"{prog}: error: {result.errors[0]}", file=sys.stderr)
         return 1

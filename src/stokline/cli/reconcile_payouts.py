@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from typing import IO, Any
+
+from stokline.cli import options
 
 HELP = """\
 Set SHOPLINE's successful transactions and refunds beside what Stokly holds, per payment
@@ -43,13 +43,6 @@ class UsageError(Exception):
     """A command-line mistake: one line, exit code 2."""
 
 
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid date {text!r}: use YYYY-MM-DD") from None
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``payouts`` to the sub-commands of `stokline reconcile`."""
     parser = sub.add_parser(
@@ -58,27 +51,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "--mapping", required=True, metavar="FILE", help="the client's mapping file"
+    options.add_mapping(parser)
+    options.add_period(
+        parser,
+        first="first day (default: yesterday)",
+        last="last day, included (default: yesterday)",
+        not_a_date="invalid date {text}: use YYYY-MM-DD",
     )
-    parser.add_argument(
-        "--from", dest="start", type=_date, metavar="DATE", help="first day (default: yesterday)"
-    )
-    parser.add_argument(
-        "--to",
-        dest="end",
-        type=_date,
-        metavar="DATE",
-        help="last day, included (default: yesterday)",
-    )
-    parser.add_argument(
-        "--csv",
-        metavar="FILE",
-        help="also write the rows as CSV to FILE; '-' writes only the CSV, to stdout",
-    )
-    parser.add_argument(
-        "-v", "--verbose", action="store_true", help="also show each HTTP retry on stderr"
-    )
+    options.add_csv(parser, "the rows")
+    options.add_verbose(parser)
     parser.set_defaults(handler=run)
 
 
@@ -135,46 +116,24 @@ async def _reconcile(mapping: Any, start: date, end: date, store: Any) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from stokline.cli.run import _quiet_retries, _store_for, _unreachable, render_table
-    from stokline.config import MappingInvalid, SecretUnavailable, load_mapping
-    from stokline.connectors import ConnectorError, TransportError
-    from stokline.envfile import load_env_file
+    from stokline.cli._mappings import client_mapping
+    from stokline.cli.run import render_table
+    from stokline.cli.session import api_failures, state_store
 
     prog = "stokline reconcile payouts"
-    _quiet_retries(args.verbose)
-    load_env_file(".env.demo")
-    try:
-        mapping = load_mapping(args.mapping)
-    except MappingInvalid as exc:
-        print("\n".join(p.format() for p in exc.problems), file=sys.stderr)
-        return 1
+    options.quiet_retries(args.verbose)
+    mapping = client_mapping(args.mapping)
     try:
         start, end = period(args.start, args.end, datetime.now(mapping.client.tz).date())
     except UsageError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
-    csv_path = Path(args.csv) if args.csv and args.csv != "-" else None
-    if csv_path is not None:
-        # Checked now, written at the end: a failed run never leaves an empty or truncated file.
-        folder = csv_path.parent
-        if csv_path.is_dir() or not folder.is_dir() or not os.access(folder, os.W_OK):
-            print(f"{prog}: error: cannot write {args.csv}", file=sys.stderr)
-            return 2
-    store = _store_for(True)  # read-only: never creates a state store that is not there
-    try:
+    csv = options.CsvTarget(args.csv)
+    csv.check(prog)  # before reading anything
+    # Read-only: never creates a state store that is not there.
+    with state_store(True) as store, api_failures(prog, mapping):
         result = asyncio.run(_reconcile(mapping, start, end, store))
-    except SecretUnavailable as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 1
-    except TransportError as exc:
-        print(f"{prog}: error: {_unreachable(exc, mapping)}", file=sys.stderr)
-        return 1
-    except ConnectorError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        store.close()
-    if args.csv == "-":
+    if csv.stdout_only:
         result.to_csv(sys.stdout)
         sys.stdout.flush()
     else:
@@ -184,14 +143,7 @@ def run(args: argparse.Namespace) -> int:
             out.write(render_table(result.summary_rows()) + "\n")
         _print_variances(result, out)
         out.flush()
-    if csv_path is not None:
-        try:
-            with csv_path.open("w", encoding="utf-8", newline="") as stream:
-                result.to_csv(stream)
-        except OSError as exc:
-            print(f"{prog}: error: cannot write {args.csv}: {exc.strerror or exc}", file=sys.stderr)
-            return 1
-        print(f"CSV written to {args.csv}", file=sys.stderr)
+    csv.save(prog, result.to_csv, lambda _: f"CSV written to {args.csv}")
     if result.errors:
         print(f"{prog}: error: {result.errors[0]}", file=sys.stderr)
         return 1

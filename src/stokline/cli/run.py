@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
-import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import IO, Any
+
+from stokline.cli import options
 
 HELP = """\
 Run one pass of a sync for one client, from the terminal, without a Prefect server.
@@ -144,16 +143,6 @@ def print_report(report: Any, out: IO[str]) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def _store_for(dry_run: bool) -> Any:
-    """The state store; for a dry run with no store yet, an in-memory one (no file is created)."""
-    from stokline.store import Store
-    from stokline.store.db import DEFAULT_PATH, URL_VARIABLE
-
-    if dry_run and not os.environ.get(URL_VARIABLE) and not Path(DEFAULT_PATH).exists():
-        return Store("sqlite://")
-    return Store()
-
-
 async def _pass(name: str, args: argparse.Namespace, mapping: Any, store: Any) -> Any:
     """One pass of the sync ``name`` with both clients open and a progress bar."""
     from stokline import sync
@@ -204,15 +193,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     syncs = parser.add_subparsers(dest="sync", metavar="SYNC", required=True)
     for name, summary in SYNCS.items():
         p = syncs.add_parser(name, help=summary, description=HELP.splitlines()[0])
-        p.add_argument("--mapping", required=True, metavar="FILE", help="the client's mapping file")
+        options.add_mapping(p)
         p.add_argument(
             "--dry-run",
             action="store_true",
             help="read both systems, write nothing anywhere, list what would be written",
         )
-        p.add_argument(
-            "-v", "--verbose", action="store_true", help="also show each HTTP retry on stderr"
-        )
+        options.add_verbose(p)
         p.set_defaults(handler=run)
         if name == "finance":
             from stokline.cli.run_finance import add_arguments
@@ -220,45 +207,18 @@ def register(sub: argparse._SubParsersAction) -> None:
             add_arguments(p)
 
 
-def _unreachable(exc: Exception, mapping: Any) -> str:
-    service = getattr(exc, "service", "") or "an API"
-    conns = mapping.connections
-    url = conns.stokly.base_url if "stokly" in service.lower() else conns.shopline.base_url
-    where = f" at {url}" if url else ""
-    return f"cannot reach {service}{where} ({exc})"
-
-
-def _quiet_retries(verbose: bool) -> None:
-    """Retries are the clients' business; a user sees them only when asking, so an unreachable
-    API ends in one line rather than a screenful of attempts."""
-    log = logging.getLogger("stokline.connectors")
-    if verbose:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        log.addHandler(handler)
-        log.setLevel(logging.INFO)
-    else:
-        log.setLevel(logging.ERROR)
-
-
 # Syncs that cannot run without their section in the mapping (the others have defaults).
 NEEDS_SECTION = ("catalogue", "fulfilment", "finance")
 
 
 def run(args: argparse.Namespace) -> int:
-    from stokline.config import MappingInvalid, SecretUnavailable, load_mapping
-    from stokline.connectors import ConnectorError, TransportError
-    from stokline.envfile import load_env_file
+    from stokline.cli._mappings import client_mapping
+    from stokline.cli.session import api_failures, state_store
     from stokline.sync.ledger import LedgerError, PeriodError
 
     prog = f"stokline run {args.sync}"
-    _quiet_retries(args.verbose)
-    load_env_file(".env.demo")
-    try:
-        mapping = load_mapping(args.mapping)
-    except MappingInvalid as exc:
-        print("\n".join(p.format() for p in exc.problems), file=sys.stderr)
-        return 1
+    options.quiet_retries(args.verbose)
+    mapping = client_mapping(args.mapping)
     if args.sync in NEEDS_SECTION and getattr(mapping.syncs, args.sync) is None:
         print(
             f"{prog}: error: {args.mapping} has no syncs.{args.sync} section, so this client"
@@ -266,23 +226,12 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    store = _store_for(args.dry_run)
     try:
-        report = asyncio.run(_pass(args.sync, args, mapping, store))
-    except SecretUnavailable as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 1
-    except TransportError as exc:
-        print(f"{prog}: error: {_unreachable(exc, mapping)}", file=sys.stderr)
-        return 1
-    except ConnectorError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 1
+        with state_store(args.dry_run) as store, api_failures(prog, mapping):
+            report = asyncio.run(_pass(args.sync, args, mapping, store))
     except (RunFailed, LedgerError) as exc:  # finance: approval refused, a period it cannot post
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, PeriodError) else 1
-    finally:
-        store.close()
     print_report(report, sys.stdout)
     if not getattr(report, "ok", True):
         errors = getattr(report, "errors", None) or []

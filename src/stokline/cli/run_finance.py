@@ -6,6 +6,11 @@ per day, gateway and currency posted once — with the period as options (``--fr
 default yesterday in the client's timezone). The reconciliation is its own command,
 ``stokline reconcile payouts``.
 
+Like the flow, the pass reads SHOPLINE's money of the period once (`read_shopline_money`: the
+orders, their transactions and the refunds behind the period's refund money) and hands that one
+read to every step (``money=``): SHOPLINE allows a few requests a second, and with approval the
+journals posted are built from the very read that was shown. A new run reads again.
+
 Approval: when the mapping says ``syncs.finance.approval: required``, journals are posted only
 after a person saw them. On a terminal the journals are printed and the command asks before
 posting; ``--yes`` is that person's answer given in advance (the journals are still printed,
@@ -20,21 +25,14 @@ import argparse
 import getpass
 import sys
 from collections.abc import Callable
-from datetime import date
 from typing import IO, Any
+
+from stokline.cli import options
 
 APPROVAL_HINT = (
     "review the journals with --dry-run, then rerun with --yes to post them, or approve the run "
     "of the finance deployment in the Prefect UI"
 )
-
-
-def iso_date(text: str) -> date:
-    """An ``argparse`` type: a day as YYYY-MM-DD, or a usage error saying so."""
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
 
 
 DESCRIPTION = """\
@@ -62,19 +60,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The finance pass's own options, next to --mapping, --dry-run and --verbose."""
     parser.description = DESCRIPTION
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument(
-        "--from",
-        dest="start",
-        type=iso_date,
-        metavar="DATE",
-        help="first day of the period, YYYY-MM-DD, in the client's timezone (default: yesterday)",
-    )
-    parser.add_argument(
-        "--to",
-        dest="end",
-        type=iso_date,
-        metavar="DATE",
-        help="last day of the period, included (default: the --from day)",
+    options.add_period(
+        parser,
+        first="first day of the period, YYYY-MM-DD, in the client's timezone (default: yesterday)",
+        last="last day of the period, included (default: the --from day)",
+        not_a_date="{text} is not a date (YYYY-MM-DD)",
     )
     parser.add_argument(
         "--yes",
@@ -122,6 +112,11 @@ async def finance_pass(
 ) -> Any:
     """Payments, then journals (asking for approval when the mapping requires it).
 
+    SHOPLINE's money of the period is read once, as the finance flow reads it, and every step
+    works on that one read: the payments, the journals' preview and the journals posted (which
+    are therefore exactly those previewed). A read that fails raises `ConnectorError`: nothing
+    is recorded or posted then.
+
     Returns the ledger report; the payments' summary and the journals are printed on the way.
     Raises `PeriodError` for a period that cannot be posted and `RunFailed` when approval is
     required but cannot be asked for, or is refused.
@@ -144,17 +139,19 @@ async def finance_pass(
         raise RunFailed(f"approval is required (syncs.finance.approval); {APPROVAL_HINT}")
 
     async with sync.open_clients(mapping) as (shopline, stokly):
+        money = await _read_money(mapping, shopline, start, end)
+        common = {
+            "shopline": shopline,
+            "stokly": stokly,
+            "store": store,
+            "start": start,
+            "end": end,
+            "money": money,
+        }
         progress = Progress("payments")
         try:
             payments = await sync_payments(
-                mapping,
-                shopline=shopline,
-                stokly=stokly,
-                store=store,
-                start=start,
-                end=end,
-                dry_run=args.dry_run,
-                progress=progress,
+                mapping, dry_run=args.dry_run, progress=progress, **common
             )
         finally:
             progress.close()
@@ -169,19 +166,17 @@ async def finance_pass(
         ) -> Any:
             progress = Progress("journals")
             try:
-                return await sync.post_ledger(
+                report = await sync.post_ledger(
                     mapping,
-                    shopline=shopline,
-                    stokly=stokly,
-                    store=store,
-                    start=start,
-                    end=end,
                     dry_run=dry_run,
                     progress=progress,
                     trigger="manual",
                     approved=approved,
                     approval_note=note,
+                    **common,
                 )
+                progress(report.orders_read, report.orders_read)  # their orders, all done
+                return report
             finally:
                 progress.close()
 
@@ -211,3 +206,23 @@ async def finance_pass(
     if not payments.ok and not payments.errors:
         report.errors.append(f"payments: {payments.deferred} order(s) deferred to the next run")
     return report
+
+
+async def _read_money(mapping: Any, shopline: Any, start: Any, end: Any) -> Any:
+    """SHOPLINE's orders, transactions and refunds of the period: the pass's one read."""
+    from stokline.cli.run import Progress
+    from stokline.sync.money import Period, read_shopline_money
+
+    progress = Progress("SHOPLINE money")
+    try:
+        money = await read_shopline_money(
+            shopline, Period.of(mapping, start, end), refunds=True, progress=progress
+        )
+    finally:
+        progress.close()
+    print(
+        f"SHOPLINE's money: {len(money.orders)} order(s), {money.calls} request(s), read once "
+        "for the payments and the journals",
+        file=sys.stderr,
+    )
+    return money

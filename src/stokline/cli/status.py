@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
+
+from stokline.cli import options
 
 HELP = """\
 Show, for each client (each mapping file), how its integration is doing:
@@ -33,19 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "--mapping",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="a client's mapping file; repeat for several (default: mappings/*.yaml)",
-    )
+    options.add_mappings(parser)
     parser.add_argument("--format", choices=("table", "json"), default="table")
-    parser.add_argument(
-        "--prefect-url",
-        metavar="URL",
-        help="the Prefect API (default: PREFECT_API_URL, else http://127.0.0.1:4200/api)",
-    )
+    options.add_prefect_url(parser)
     parser.add_argument(
         "--no-prefect",
         action="store_true",
@@ -55,24 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from stokline.cli._mappings import UsageError, mapping_paths
-    from stokline.config import check_file
+    from stokline.cli._mappings import valid_mappings
 
-    try:
-        paths = mapping_paths(args.mapping)
-    except UsageError as exc:
-        print(f"stokline status: error: {exc}", file=sys.stderr)
-        return 2
-    mappings, invalid = [], False
-    for path in paths:
-        result = check_file(path)
-        if result.mapping is None:
-            print("\n".join(p.format() for p in result.problems), file=sys.stderr)
-            invalid = True
-        else:
-            mappings.append(result.mapping)
-    if invalid:
-        return 1
+    mappings = valid_mappings("stokline status", args.mapping)
     statuses = asyncio.run(_collect(mappings, args.prefect_url, args.no_prefect))
 
     from stokline.ops.status_view import as_json, render_table
@@ -84,20 +60,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _store():
-    """The state store; where none exists yet, an empty one in memory (status creates no file)."""
-    import os
-    from pathlib import Path
-
-    from stokline.store import Store
-    from stokline.store.db import DEFAULT_PATH, URL_VARIABLE
-
-    if not os.environ.get(URL_VARIABLE) and not Path(DEFAULT_PATH).exists():
-        return Store("sqlite://")
-    return Store()
-
-
 async def _collect(mappings: list, given_url: str | None, no_prefect: bool) -> list:
+    from stokline.cli.session import state_store
     from stokline.ops.status import PrefectRunHistory, collect_status
 
     note, url = "", None
@@ -111,7 +75,7 @@ async def _collect(mappings: list, given_url: str | None, no_prefect: bool) -> l
         if problem:
             note = f"{problem}: last activity from the state store instead"
             url = None
-    with _store() as store:
+    with state_store(True) as store:  # status creates no file
         if url is None:
             return [await collect_status(m, store, None, note=note) for m in mappings]
         from stokline.ops.prefect_api import prefect_client

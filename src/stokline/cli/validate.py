@@ -6,7 +6,8 @@ import argparse
 import json
 import sys
 
-from stokline.cli._mappings import UsageError, mapping_paths
+from stokline.cli import options
+from stokline.cli._mappings import mapping_files
 from stokline.config import check_file, unset_secrets
 
 HELP = """\
@@ -26,12 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "paths",
-        nargs="*",
-        metavar="PATH",
-        help="mapping files or folders (default: mappings/*.yaml)",
-    )
+    options.add_paths(parser)
     parser.add_argument(
         "--format",
         choices=("text", "json"),
@@ -47,13 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        paths = mapping_paths(args.paths)
-    except UsageError as exc:
-        print(f"stokline validate: error: {exc}", file=sys.stderr)
-        return 2
     results = []
-    for path in paths:
+    for path in mapping_files("stokline validate", args.paths):
         result = check_file(path)
         if args.check_env:
             result.problems += unset_secrets(result)
