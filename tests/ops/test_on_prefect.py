@@ -27,6 +27,7 @@ from prefect.testing.utilities import prefect_test_harness
 
 from stokline.cli import main
 from stokline.config import load_mapping
+from stokline.config.models import SecretRef, SecretUnavailable
 from stokline.ops.automations import AlertsUnavailable, apply_alerts, owned_automations
 from stokline.ops.signals import signal_new_exceptions
 from stokline.ops.sink import AlertSink, running_sink
@@ -275,3 +276,25 @@ def test_the_command_against_the_server(served: Served, capsys: pytest.CaptureFi
     assert main(["status", "--mapping", str(served.mapping), "--prefect-url", url]) == 0
     table = capsys.readouterr().out
     assert "note:" not in table and "orders      every 2 minutes" in table
+
+
+def test_a_prefect_secret_block_resolves_in_and_out_of_an_event_loop(served: Served) -> None:
+    # The syncs resolve their credentials inside a running event loop, where Prefect's
+    # `Secret.load` would hand back a coroutine instead of the block.
+    Secret(value="s3cr3t-from-a-block").save("stokline-test-token", overwrite=True)
+    ref = SecretRef(prefect_secret="stokline-test-token")
+
+    async def in_a_loop() -> str:
+        return ref.resolve().get_secret_value()
+
+    assert ref.resolve().get_secret_value() == "s3cr3t-from-a-block"
+    assert asyncio.run(in_a_loop()) == "s3cr3t-from-a-block"
+    missing = SecretRef(prefect_secret="stokline-no-such-block")
+
+    async def missing_in_a_loop() -> None:
+        missing.resolve()
+
+    with pytest.raises(SecretUnavailable, match="Prefect Secret block stokline-no-such-block"):
+        missing.resolve()
+    with pytest.raises(SecretUnavailable, match="Prefect Secret block stokline-no-such-block"):
+        asyncio.run(missing_in_a_loop())

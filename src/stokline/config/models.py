@@ -63,7 +63,9 @@ class SecretRef(_Model):
         from prefect.blocks.system import Secret  # only production setups pay for this import
 
         try:
-            return SecretStr(str(Secret.load(self.prefect_secret).get()))
+            # `_sync=True`: inside a running event loop (every sync resolves its credentials in
+            # one) Prefect's `load` would otherwise hand back a coroutine, not the block.
+            return SecretStr(str(Secret.load(self.prefect_secret, _sync=True).get()))
         except ValueError as exc:
             raise SecretUnavailable(f"{self.describe()} cannot be loaded: {exc}") from None
 
