@@ -301,7 +301,8 @@ class Supervisor:
 
     def kill(self, name: str) -> Child:
         """SIGKILL the child ``name`` with its process group and every descendant (its flow runs,
-        for a worker), as a crash of its machine would, and forget it; returns it, so that
+        for a worker), as a crash of its machine would, and forget it once none of them is left;
+        returns it, so that
         ``start(child.name, child.argv)`` starts the same command again. For rehearsals
         (``make chaos``); a child not running raises KeyError."""
         child = next((c for c in self.children if c.name == name and c.proc), None)
@@ -313,6 +314,10 @@ class Supervisor:
             _signal_pid(pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             child.proc.wait(10)  # type: ignore[union-attr]
+        # SIGKILL is delivered, not done: wait (briefly) until no descendant is left either.
+        deadline = time.monotonic() + 10
+        while any(_alive(pid) for pid in family) and time.monotonic() < deadline:
+            time.sleep(0.02)
         self.children.remove(child)
         self._record()
         return child
