@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 .PHONY: demo test lint postgres clean audit
 
 $(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(BIN)/python || $(PYTHON) -m venv --upgrade-deps $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	@touch $(STAMP)
 
@@ -27,11 +27,16 @@ lint: $(STAMP)
 postgres:
 	@bash scripts/ensure-postgres
 
+# The suite's files run on TEST_WORKERS processes (pytest-xdist; a file's tests stay together, so
+# its module fixtures start once); the slowest tests are listed at the end.
+TEST_WORKERS ?= 4
 test: lint postgres
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --durations=15
 
-# Known vulnerabilities in the installed dependency set (pip-audit against PyPI). `make test` runs the
-# same check but skips it, saying so, when PyPI's vulnerability data cannot be reached; here that fails.
+# Known vulnerabilities in the installed dependency set (pip-audit against PyPI, and PyPI's project
+# JSON for packages at their latest release where per-version data is not served). `make test` runs
+# the same check: it fails on a known vulnerability, and skips, naming them, when some packages could
+# not be audited; here that fails too.
 audit: $(STAMP)
 	STOKLINE_AUDIT_REQUIRED=1 $(BIN)/pytest -q -rs tests/security/test_dependency_audit.py
 
