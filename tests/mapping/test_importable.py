@@ -1,10 +1,15 @@
-"""Which orders the mapping imports: one answer for the orders, stock and payments syncs."""
+"""Which orders the mapping imports, and which are cancelled: one answer for every sync."""
 
 from __future__ import annotations
 
 import pytest
 
-from stokline.mapping.orders import importable_statuses, is_importable, refunded_before_import
+from stokline.mapping.orders import (
+    importable_statuses,
+    is_cancelled,
+    is_importable,
+    refunded_before_import,
+)
 
 
 @pytest.mark.parametrize(
@@ -30,3 +35,10 @@ def test_refunded_in_full_before_import() -> None:
     assert refunded_before_import("refunded", ("paid",))
     assert not refunded_before_import("refunded", ("authorized",))
     assert not refunded_before_import("partially_refunded", ("paid",))
+
+
+def test_an_order_is_cancelled_by_its_status_or_its_cancellation_time() -> None:
+    assert is_cancelled({"status": "cancelled"})
+    assert is_cancelled({"status": "open", "cancelled_at": "2026-11-27T09:00:00+00:00"})
+    assert not is_cancelled({"status": "open", "cancelled_at": None})
+    assert not is_cancelled({})

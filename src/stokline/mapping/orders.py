@@ -39,6 +39,7 @@ __all__ = [
     "SaleOrderDraft",
     "StoklyCatalogue",
     "importable_statuses",
+    "is_cancelled",
     "is_importable",
     "order_fingerprint",
     "refunded_before_import",
@@ -65,6 +66,12 @@ def is_importable(financial_status: str | None, import_when: Iterable[str]) -> b
     """Whether an order of this financial status is one the mapping imports (see
     `importable_statuses`); cancellation is the caller's to check."""
     return financial_status in importable_statuses(import_when)
+
+
+def is_cancelled(order: Mapping[str, Any]) -> bool:
+    """Whether SHOPLINE's ``order`` (as a dict) is cancelled: its status says so, or it has a
+    cancellation time (SHOPLINE sets one without the other in some answers)."""
+    return order.get("status") == "cancelled" or bool(order.get("cancelled_at"))
 
 
 def refunded_before_import(financial_status: str | None, import_when: Iterable[str]) -> bool:

@@ -57,6 +57,7 @@ from stokline.connectors import ConnectorError, InvalidRecord, ShoplineClient, S
 from stokline.connectors.stokly.filters import one_of
 from stokline.connectors.stokly.invented import Event
 from stokline.mapping.fulfilment import find_fulfilment, translate_shipment
+from stokline.mapping.orders import is_cancelled
 from stokline.mapping.translate import Untranslatable
 from stokline.store import Store
 from stokline.store.exceptions import ACTIVE, REASONS, ExceptionRecord
@@ -94,10 +95,6 @@ def _quiet(shipment: dict[str, Any], link: Link) -> bool:
     if shipment.get("status") == "cancelled":
         return bool(data.get("cancelled"))
     return data.get("source") == shipment_source(shipment)
-
-
-def _cancelled_order(order: dict[str, Any]) -> bool:
-    return order.get("status") == "cancelled" or bool(order.get("cancelled_at"))
 
 
 def _shipment_id(event: Event) -> str | None:
@@ -506,7 +503,7 @@ class _Run(FulfilmentWrites):
         if e.link is not None:
             await self._tracking(order, by_id, e)
             return
-        if _cancelled_order(order):
+        if is_cancelled(order):
             message = (
                 f"{order.get('name')} was cancelled in SHOPLINE"
                 f" ({order.get('cancel_reason') or 'no reason given'}) but Stokly shipped it"

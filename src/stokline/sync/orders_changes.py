@@ -15,20 +15,15 @@ from typing import Any
 
 from stokline.connectors import ConnectorError, is_transient
 from stokline.connectors.stokly.models import SaleOrder
-from stokline.mapping.orders import order_fingerprint
+from stokline.mapping.orders import is_cancelled, order_fingerprint
 from stokline.mapping.translate import Untranslatable, render_sale_order_fields
 from stokline.store.records import Link
 from stokline.sync.orders_run import ACTOR, LINK, OrdersRun
 
-__all__ = ["OrderChanges", "cancelled"]
+__all__ = ["OrderChanges"]
 
 # Stokly line statuses under which a sale order can still be removed without undoing work.
 _UNTOUCHED = frozenset({"unprocessed", "cancelled"})
-
-
-def cancelled(order: dict[str, Any]) -> bool:
-    """Whether SHOPLINE's ``order`` (as a dict) is cancelled."""
-    return order.get("status") == "cancelled" or bool(order.get("cancelled_at"))
 
 
 class OrderChanges(OrdersRun):
@@ -38,7 +33,7 @@ class OrderChanges(OrdersRun):
         self, order: dict[str, Any], link: Link, sale: SaleOrder | None
     ) -> None:
         data = dict(link.data or {})
-        if cancelled(order):
+        if is_cancelled(order):
             if data.get("cancelled"):
                 self.report.duplicates += 1
                 return

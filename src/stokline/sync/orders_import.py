@@ -21,6 +21,7 @@ from stokline.mapping.orders import (
     OrderUntranslatable,
     SaleOrderDraft,
     StoklyCatalogue,
+    is_cancelled,
     is_importable,
     order_fingerprint,
     refunded_before_import,
@@ -30,7 +31,7 @@ from stokline.mapping.translate import Untranslatable
 from stokline.store.records import Link
 from stokline.sync.customers import create_customers, plan_customers
 from stokline.sync.guards import BAD_DATA, describe_failure
-from stokline.sync.orders_changes import OrderChanges, cancelled
+from stokline.sync.orders_changes import OrderChanges
 from stokline.sync.orders_run import ACTOR, LINK
 
 __all__ = ["OrderImport", "stokly_location_index"]
@@ -48,7 +49,7 @@ class OrderImport(OrderChanges):
             order_id = str(order["id"])
             if order_id in links:
                 changed.append(order)
-            elif cancelled(order):
+            elif is_cancelled(order):
                 # A crashed run may have created it before it was cancelled; never if unpaid.
                 if order.get("financial_status") in (None, "unpaid", "voided"):
                     self.report.skipped += 1
@@ -66,7 +67,9 @@ class OrderImport(OrderChanges):
             else:
                 search.append(order)
         cancels = [
-            o for o in changed if cancelled(o) and not (links[o["id"]].data or {}).get("cancelled")
+            o
+            for o in changed
+            if is_cancelled(o) and not (links[o["id"]].data or {}).get("cancelled")
         ]
         look_up = [str(o["id"]) for o in search] + [
             str(o["id"]) for o in cancels if self.settings.on_cancelled == "apply"
@@ -82,14 +85,14 @@ class OrderImport(OrderChanges):
                 for order in search + cancels:
                     self.deferred[str(order["id"])] = order
                 search, cancels = [], []
-                changed = [o for o in changed if not cancelled(o)]
+                changed = [o for o in changed if not is_cancelled(o)]
         to_create: list[dict[str, Any]] = []
         for order in search:
             order_id = str(order["id"])
             sale = found.get(order_id)
             if sale is not None:
                 self._recovered(order, sale)
-            elif cancelled(order):
+            elif is_cancelled(order):
                 self.report.skipped += 1
                 if self.active.get(order_id):
                     self._resolve(order_id, "cancelled in SHOPLINE before it was imported")
@@ -113,7 +116,7 @@ class OrderImport(OrderChanges):
         data = {"fingerprint": order_fingerprint(order), "recovered": True}
         self.store.links.put(self.client, LINK, order_id, sale.saleOrderId, data)
         self._resolve(order_id, f"already in Stokly as sale order {sale.saleOrderId}")
-        if cancelled(order):
+        if is_cancelled(order):
             link = Link(LINK, order_id, sale.saleOrderId, data)
             self._pending_changes.append((order, link, sale))
 
