@@ -132,14 +132,19 @@ def _moment_of(tx: Transaction) -> datetime | None:
 
 
 async def limited(tasks: Iterable[Awaitable[T]], limit: int = CONCURRENCY) -> list[T]:
-    """Await ``tasks`` with at most ``limit`` in flight; their results in order."""
-    gate = asyncio.Semaphore(limit)
+    """Await ``tasks`` with at most ``limit`` in flight; their results in order.
 
-    async def one(task: Awaitable[T]) -> T:
-        async with gate:
-            return await task
+    Each is taken from ``tasks`` only when a slot is free, so a generator of coroutines makes each
+    just before it is awaited: a run cancelled half-way leaves no coroutine never awaited."""
+    source = enumerate(tasks)
+    results: dict[int, T] = {}
 
-    return await asyncio.gather(*(one(t) for t in tasks))
+    async def slot() -> None:
+        for index, task in source:
+            results[index] = await task
+
+    await asyncio.gather(*(slot() for _ in range(limit)))
+    return [results[index] for index in range(len(results))]
 
 
 async def read_shopline_money(
