@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from stokline.envfile import load_env_file
+from stokline.ops.heartbeats import worker_env
 
 LOOPBACK = "127.0.0.1"
 PID_FILE = "up.json"
@@ -440,6 +441,10 @@ class DemoStack:
             or f"sqlite:///{(config.state_dir / 'state.db').resolve()}",
             # prefect.yaml's pull step works in {{ $PWD }}: the project root, wherever we were run.
             PWD=str(config.root.resolve()),
+            # The worker's flow runs send heartbeats, by which a killed one is marked Crashed
+            # (stokline.ops.heartbeats); in every child's environment, so that a worker started
+            # again with the same command (`make chaos`) has it too.
+            **worker_env(),
         )
         self.env = env
         self.supervisor = Supervisor(config.state_dir, config.root, env)

@@ -13,6 +13,7 @@ from prefect.cli.deploy._models import PrefectYamlModel
 from prefect.flows import Flow, load_flow_from_entrypoint
 
 from stokline.config import load_mapping
+from stokline.ops.heartbeats import CRASHED_AFTER, HEARTBEAT_ENV, HEARTBEAT_SECONDS, RUN_TAG
 from stokline.webhooks import prefect_signal
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -210,3 +211,16 @@ def test_the_status_deployment_refreshes_the_dashboard_every_one_to_two_minutes(
     assert [60 <= s["interval"] <= 120 for s in spec["schedules"]] == [True]
     assert spec["concurrency_limit"] == 1
     assert spec["work_pool"]["name"] == "stokline"
+
+
+def test_every_deployment_s_runs_send_the_heartbeats_the_crash_automation_expects(
+    project: dict[str, Any],
+) -> None:
+    # Prefect's own default is a heartbeat every 180 s: a run deployed without this setting
+    # would be marked Crashed by the workspace automation while still working.
+    assert project["deployments"]
+    for deployment in project["deployments"]:
+        env = deployment["work_pool"].get("job_variables", {}).get("env", {})
+        assert env.get(HEARTBEAT_ENV) == str(HEARTBEAT_SECONDS), deployment["name"]
+        assert RUN_TAG in deployment["tags"], deployment["name"]  # what the automation watches
+    assert CRASHED_AFTER.total_seconds() >= 3 * HEARTBEAT_SECONDS

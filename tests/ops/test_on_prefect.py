@@ -16,19 +16,28 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import prefect
 import pytest
 from prefect.blocks.system import Secret
 from prefect.client.orchestration import get_client
 from prefect.events import emit_event
 from prefect.flows import load_flow_from_entrypoint
 from prefect.settings import PREFECT_API_URL
-from prefect.states import Completed, Failed, Running
+from prefect.states import Completed, Failed, Running, StateType
 from prefect.testing.utilities import prefect_test_harness
 
 from stokline.cli import main
 from stokline.config import load_mapping
 from stokline.config.models import SecretRef, SecretUnavailable
-from stokline.ops.automations import AlertsUnavailable, apply_alerts, owned_automations
+from stokline.ops.alerts import MIN_PROACTIVE
+from stokline.ops.automations import (
+    CRASHED_RUN_GUARD,
+    AlertsUnavailable,
+    apply_alerts,
+    owned_automations,
+    workspace_automations,
+)
+from stokline.ops.heartbeats import CRASHED_AFTER, HEARTBEAT_EVENT, RUN_TAG
 from stokline.ops.signals import signal_new_exceptions
 from stokline.ops.sink import AlertSink, running_sink
 from stokline.ops.status import PrefectRunHistory, collect_status
@@ -91,14 +100,29 @@ async def _owned() -> dict[str, Any]:
         return {a.name: a for a in await owned_automations(client, CLIENT)}
 
 
+async def _workspace() -> list[Any]:
+    async with get_client() as client:
+        return await workspace_automations(client)
+
+
 def test_apply_creates_the_automations_once(served: Served) -> None:
     mapping = load_mapping(served.mapping)
     first = asyncio.run(_apply(mapping))
-    assert first.count("create") + first.count("unchanged") == 9
+    assert first.count("create") + first.count("unchanged") == 10  # 9 alerts and the guard
     again = asyncio.run(_apply(mapping))
-    assert again.count("unchanged") == 9 and len(again.changes) == 9
+    assert again.count("unchanged") == 10 and len(again.changes) == 10
     owned = asyncio.run(_owned())
     assert len(owned) == 9  # no duplicates
+
+    # The workspace's crashed-run guard: one, whichever client applied it, tagged as no client's.
+    (guard,) = asyncio.run(_workspace())
+    assert guard.name == CRASHED_RUN_GUARD and guard.name not in owned
+    assert guard.trigger.posture == "Proactive" and guard.trigger.within == CRASHED_AFTER
+    assert guard.trigger.after == {HEARTBEAT_EVENT}
+    assert "prefect.flow-run.Completed" in guard.trigger.expect
+    assert guard.trigger.for_each == {"prefect.resource.id"}
+    (crash,) = guard.actions
+    assert crash.type == "change-flow-run-state" and crash.state == StateType.CRASHED
 
     failed = owned["stokline demo-outdoor: sync run failed"]
     assert failed.enabled and set(failed.tags) >= {"stokline", "client:demo-outdoor"}
@@ -272,7 +296,8 @@ def test_the_command_against_the_server(served: Served, capsys: pytest.CaptureFi
     out = capsys.readouterr().out
     assert out.startswith(f"{CLIENT}: ") and "(dry run: nothing changed)" in out
     assert main(args) == 0
-    assert "9 unchanged" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "10 unchanged" in out and f"  = {CRASHED_RUN_GUARD}\n" in out
     assert main(["status", "--mapping", str(served.mapping), "--prefect-url", url]) == 0
     table = capsys.readouterr().out
     assert "note:" not in table and "orders      every 2 minutes" in table
@@ -298,3 +323,93 @@ def test_a_prefect_secret_block_resolves_in_and_out_of_an_event_loop(served: Ser
         missing.resolve()
     with pytest.raises(SecretUnavailable, match="Prefect Secret block stokline-no-such-block"):
         asyncio.run(missing_in_a_loop())
+
+
+async def _running_runs(count: int, name: str, tags: list[str]) -> list[Any]:
+    """``count`` runs of a fulfilment deployment, Running as a worker's would be."""
+    async with get_client() as client:
+        flow_id = await client.create_flow_from_name("fulfilment")
+        deployment = await client.create_deployment(flow_id=flow_id, name=name, tags=tags)
+        runs = [await client.create_flow_run_from_deployment(deployment) for _ in range(count)]
+        for run in runs:
+            await client.set_flow_run_state(run.id, Running(), force=True)
+        return runs
+
+
+def _heartbeat(run: Any) -> None:
+    """One heartbeat of ``run``, shaped as Prefect's flow engine emits it."""
+    emit_event(
+        event=HEARTBEAT_EVENT,
+        resource={
+            "prefect.resource.id": f"prefect.flow-run.{run.id}",
+            "prefect.resource.name": run.name,
+            "prefect.version": prefect.__version__,
+        },
+        related=[
+            {
+                "prefect.resource.id": f"prefect.flow.{run.flow_id}",
+                "prefect.resource.role": "flow",
+                "prefect.resource.name": "fulfilment",
+            },
+            {
+                "prefect.resource.id": f"prefect.deployment.{run.deployment_id}",
+                "prefect.resource.role": "deployment",
+            },
+            *(
+                {"prefect.resource.id": f"prefect.tag.{tag}", "prefect.resource.role": "tag"}
+                for tag in run.tags
+            ),
+        ],
+    )
+
+
+async def _states(*runs: Any) -> list[Any]:
+    async with get_client() as client:
+        return [(await client.read_flow_run(run.id)).state for run in runs]
+
+
+async def _complete(run: Any) -> None:
+    async with get_client() as client:
+        await client.set_flow_run_state(run.id, Completed(), force=True)
+
+
+def test_a_run_whose_heartbeats_stop_is_marked_crashed_and_alerts(served: Served) -> None:
+    # Prefect's shortest window for the guard; the real one is CRASHED_AFTER.
+    mapping = load_mapping(served.mapping)
+    asyncio.run(_apply(mapping, crashed_after=MIN_PROACTIVE))
+    start = len(served.lines())
+    ours = asyncio.run(_running_runs(3, f"fulfilment-{CLIENT}", [RUN_TAG, "fulfilment"]))
+    zombie, beating, finished = ours
+    # Another project's deployment in the same workspace: silent too, but not ours to crash.
+    (theirs,) = asyncio.run(_running_runs(1, "someone-elses", ["reports"]))
+    try:
+        for run in (zombie, beating, finished, theirs):
+            _heartbeat(run)
+        asyncio.run(_complete(finished))
+        # The zombie beats no more; the control keeps beating well inside the window.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            states = asyncio.run(_states(zombie, beating, finished, theirs))
+            if states[0].type != StateType.RUNNING:
+                break
+            _heartbeat(beating)
+            time.sleep(2)
+        dead, alive, done, other = states
+        assert dead.type == StateType.CRASHED, dead
+        assert dead.message.startswith("No heartbeat for 10 seconds: the flow-run process")
+        assert alive.type == StateType.RUNNING  # beating: not touched
+        assert done.type == StateType.COMPLETED  # ended after its heartbeat: not touched
+        assert other.type == StateType.RUNNING  # not tagged stokline: not touched
+
+        # Crashed, the run is reported by the client's "sync run failed" alert, as any crash.
+        served.wait_for(start + 1)
+        (alert,) = [line for line in served.lines()[start:] if line["alert"] == "sync_failed"]
+        assert alert["labels"] == {
+            "related:deployment:prefect.resource.name": f"fulfilment-{CLIENT}"
+        }
+        crashed = f"{zombie.name} of deployment fulfilment-{CLIENT} is Crashed: No heartbeat"
+        assert crashed in alert["summary"]
+    finally:
+        asyncio.run(_complete(beating))
+        asyncio.run(_complete(theirs))
+        asyncio.run(_apply(mapping))  # the guard's real window again

@@ -3,6 +3,7 @@ nothing left behind after Ctrl-C (about 30 s: the one test here that starts a Pr
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -15,6 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from stokline.ops.automations import CRASHED_RUN_GUARD
+from stokline.ops.heartbeats import HEARTBEAT_ENV, HEARTBEAT_EVENT, HEARTBEAT_SECONDS
 from stokline.stack import descendants, port_taken
 from tests.flows.sandboxes import DEMO_MAPPING, ROOT, point_mapping_at
 from tests.stack.test_supervisor import alive
@@ -33,6 +36,16 @@ def free_ports(count: int) -> list[int]:
     finally:
         for sock in sockets:
             sock.close()
+
+
+def environ(pid: int) -> dict[str, str] | None:
+    """The environment ``pid`` started with, or None when it is gone."""
+    try:
+        raw = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return None
+    pairs = (item.partition("=") for item in raw.decode(errors="replace").split("\0") if item)
+    return {key: value for key, _, value in pairs}
 
 
 def test_up_starts_everything_orders_flow_and_ctrl_c_leaves_nothing(tmp_path: Path) -> None:
@@ -98,6 +111,23 @@ def test_up_starts_everything_orders_flow_and_ctrl_c_leaves_nothing(tmp_path: Pa
         assert imported > 0, "no order reached Stokly within a minute"
         family |= descendants([up.pid])
         assert len(family) >= 5  # server, sandbox, receiver, worker, a flow run or more
+
+        # The worker and so its flow runs send heartbeats; the automation that watches them is
+        # applied with the alerts, and flow runs' heartbeats reach the server.
+        children = json.loads((project / ".stokline" / "up.json").read_text())["children"]
+        (worker,) = [c["pid"] for c in children if c["name"] == "worker"]
+        envs = [e for e in map(environ, (worker, *descendants([worker]))) if e is not None]
+        assert len(envs) >= 2  # the worker and a flow run at least
+        assert {e.get(HEARTBEAT_ENV) for e in envs} == {str(HEARTBEAT_SECONDS)}
+        api = f"http://127.0.0.1:{prefect}/api"
+        found = httpx.post(f"{api}/automations/filter", json={}, timeout=10).json()
+        assert CRASHED_RUN_GUARD in {a["name"] for a in found}
+        beats = httpx.post(
+            f"{api}/events/filter",
+            json={"filter": {"event": {"name": [HEARTBEAT_EVENT]}}, "limit": 5},
+            timeout=10,
+        ).json()["events"]
+        assert beats and beats[0]["resource"]["prefect.resource.id"].startswith("prefect.flow-run.")
 
         up.send_signal(signal.SIGINT)
         rest, _ = up.communicate(timeout=60)

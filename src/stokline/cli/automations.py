@@ -19,6 +19,9 @@ client, as its mapping's operating_model.alerts says:
   <sync> not succeeded  no successful run of that sync for MISSED_RUNS times its schedule
   oversell risk         the stock pass found SHOPLINE offering more than Stokly can fulfil
 
+and, once for the whole Prefect workspace, one that marks Crashed a run of a stokline deployment
+whose heartbeats stopped for 90 s (its machine or process died); "sync run failed" reports it.
+
 Each alert notifies the mapping's webhook and/or Prefect block, at most once per cause within
 its window (the cooldown). Applying again changes nothing; after an edit of the mapping it
 updates the same automations in place and deletes those no longer asked for. A client without

@@ -12,26 +12,51 @@ Notification targets become Prefect actions:
   URL changes) and a ``CallWebhook`` action posting the alert as JSON;
 - ``notify.prefect_block: type/name`` → that existing block: ``SendNotification`` for a
   notification block (Slack, Teams, email...), ``CallWebhook`` for a webhook block.
+
+Beside a client's alerts, every apply also keeps the one automation of the whole workspace
+(tags ``stokline``, ``workspace``): `crashed_run_guard`, which marks Crashed a deployment's flow
+run whose heartbeats stopped (see `stokline.ops.heartbeats`). It notifies nobody itself: once the
+run is Crashed, its client's "sync run failed" alert does. Applying a second client's mapping
+finds it unchanged.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Literal
 from uuid import UUID
 
 from prefect.blocks.webhook import Webhook
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
-from prefect.events.actions import CallWebhook, SendNotification
-from prefect.events.schemas.automations import AutomationCore
+from prefect.client.schemas.objects import StateType
+from prefect.events.actions import CallWebhook, ChangeFlowRunState, SendNotification
+from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
 from prefect.exceptions import ObjectNotFound
 from pydantic import SecretStr
 
 from stokline.config import Mapping
-from stokline.ops.alerts import OWNER_TAG, AlertSpec, alert_specs, client_resource, client_tag
+from stokline.config.schedules import describe_duration
+from stokline.ops.alerts import (
+    MIN_PROACTIVE,
+    OWNER_TAG,
+    AlertSpec,
+    alert_specs,
+    client_resource,
+    client_tag,
+)
 from stokline.ops.alerts import sync_deployments as _sync_deployments
+from stokline.ops.heartbeats import (
+    CRASHED_AFTER,
+    CRASHED_MESSAGE,
+    END_STATES,
+    HEARTBEAT_ENV,
+    HEARTBEAT_EVENT,
+    HEARTBEAT_SECONDS,
+    RUN_TAG,
+)
 
 WEBHOOK_BLOCK_SLUG = "webhook"
 # Compared to tell an unchanged automation from one to update (``enabled`` is the operator's).
@@ -45,6 +70,9 @@ _COMPARED = {
 }
 # Stands for a webhook block a dry run would create: no real block has it, so it compares unequal.
 _NOT_YET = UUID(int=0)
+WORKSPACE_TAG = "workspace"
+CRASHED_RUN_GUARD = "stokline workspace: flow runs whose heartbeats stopped are Crashed"
+GUARD_KIND = "crashed_runs"
 
 
 class AlertsUnavailable(Exception):
@@ -162,6 +190,53 @@ def automation_for(spec: AlertSpec, targets: Sequence[tuple[str, UUID]]) -> Auto
     )
 
 
+def crashed_run_guard(crashed_after: timedelta = CRASHED_AFTER) -> AutomationCore:
+    """The workspace's automation that marks Crashed a run silent for ``crashed_after``.
+
+    After a heartbeat of a flow run it expects, for that run (``for_each`` its resource id),
+    another heartbeat or an end state within ``crashed_after``; when neither comes, the run is
+    set Crashed (not forced: a run that ended meanwhile keeps its end state). Only runs of
+    stokline's deployments are watched (tagged `RUN_TAG`; prefect.yaml sets their heartbeat
+    period): a flow called in someone's own Python process, or another project's deployment in the
+    same workspace, beats at Prefect's default period, longer than the window, and is not ours.
+    """
+    if crashed_after < MIN_PROACTIVE:
+        raise ValueError(
+            f"crashed_after is {crashed_after.total_seconds():g} s; Prefect needs at least "
+            f"{MIN_PROACTIVE.total_seconds():g} s for a Proactive trigger"
+        )
+    silence = describe_duration(crashed_after)
+    return AutomationCore(
+        name=CRASHED_RUN_GUARD,
+        description=(
+            "After a heartbeat of a deployment's flow run, expects another heartbeat or an end "
+            f"state within {silence}; otherwise marks the run Crashed, which the clients' "
+            "'sync run failed' alerts then report. Watches runs tagged "
+            f"'{RUN_TAG}', whose deployments set {HEARTBEAT_ENV}={HEARTBEAT_SECONDS}."
+        ),
+        enabled=True,
+        tags=[OWNER_TAG, WORKSPACE_TAG, f"guard:{GUARD_KIND}"],
+        trigger=EventTrigger(
+            after={HEARTBEAT_EVENT},
+            expect={HEARTBEAT_EVENT, *(f"prefect.flow-run.{state}" for state in END_STATES)},
+            match={"prefect.resource.id": "prefect.flow-run.*"},
+            match_related=[
+                {"prefect.resource.role": "deployment"},
+                {"prefect.resource.role": "tag", "prefect.resource.id": f"prefect.tag.{RUN_TAG}"},
+            ],
+            for_each={"prefect.resource.id"},
+            posture=Posture.Proactive,
+            threshold=1,
+            within=crashed_after,
+        ),
+        actions=[
+            ChangeFlowRunState(
+                state=StateType.CRASHED, message=CRASHED_MESSAGE.format(silence=silence)
+            )
+        ],
+    )
+
+
 def _same(existing: Any, desired: AutomationCore) -> bool:
     return existing.model_dump(include=_COMPARED) == desired.model_dump(include=_COMPARED)
 
@@ -170,6 +245,51 @@ async def owned_automations(client: PrefectClient, client_name: str) -> list[Any
     """The automations stokline created for this client, known by their tags."""
     found = await client.read_automations()
     return [a for a in found if OWNER_TAG in a.tags and client_tag(client_name) in a.tags]
+
+
+async def workspace_automations(client: PrefectClient) -> list[Any]:
+    """The automations stokline keeps for the whole workspace, known by their tags."""
+    found = await client.read_automations()
+    return [a for a in found if OWNER_TAG in a.tags and WORKSPACE_TAG in a.tags]
+
+
+async def _converge(
+    client: PrefectClient,
+    result: ApplyResult,
+    existing: list[Any],
+    desired: Sequence[tuple[str, AutomationCore]],
+    owner_resource: str | None,
+) -> None:
+    """Make ``existing`` (one owner's automations) exactly ``desired`` (``(kind, automation)``),
+    by name: create what is missing, update what differs (keeping ``enabled``), delete the rest
+    and any duplicate; each change recorded in ``result``, and made unless it is a dry run."""
+    dry_run = result.dry_run
+    by_name: dict[str, Any] = {}
+    for automation in existing:
+        if automation.name in by_name:  # a duplicate (two applies raced): keep the first
+            result.changes.append(Change("remove", automation.name))
+            if not dry_run:
+                await client.delete_automation(automation.id)
+        else:
+            by_name[automation.name] = automation
+    for kind, automation in desired:
+        current = by_name.pop(automation.name, None)
+        if current is None:
+            result.changes.append(Change("create", automation.name, kind))
+            if not dry_run:
+                automation.owner_resource = owner_resource
+                await client.create_automation(automation)
+        elif _same(current, automation):
+            result.changes.append(Change("unchanged", automation.name, kind))
+        else:
+            result.changes.append(Change("update", automation.name, kind))
+            if not dry_run:
+                automation.enabled = current.enabled
+                await client.update_automation(current.id, automation)
+    for stale in by_name.values():
+        result.changes.append(Change("remove", stale.name))
+        if not dry_run:
+            await client.delete_automation(stale.id)
 
 
 async def _missing_deployments(client: PrefectClient, names: list[str]) -> list[str]:
@@ -181,41 +301,23 @@ async def _missing_deployments(client: PrefectClient, names: list[str]) -> list[
 
 
 async def apply_alerts(
-    mapping: Mapping, client: PrefectClient, *, dry_run: bool = False
+    mapping: Mapping,
+    client: PrefectClient,
+    *,
+    dry_run: bool = False,
+    crashed_after: timedelta = CRASHED_AFTER,
 ) -> ApplyResult:
-    """Make the server's automations for this client exactly what its mapping asks for."""
+    """Make the server's automations for this client exactly what its mapping asks for, and the
+    workspace's crashed-run guard what ``crashed_after`` says (whether or not it has alerts)."""
     name = mapping.client.name
     result = ApplyResult(name, dry_run)
     specs = alert_specs(mapping)
     existing = await owned_automations(client, name)
-    by_name: dict[str, Any] = {}
-    for automation in existing:
-        if automation.name in by_name:  # a duplicate (two applies raced): keep the first
-            result.changes.append(Change("remove", automation.name))
-            if not dry_run:
-                await client.delete_automation(automation.id)
-        else:
-            by_name[automation.name] = automation
     targets = await notification_targets(mapping, client, dry_run, result.notes) if specs else []
-    for spec in specs:
-        desired = automation_for(spec, targets)
-        current = by_name.pop(spec.name, None)
-        if current is None:
-            result.changes.append(Change("create", spec.name, spec.kind))
-            if not dry_run:
-                desired.owner_resource = client_resource(name)
-                await client.create_automation(desired)
-        elif _same(current, desired):
-            result.changes.append(Change("unchanged", spec.name, spec.kind))
-        else:
-            result.changes.append(Change("update", spec.name, spec.kind))
-            if not dry_run:
-                desired.enabled = current.enabled
-                await client.update_automation(current.id, desired)
-    for stale in by_name.values():
-        result.changes.append(Change("remove", stale.name))
-        if not dry_run:
-            await client.delete_automation(stale.id)
+    desired = [(spec.kind, automation_for(spec, targets)) for spec in specs]
+    await _converge(client, result, existing, desired, client_resource(name))
+    guard = [(GUARD_KIND, crashed_run_guard(crashed_after))]
+    await _converge(client, result, await workspace_automations(client), guard, None)
     if specs:
         missing = await _missing_deployments(client, _sync_deployments(mapping))
         if missing:
