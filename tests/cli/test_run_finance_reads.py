@@ -24,10 +24,14 @@ import pytest
 
 from stokline.cli import main
 from stokline.sandbox.common import ServerThread
-from stokline.sandbox.shopline import create_app as create_shopline
-from stokline.sandbox.stokly import create_app as create_stokly
 from stokline.store import Store
-from tests.flows.sandboxes import DEMO_MAPPING, KNOWN_SKU, demo_credentials, point_mapping_at
+from tests.flows.sandboxes import (
+    DEMO_MAPPING,
+    KNOWN_SKU,
+    demo_apps,
+    demo_credentials,
+    point_mapping_at,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -76,19 +80,7 @@ def shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Shop]:
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("STOKLINE_DATABASE_URL", f"sqlite:///{tmp_path / 'state.db'}")
     monkeypatch.chdir(tmp_path)
-    shopline_app: Any = create_shopline(
-        access_token=creds["SHOPLINE_ACCESS_TOKEN"],
-        app_secret=creds["SHOPLINE_APP_SECRET"],
-        rate_per_s=None,
-        skus=40,
-    )
-    stokly_app: Any = create_stokly(
-        account_key=CLIENT,
-        client_id=creds["STOKLY_CLIENT_ID"],
-        client_secret=creds["STOKLY_CLIENT_SECRET"],
-        rate_per_minute=None,
-        seed_skus=40,
-    )
+    shopline_app, stokly_app = demo_apps(40)
     seeded = shopline_app.state.shopline.store
     for order in seeded.list("order"):  # a quiet shop: only the test's orders move money
         seeded.delete("order", order["id"])

@@ -84,9 +84,8 @@ def point_mapping_at(source: Path, target: Path, shopline_url: str, stokly_url: 
     return target
 
 
-@contextmanager
-def running_sandboxes(workdir: Path, skus: int = 40) -> Iterator[Sandboxes]:
-    """Seeded, unthrottled sandboxes (state in memory) and a mapping in ``workdir``."""
+def demo_apps(skus: int = 40) -> tuple[Any, Any]:
+    """Both sandbox apps, seeded with ``skus`` SKUs, unthrottled, with the demo credentials."""
     creds = demo_credentials()
     shopline_app: Any = create_shopline(
         access_token=creds["SHOPLINE_ACCESS_TOKEN"],
@@ -101,6 +100,13 @@ def running_sandboxes(workdir: Path, skus: int = 40) -> Iterator[Sandboxes]:
         rate_per_minute=None,
         seed_skus=skus,
     )
+    return shopline_app, stokly_app
+
+
+@contextmanager
+def running_sandboxes(workdir: Path, skus: int = 40) -> Iterator[Sandboxes]:
+    """Seeded, unthrottled sandboxes (state in memory) and a mapping in ``workdir``."""
+    shopline_app, stokly_app = demo_apps(skus)
     try:
         with ServerThread(shopline_app) as shop, ServerThread(stokly_app) as stok:
             mapping = point_mapping_at(DEMO_MAPPING, workdir / "demo.yaml", shop.url, stok.url)

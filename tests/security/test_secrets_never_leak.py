@@ -53,8 +53,6 @@ from stokline.config import load_mapping
 from stokline.connectors import ConnectorError
 from stokline.connectors.stokly.auth import grant_signature
 from stokline.sandbox.common import ServerThread
-from stokline.sandbox.shopline import create_app as create_shopline
-from stokline.sandbox.stokly import create_app as create_stokly
 from stokline.store import Store
 from stokline.store.tables import metadata
 from stokline.sync import open_clients, sync_catalogue, sync_orders, sync_stock
@@ -66,6 +64,7 @@ from ..flows.sandboxes import (
     KNOWN_SKU,
     ROOT,
     UNKNOWN_SKU,
+    demo_apps,
     demo_credentials,
     point_mapping_at,
 )
@@ -219,19 +218,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     for lg in loggers:
         lg.addHandler(capture)
         lg.setLevel(logging.DEBUG)
-    shopline_app: Any = create_shopline(
-        access_token=creds["SHOPLINE_ACCESS_TOKEN"],
-        app_secret=creds["SHOPLINE_APP_SECRET"],
-        rate_per_s=None,
-        skus=40,
-    )
-    stokly_app: Any = create_stokly(
-        account_key=CLIENT,
-        client_id=creds["STOKLY_CLIENT_ID"],
-        client_secret=creds["STOKLY_CLIENT_SECRET"],
-        rate_per_minute=None,
-        seed_skus=40,
-    )
+    shopline_app, stokly_app = demo_apps(40)
     tap = TokenTap(stokly_app)
     try:
         with pytest.MonkeyPatch.context() as env:
