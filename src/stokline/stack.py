@@ -662,21 +662,26 @@ class DemoStack:
             self.say(f"started now, not one interval from now: {', '.join(started)}")
         if missed:
             self.say(f"could not start at once: {', '.join(missed)}")
-        if self.alerts:
-            sup.run(
+        # Always: besides the mapping's alerts (if any), this keeps the workspace automation
+        # that marks Crashed a flow run whose heartbeats stopped.
+        sup.run(
+            "automations",
+            [
+                *python_tool("stokline"),
                 "automations",
-                [
-                    *python_tool("stokline"),
-                    "automations",
-                    "apply",
-                    "--mapping",
-                    mapping,
-                    "--prefect-url",
-                    ep.prefect_api,
-                ],
-                timeout,
-            )
-            self.say("alerts applied as Prefect automations")
+                "apply",
+                "--mapping",
+                mapping,
+                "--prefect-url",
+                ep.prefect_api,
+            ],
+            timeout,
+        )
+        self.say(
+            "alerts applied as Prefect automations"
+            if self.alerts
+            else "no alerts in the mapping; the crashed-run automation applied"
+        )
 
     def down(self) -> None:
         self.supervisor.stop()
