@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from stokline.envfile import load_env_file
 from stokline.sandbox.common import ServerThread
@@ -114,3 +115,21 @@ def running_sandboxes(workdir: Path, skus: int = 40) -> Iterator[Sandboxes]:
     finally:
         shopline_app.state.shopline.close()
         stokly_app.state.sandbox.close()
+
+
+@contextmanager
+def sandboxes_under_prefect(workdir: Path) -> Iterator[Sandboxes]:
+    """`running_sandboxes` with the demo secrets and a private state store in ``workdir``, under a
+    Prefect test server (starting one costs ~11 s: a module shares it)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+        env.setenv("STOKLINE_DATABASE_URL", f"sqlite:///{workdir / 'state.db'}")
+        for name, value in demo_credentials().items():
+            env.setenv(name, value)
+        with (
+            running_sandboxes(workdir) as sandboxes,
+            prefect_test_harness(server_startup_timeout=60),
+        ):
+            yield sandboxes

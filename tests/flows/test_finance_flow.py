@@ -33,7 +33,6 @@ from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
 from prefect.flow_runs import aresume_flow_run
 from prefect.flows import load_flow_from_entrypoint
 from prefect.input.run_input import keyset_from_paused_state
-from prefect.testing.utilities import prefect_test_harness
 from pydantic import SecretStr
 
 from stokline.config import load_mapping
@@ -42,7 +41,7 @@ from stokline.mapping.journal import GroupKey, JournalDraft, JournalLine
 from stokline.store import Store
 from stokline.sync import LedgerReport
 
-from .sandboxes import ROOT, Sandboxes, demo_credentials, running_sandboxes
+from .sandboxes import ROOT, Sandboxes, demo_credentials, sandboxes_under_prefect
 
 pytestmark = pytest.mark.slow
 
@@ -61,13 +60,8 @@ def finance_module() -> Any:
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sandboxes, Path]]:
     """Sandboxes, the demo secrets and a private state store, under a Prefect test server."""
     work = tmp_path_factory.mktemp("finance-flow")
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-        env.setenv("STOKLINE_DATABASE_URL", f"sqlite:///{work / 'state.db'}")
-        for name, value in demo_credentials().items():
-            env.setenv(name, value)
-        with running_sandboxes(work) as sandboxes, prefect_test_harness(server_startup_timeout=60):
-            yield sandboxes, work
+    with sandboxes_under_prefect(work) as sandboxes:
+        yield sandboxes, work
 
 
 def sell(sandboxes: Sandboxes, day: date, gateway: str, price: str) -> None:

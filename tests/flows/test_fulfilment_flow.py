@@ -26,13 +26,12 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 from prefect.events.filters import EventFilter, EventNameFilter
 from prefect.flows import load_flow_from_entrypoint
-from prefect.testing.utilities import prefect_test_harness
 
 from stokline.config import load_mapping
 from stokline.store import Store
 from stokline.sync import open_clients, sync_orders
 
-from .sandboxes import KNOWN_SKU, ROOT, Sandboxes, demo_credentials, running_sandboxes
+from .sandboxes import KNOWN_SKU, ROOT, Sandboxes, demo_credentials, sandboxes_under_prefect
 
 pytestmark = pytest.mark.slow
 
@@ -53,16 +52,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandboxes]:
     """Sandboxes, the demo secrets and a private state store, under a Prefect test server; the
     mapping's shipments go stale after one second."""
     work = tmp_path_factory.mktemp("fulfilment-flow")
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-        env.setenv("STOKLINE_DATABASE_URL", f"sqlite:///{work / 'state.db'}")
-        for name, value in demo_credentials().items():
-            env.setenv(name, value)
-        with running_sandboxes(work) as sandboxes, prefect_test_harness(server_startup_timeout=60):
-            text = sandboxes.mapping.read_text(encoding="utf-8")
-            assert "stale_after: 4h" in text
-            sandboxes.mapping.write_text(text.replace("stale_after: 4h", "stale_after: 1s"))
-            yield sandboxes
+    with sandboxes_under_prefect(work) as sandboxes:
+        text = sandboxes.mapping.read_text(encoding="utf-8")
+        assert "stale_after: 4h" in text
+        sandboxes.mapping.write_text(text.replace("stale_after: 4h", "stale_after: 1s"))
+        yield sandboxes
 
 
 def import_orders(served: Sandboxes, store_url: str | None = None) -> None:

@@ -21,7 +21,6 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 from prefect.flows import load_flow_from_entrypoint
-from prefect.testing.utilities import prefect_test_harness
 
 from stokline.store import Store
 from stokline.sync.followers import Follower
@@ -31,8 +30,7 @@ from .sandboxes import (
     ROOT,
     UNKNOWN_SKU,
     Sandboxes,
-    demo_credentials,
-    running_sandboxes,
+    sandboxes_under_prefect,
 )
 
 pytestmark = pytest.mark.slow
@@ -52,13 +50,8 @@ def watcher_module() -> Any:
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandboxes]:
     """Sandboxes, the demo secrets and a private state store, under a Prefect test server."""
     work = tmp_path_factory.mktemp("orders-inbox-flow")
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-        env.setenv("STOKLINE_DATABASE_URL", f"sqlite:///{work / 'state.db'}")
-        for name, value in demo_credentials().items():
-            env.setenv(name, value)
-        with running_sandboxes(work) as sandboxes, prefect_test_harness(server_startup_timeout=60):
-            yield sandboxes
+    with sandboxes_under_prefect(work) as sandboxes:
+        yield sandboxes
 
 
 async def _run(flow_: Any, **parameters: Any) -> tuple[dict[str, int], dict[str, Any]]:

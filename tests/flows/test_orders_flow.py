@@ -21,7 +21,6 @@ from prefect.client.schemas.filters import (
 )
 from prefect.flows import load_flow_from_entrypoint
 from prefect.states import Failed
-from prefect.testing.utilities import prefect_test_harness
 
 from stokline.connectors import ServerError, ValidationError
 
@@ -30,8 +29,7 @@ from .sandboxes import (
     ROOT,
     UNKNOWN_SKU,
     Sandboxes,
-    demo_credentials,
-    running_sandboxes,
+    sandboxes_under_prefect,
 )
 
 pytestmark = pytest.mark.slow
@@ -50,13 +48,8 @@ def orders_module() -> Any:
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandboxes]:
     """Sandboxes, the demo secrets and a private state store, under a Prefect test server."""
     work = tmp_path_factory.mktemp("orders-flow")
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-        env.setenv("STOKLINE_DATABASE_URL", f"sqlite:///{work / 'state.db'}")
-        for name, value in demo_credentials().items():
-            env.setenv(name, value)
-        with running_sandboxes(work) as sandboxes, prefect_test_harness(server_startup_timeout=60):
-            yield sandboxes
+    with sandboxes_under_prefect(work) as sandboxes:
+        yield sandboxes
 
 
 async def _run(flow: Any, **parameters: Any) -> tuple[Any, dict[str, int], list[Any]]:

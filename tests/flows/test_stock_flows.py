@@ -28,14 +28,13 @@ from prefect.client.schemas.filters import (
 )
 from prefect.events.filters import EventFilter, EventNameFilter
 from prefect.flows import load_flow_from_entrypoint
-from prefect.testing.utilities import prefect_test_harness
 
 from stokline.connectors import ValidationError
 from stokline.store import Store
 from stokline.sync import StockMovements, open_clients, reconcile_stock
 from stokline.sync.stock_events import CURSOR_NAME, CURSOR_SYNC, FOLLOWER_NAME
 
-from .sandboxes import ROOT, Sandboxes, demo_credentials, running_sandboxes
+from .sandboxes import ROOT, Sandboxes, sandboxes_under_prefect
 
 pytestmark = pytest.mark.slow
 
@@ -64,13 +63,8 @@ def events_module() -> Any:
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandboxes]:
     """Sandboxes, the demo secrets and a private state store, under a Prefect test server."""
     work = tmp_path_factory.mktemp("stock-flows")
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-        env.setenv("STOKLINE_DATABASE_URL", f"sqlite:///{work / 'state.db'}")
-        for name, value in demo_credentials().items():
-            env.setenv(name, value)
-        with running_sandboxes(work) as sandboxes, prefect_test_harness(server_startup_timeout=60):
-            yield sandboxes
+    with sandboxes_under_prefect(work) as sandboxes:
+        yield sandboxes
 
 
 async def _run(flow_: Any, **parameters: Any) -> tuple[Any, dict[str, int], dict[str, Any]]:
