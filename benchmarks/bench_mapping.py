@@ -3,7 +3,7 @@
 The orders are paid storefront orders made by an in-memory demo store (1–3 lines each, the
 buyers and shipping methods of the demo), read the way the orders sync reads them (through the
 client's ``Order`` model); the catalogue is the demo Stokly account's items and locations. The
-clock runs around `stokline.mapping.orders.translate_order` only — SKU matching, locations,
+clock runs around `stokline.sync.orders.translate.translate_order` only — SKU matching, locations,
 shipping, tax, payments, the Jinja2 field templates, the fingerprint — repeated over the same
 orders until the measurement has lasted long enough to be steady.
 
@@ -26,9 +26,9 @@ from benchmarks.common import Figure, Result, parser, say, sized, use_demo_crede
 from benchmarks.sandboxes import DEMO_MAPPING, SEED, order_documents
 from stokline.config import load_mapping
 from stokline.connectors.shopline.models import Order
-from stokline.mapping.orders import OrderUntranslatable, StoklyCatalogue, translate_order
 from stokline.sandbox.common import DocStore
 from stokline.sandbox.stokly.seed import seed_demo as seed_stokly
+from stokline.sync.orders.translate import OrderUntranslatable, StoklyCatalogue, translate_order
 
 SKUS = 300
 

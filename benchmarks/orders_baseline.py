@@ -3,7 +3,7 @@
 It is what a first integration would look like: sweep the paid orders, then for each order a task
 run that searches Stokly for it, looks up its items and its buyer, creates the customer when
 needed and the sale order, and records the link. Same clients, same mapping, same translation
-(`stokline.mapping.orders.translate_order`) as stokline's orders flow — only the shape differs:
+(`stokline.sync.orders.translate.translate_order`) as stokline's orders flow — only the shape differs:
 per-order task runs and per-order API calls instead of batches.
 """
 
@@ -19,10 +19,11 @@ from prefect.cache_policies import NO_CACHE
 from stokline.config import Mapping, load_mapping
 from stokline.config.skus import sku_key
 from stokline.connectors import ShoplineClient, StoklyClient
-from stokline.mapping.orders import OrderUntranslatable, StoklyCatalogue, translate_order
 from stokline.store import Store
-from stokline.sync import api_calls, open_clients, stokly_location_index
-from stokline.sync.customers import create_customers, plan_customers
+from stokline.sync.clients import api_calls, open_clients
+from stokline.sync.orders.customers import create_customers, plan_customers
+from stokline.sync.orders.importer import stokly_location_index
+from stokline.sync.orders.translate import OrderUntranslatable, StoklyCatalogue, translate_order
 
 
 class Context:

@@ -1,6 +1,6 @@
 """An httpx transport that records every request a client sends: what, when, and the answer.
 
-Handed to `stokline.sync.open_clients` as the transport, it counts at the wire — reads, writes,
+Handed to `stokline.sync.clients.open_clients` as the transport, it counts at the wire — reads, writes,
 429s, token grants — independently of the sync's own report, so a benchmark can check the report
 against what really went out, and time the write phase of a pass.
 """

@@ -1,7 +1,7 @@
 """One stock pass in a process of its own, so that its time and peak memory are its own.
 
-``--mode delta`` is stokline's pass (`stokline.sync.sync_stock`); ``--mode naive`` is the
-baseline: the same reads and the same arithmetic (`stokline.mapping.stock.plan_levels`), then
+``--mode delta`` is stokline's pass (`stokline.sync.stock.sync.sync_stock`); ``--mode naive`` is the
+baseline: the same reads and the same arithmetic (`stokline.sync.stock.translate.plan_levels`), then
 every level pushed with the same `ShoplineClient`, as an integration without a memory of what it
 pushed would do. ``--limits real`` paces both clients at the APIs' documented limits,
 ``lifted`` lifts the client-side pacing (the sandboxes' limits must be lifted too).
@@ -23,9 +23,11 @@ from benchmarks.common import current_rss_mb, peak_rss_mb, use_demo_credentials
 from benchmarks.recording import RecordingTransport
 from stokline.config import Mapping, load_mapping
 from stokline.connectors import ShoplineClient, StoklyClient
-from stokline.mapping.stock import StockRecord, UnimportedLine, VariantRef, plan_levels
 from stokline.store import Store
-from stokline.sync import open_clients, stokly_location_index, sync_stock
+from stokline.sync.clients import open_clients
+from stokline.sync.orders.importer import stokly_location_index
+from stokline.sync.stock.sync import sync_stock
+from stokline.sync.stock.translate import StockRecord, UnimportedLine, VariantRef, plan_levels
 
 UNIMPORTED_WINDOW = timedelta(days=14)
 BATCH = 250  # levels pushed concurrently per batch, as the demo mapping's stock batch_size

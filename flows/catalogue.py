@@ -3,7 +3,7 @@
 Orchestration only. The work — link variants to Stokly items by SKU, translate fields through the
 mapping's templates, write only what changed since the last write (a content hash per item),
 create or report missing items, archive or unpublish removed ones, never delete — is
-`stokline.sync.sync_catalogue`, which is idempotent: a repeated pass over an unchanged catalogue
+`stokline.sync.catalogue.sync.sync_catalogue`, which is idempotent: a repeated pass over an unchanged catalogue
 writes nothing, and a write that failed keeps its old hash, so the next pass tries it again. The
 flow runs the pass as one task run, retries it only for transient failures, and caches nothing:
 the only look-ups are the two paginated reads the pass needs fresh.
@@ -28,8 +28,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-from _common import artifact_key, run_name_of
-from _passes import (
+from prefect import flow, get_run_logger
+
+from stokline.config import Mapping
+from stokline.orchestration.common import artifact_key, run_name_of
+from stokline.orchestration.passes import (
     emit_synced_event,
     fail_if_unfinished,
     pass_task,
@@ -39,10 +42,8 @@ from _passes import (
     run_use_case,
     start_pass,
 )
-from prefect import flow, get_run_logger
-
-from stokline.config import Mapping
-from stokline.sync import CatalogueReport, sync_catalogue
+from stokline.sync.catalogue.report import CatalogueReport
+from stokline.sync.catalogue.sync import sync_catalogue
 
 Trigger = Literal["schedule", "manual"]
 

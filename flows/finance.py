@@ -38,22 +38,6 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, Literal
 
-from _common import (
-    IncompleteRun,
-    artifact_key,
-    client_of,
-    load_client_mapping,
-    progress_logger,
-    publish_exceptions,
-)
-from _passes import (
-    attempts_left,
-    clients_and_store,
-    emit_client_event,
-    pass_task,
-    retry_if_unfinished,
-    run_use_case,
-)
 from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 from prefect.flow_runs import apause_flow_run
@@ -63,11 +47,28 @@ from prefect.utilities.annotations import quote
 from pydantic import Field
 
 from stokline.config import Mapping
-from stokline.sync import LedgerReport, open_clients, post_ledger
-from stokline.sync.ledger import resolve_period
-from stokline.sync.money import Period, ShoplineMoney, read_shopline_money
-from stokline.sync.payments import PaymentsReport, sync_payments
-from stokline.sync.payouts import PayoutReconciliation, reconcile_payouts
+from stokline.orchestration.common import (
+    IncompleteRun,
+    artifact_key,
+    client_of,
+    load_client_mapping,
+    progress_logger,
+    publish_exceptions,
+)
+from stokline.orchestration.passes import (
+    attempts_left,
+    clients_and_store,
+    emit_client_event,
+    pass_task,
+    retry_if_unfinished,
+    run_use_case,
+)
+from stokline.sync.clients import open_clients
+from stokline.sync.finance.ledger.report import LedgerReport
+from stokline.sync.finance.ledger.sync import post_ledger, resolve_period
+from stokline.sync.finance.payments.sync import PaymentsReport, sync_payments
+from stokline.sync.finance.payouts.reconcile import PayoutReconciliation, reconcile_payouts
+from stokline.sync.finance.read import Period, ShoplineMoney, read_shopline_money
 
 Trigger = Literal["schedule", "manual"]
 

@@ -3,7 +3,7 @@
 Orchestration only. The work — read Stokly's change feed from the stored cursor, replay the
 shipments of open exceptions, recognise fulfillments SHOPLINE already has before creating one,
 link each right after it is created, follow tracking corrections and cancellations, and tell
-which shipments are stale — is `stokline.sync.sync_fulfilment`, which is idempotent: a retried or
+which shipments are stale — is `stokline.sync.fulfilment.sync.sync_fulfilment`, which is idempotent: a retried or
 repeated run never creates a second fulfillment. The flow runs the pass as one task run, retries
 it only for transient failures (the pass itself already tried each SHOPLINE write a few times),
 caches nothing (every read must be fresh, and a cached write is silently skipped), publishes
@@ -52,8 +52,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from _common import artifact_key, run_name_of
-from _passes import (
+from prefect import flow, get_run_logger
+from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
+from prefect.events import emit_event
+
+from stokline.config import Mapping
+from stokline.orchestration.common import artifact_key, run_name_of
+from stokline.orchestration.passes import (
     MAX_ROWS,
     emit_synced_event,
     fail_if_unfinished,
@@ -64,12 +69,8 @@ from _passes import (
     run_use_case,
     start_pass,
 )
-from prefect import flow, get_run_logger
-from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
-from prefect.events import emit_event
-
-from stokline.config import Mapping
-from stokline.sync import FulfilmentReport, sync_fulfilment
+from stokline.sync.fulfilment.report import FulfilmentReport
+from stokline.sync.fulfilment.sync import sync_fulfilment
 
 Trigger = Literal["schedule", "manual"]
 

@@ -1,7 +1,7 @@
 """The orders flow: one client's SHOPLINE orders into Stokly, as one Prefect flow run per batch.
 
 Orchestration only. The work — drain the webhook inbox, sweep SHOPLINE since the cursor, translate,
-search Stokly before creating, record links and exceptions — is `stokline.sync.sync_orders`, which
+search Stokly before creating, record links and exceptions — is `stokline.sync.orders.sync.sync_orders`, which
 is idempotent: a retried or repeated run can never create a second sale order. So the flow keeps
 its Prefect task runs few and coarse (each task run costs about a second of engine overhead),
 retries only transient failures and only a couple of times (the HTTP clients
@@ -23,14 +23,17 @@ from __future__ import annotations
 
 from typing import Literal
 
-from _common import (
-    IncompleteRun,  # noqa: F401  (raised by this flow; its tests read it here)
+from prefect import flow, get_run_logger
+from prefect.artifacts import acreate_table_artifact
+
+from stokline.config import Mapping
+from stokline.orchestration.common import (
     artifact_key,
     locations_for,
-    retry_when_transient,  # noqa: F401  (this flow's retry rule; its tests read it here)
     run_name_of,
 )
-from _passes import (
+from stokline.orchestration.orders import SYNCED_EVENT, counts, incomplete
+from stokline.orchestration.passes import (
     emit_synced_event,
     fail_if_unfinished,
     pass_task,
@@ -39,26 +42,10 @@ from _passes import (
     run_use_case,
     start_pass,
 )
-from prefect import flow, get_run_logger
-from prefect.artifacts import acreate_table_artifact
-
-from stokline.config import Mapping
-from stokline.sync import OrdersReport, sync_orders
+from stokline.sync.orders.report import OrdersReport
+from stokline.sync.orders.sync import sync_orders
 
 Trigger = Literal["schedule", "webhook", "manual"]
-
-SUMMARY_FIELDS = ("seen", "imported", "duplicates", "skipped")
-SYNCED_EVENT = "stokline.orders.synced"
-
-
-def incomplete(report: OrdersReport) -> str:
-    """Why a run did not finish its batch, in one line."""
-    reasons = [*report.errors]
-    if report.deferred:
-        reasons.insert(0, f"{report.deferred} order(s) deferred to the next run")
-    if not report.sweep_ok:
-        reasons.insert(0, "the sweep of SHOPLINE orders failed")
-    return "; ".join(reasons) or "the run did not finish"
 
 
 @pass_task("import-orders")
@@ -91,15 +78,6 @@ async def publish(report: OrdersReport) -> None:
             table=report.would_create or [],
             description=f"Sale orders a real run for **{client}** would create.",
         )
-
-
-def counts(report: OrdersReport) -> dict[str, int]:
-    """The numbers of a run, for the flow's return value, the log and the event."""
-    values = {name: int(getattr(report, name)) for name in SUMMARY_FIELDS}
-    values["exceptions_opened"] = int(report.exceptions_opened)
-    values["exceptions_resolved"] = int(report.exceptions_resolved)
-    values["api_calls"] = int(report.api_calls)
-    return values
 
 
 @flow(name="orders", flow_run_name=run_name_of("orders"), log_prints=False)

@@ -25,7 +25,7 @@ by id, and searches, translates and creates as every orders pass does.
   takes them.
 - Handover: the deployment starts a run every 10 minutes; a run keeps watching up to
   ``TAKEOVER_GRACE_SECONDS`` past its window and stops as soon as its successor registers as
-  the client's follower (flows/_watchers.py, `stokline.sync.followers.Follower`), so the
+  the client's follower (flows/stokline.orchestration.watchers.py, `stokline.sync.followers.Follower`), so the
   deployment allows two runs at once for that overlap, never more.
 - Cost: an idle poll is one small read of the local state store; a batch costs what any orders
   pass of its orders costs (a re-read from SHOPLINE, one Stokly search, the creates).
@@ -42,7 +42,13 @@ from __future__ import annotations
 
 import time
 
-from _common import (
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import acreate_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from stokline.config import Mapping
+from stokline.connectors import ShoplineClient, StoklyClient
+from stokline.orchestration.common import (
     IncompleteRun,
     artifact_key,
     load_client_mapping,
@@ -52,19 +58,14 @@ from _common import (
     sync_settings,
     worth_retrying,
 )
-from _passes import emit_synced_event
-from _watchers import Watch, WatchTotals, stop_time
-from orders import SYNCED_EVENT, counts, incomplete
-from prefect import flow, get_run_logger, task
-from prefect.artifacts import acreate_table_artifact
-from prefect.cache_policies import NO_CACHE
-
-from stokline.config import Mapping
-from stokline.connectors import ShoplineClient, StoklyClient
+from stokline.orchestration.orders import SYNCED_EVENT, counts, incomplete
+from stokline.orchestration.passes import emit_synced_event
+from stokline.orchestration.watchers import Watch, WatchTotals, stop_time
 from stokline.store import Store
-from stokline.sync import OrdersReport, open_clients, sync_orders
+from stokline.sync.clients import open_clients
 from stokline.sync.followers import Follower
-from stokline.sync.orders import ORDER_TOPICS
+from stokline.sync.orders.report import OrdersReport
+from stokline.sync.orders.sync import ORDER_TOPICS, sync_orders
 
 WATCHER = "orders-inbox"
 TRIGGER = "webhook"

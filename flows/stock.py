@@ -2,7 +2,7 @@
 
 Orchestration only. The work — read both systems, derive each sellable level, push only the
 levels that differ from the value last pushed, set back levels someone changed in SHOPLINE's
-admin — is `stokline.sync.sync_stock`, which is delta-only and idempotent: a retried or repeated
+admin — is `stokline.sync.stock.sync.sync_stock`, which is delta-only and idempotent: a retried or repeated
 pass re-derives every level from Stokly and pushes what still differs, so a 429 storm or a
 failed push loses nothing. The flow keeps its task runs few and coarse (one for the whole pass),
 retries only transient failures, caches only the read-only Stokly location list, and never caches
@@ -42,98 +42,37 @@ from the terminal with ``stokline run stock`` instead, which needs no server.
 
 from __future__ import annotations
 
-from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Any, Literal
 
-from _common import (
-    artifact_key,
-    exclusive,
-    locations_for,
-    lock_name,
-    progress_logger,
-    run_name_of,
-)
-from _passes import (
-    clients_and_store,
-    emit_client_event,
-    emit_synced_event,
-    fail_if_unfinished,
-    pass_task,
-    publish_summary,
-    retry_if_unfinished,
-    start_pass,
-)
 from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 
 from stokline.config import Mapping
-from stokline.connectors import ShoplineClient, StoklyClient
-from stokline.ops.alerts import OVERSELL_RISK
-from stokline.store import Store
-from stokline.sync import StockReport, sync_stock
+from stokline.orchestration.common import (
+    artifact_key,
+    locations_for,
+    run_name_of,
+)
+from stokline.orchestration.passes import (
+    clients_and_store,
+    fail_if_unfinished,
+    pass_task,
+    publish_summary,
+    start_pass,
+)
+from stokline.orchestration.stock import (
+    emit_synced,
+    incomplete,
+    run_pass,
+    stock_numbers,
+)
+from stokline.sync.stock.report import StockReport
 
 Trigger = Literal["schedule", "manual"]
 
-SYNCED_EVENT = "stokline.stock.synced"
-SUMMARY_FIELDS = (
-    "levels_computed",
-    "levels_changed",
-    "pushed",
-    "failed",
-    "drift_corrected",
-    "skipped_excluded",
-)
 RECONCILE_ROWS = 500
 """Rows of the reconcile artifact: enough to act on, small enough for the UI to render; the
 headline counts all of them, and ``stokline reconcile stock --csv`` lists every one."""
-LOCK_WAIT_SECONDS = 120.0
-"""How long a pass waits for the client's other stock pass before it counts as a transient
-failure and retries (an event batch takes seconds; a full pass of a large catalogue minutes)."""
-
-
-def stock_lock(client: str, dry_run: bool) -> AbstractAsyncContextManager[Any]:
-    """The client's stock lock, or nothing for a dry run (which writes nothing)."""
-    if dry_run:
-        return nullcontext()
-    return exclusive(lock_name("stock", client), wait_seconds=LOCK_WAIT_SECONDS)
-
-
-def incomplete(report: StockReport) -> str:
-    """Why a pass did not finish, in one line."""
-    reasons = [*report.errors]
-    if report.failed:
-        reasons.insert(0, f"{report.failed} level(s) not pushed; the next pass pushes them")
-    return "; ".join(reasons) or "the pass did not finish"
-
-
-async def run_pass(
-    mapping: Mapping,
-    *,
-    shopline: ShoplineClient,
-    stokly: StoklyClient,
-    store: Store,
-    trigger: str,
-    dry_run: bool = False,
-    check_drift: bool = True,
-    skus: set[str] | None = None,
-    locations: dict[str, str] | None = None,
-) -> StockReport:
-    """One stock pass under the client's lock; raises `IncompleteRun` while retries are left."""
-    async with stock_lock(mapping.client.name, dry_run):
-        report = await sync_stock(
-            mapping,
-            shopline=shopline,
-            stokly=stokly,
-            store=store,
-            dry_run=dry_run,
-            trigger=trigger,
-            skus=skus,
-            check_drift=check_drift,
-            progress=progress_logger("stock"),
-            locations=locations,
-        )
-    retry_if_unfinished(report, incomplete)
-    return report
 
 
 @pass_task("push-stock")
@@ -155,37 +94,6 @@ async def push_stock(
             dry_run=dry_run,
             check_drift=check_drift,
             locations=locations,
-        )
-
-
-def stock_numbers(report: StockReport) -> dict[str, int]:
-    """The whole numbers of a pass, for the flow's return value, the log and the event."""
-    values = {name: int(getattr(report, name)) for name in SUMMARY_FIELDS}
-    found = report.reconciliation
-    if found is not None:
-        values["differences"] = found.differences
-        values["oversell_risk_found"] = found.oversell_risk
-        values["oversell_risk"] = found.oversell_risk_remaining
-    else:  # a pass that compared nothing
-        values["differences"] = values["oversell_risk_found"] = values["oversell_risk"] = 0
-    values["exceptions"] = len(report.exceptions)
-    values["api_calls"] = int(report.api_calls)
-    return values
-
-
-def emit_synced(report: StockReport, numbers: dict[str, int]) -> None:
-    """``stokline.stock.synced`` for a live pass (see the module docstring for the payload)."""
-    emit_synced_event(SYNCED_EVENT, report, numbers)
-    # Automations match event names, not payload values: risk left after the pass is its own
-    # event, which the oversell-risk alert of `stokline automations apply` watches.
-    if numbers.get("oversell_risk", 0) > 0:
-        emit_client_event(
-            OVERSELL_RISK,
-            report.client,
-            {
-                "oversell_risk": numbers["oversell_risk"],
-                "oversell_risk_found": numbers.get("oversell_risk_found", 0),
-            },
         )
 
 

@@ -16,15 +16,15 @@ demo stack: 106 s instead of about one).
 The deployment starts a run every 10 minutes. Starting a flow-run process takes seconds (about
 10 on a busy 2-core machine), so a run that stopped before its successor started would leave a
 gap at every handover. Instead a run keeps polling up to ``TAKEOVER_GRACE_SECONDS`` past its
-window and stops as soon as its successor registers as the client's follower (flows/_watchers.py,
-as the orders inbox watcher does; the follower is `stokline.sync.StockMovements.follower`). The
+window and stops as soon as its successor registers as the client's follower (flows/stokline.orchestration.watchers.py,
+as the orders inbox watcher does; the follower is `stokline.sync.stock.events.StockMovements.follower`). The
 deployment allows two runs at once for that overlap, never more.
 
 - Latency: a movement waits at most one poll interval, then one partial pass (a few reads and
   one write per changed level) and the client's lock — seconds. Movements that arrive while no run
   is polling (a restart, a paused deployment) stay in the feed for the next run's first poll.
 - At least once: the feed cursor (state store, ``stock``/``events``) is stored only after the
-  batch was pushed (`stokline.sync.StockMovements`). A batch that still fails after its retries is
+  batch was pushed (`stokline.sync.stock.events.StockMovements`). A batch that still fails after its retries is
   left to the full pass (every 5 minutes), which re-derives every level from Stokly; a batch whose
   reading failed is read again on the next poll.
 - Never interleaved: each batch holds the client's stock lock, like the full pass (flows/stock.py).
@@ -41,7 +41,12 @@ from __future__ import annotations
 
 import time
 
-from _common import (
+from prefect import flow, get_run_logger
+from prefect.artifacts import acreate_table_artifact
+
+from stokline.config import Mapping
+from stokline.connectors import ConnectorError, ShoplineClient, StoklyClient, is_transient
+from stokline.orchestration.common import (
     IncompleteRun,
     artifact_key,
     load_client_mapping,
@@ -51,16 +56,13 @@ from _common import (
     sync_settings,
     worth_retrying,
 )
-from _passes import pass_task
-from _watchers import Watch, WatchTotals, stop_time
-from prefect import flow, get_run_logger
-from prefect.artifacts import acreate_table_artifact
-from stock import emit_synced, run_pass, stock_numbers
-
-from stokline.config import Mapping
-from stokline.connectors import ConnectorError, ShoplineClient, StoklyClient, is_transient
+from stokline.orchestration.passes import pass_task
+from stokline.orchestration.stock import emit_synced, run_pass, stock_numbers
+from stokline.orchestration.watchers import Watch, WatchTotals, stop_time
 from stokline.store import Store
-from stokline.sync import StockMovements, StockReport, open_clients
+from stokline.sync.clients import open_clients
+from stokline.sync.stock.events import StockMovements
+from stokline.sync.stock.report import StockReport
 
 FEED_BACKOFF_SECONDS = 10.0
 

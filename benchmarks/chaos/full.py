@@ -50,7 +50,7 @@ from stokline.stack import START_NOW, DemoStack, StackConfig
 from stokline.store import Store
 from stokline.store.tables import audit
 from stokline.store.tables import inbox as inbox_table
-from stokline.sync import open_clients
+from stokline.sync.clients import open_clients
 
 __all__ = ["FullCampaign"]
 

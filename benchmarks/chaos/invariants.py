@@ -13,7 +13,7 @@ sync that says "imported" without importing, or imports twice, fails them:
 - **shipments**: every Stokly shipment of such an order is exactly one live SHOPLINE fulfillment
   (the same tracking numbers), and SHOPLINE shows no fulfillment Stokly did not ship;
 - **stock**: every SHOPLINE level equals the sellable stock computed from Stokly
-  (`stokline.sync.reconcile_stock`: on hand − quarantined − allocated − buffer − paid orders not
+  (`stokline.sync.stock.reconcile.reconcile_stock`: on hand − quarantined − allocated − buffer − paid orders not
   yet imported);
 - **ledger**: each batch is one Stokly journal (one per reference), balanced to the penny, and
   recorded as posted in the store; nothing is stuck half-posted; a dry run finds nothing left
@@ -38,7 +38,7 @@ from typing import Any
 
 from stokline.store import ExceptionRecord
 from stokline.store.records import LedgerBatch
-from stokline.sync import StockReconciliation
+from stokline.sync.stock.reconcile import StockReconciliation
 
 __all__ = ["Cause", "InboxRow", "Invariant", "Snapshot", "check", "explain_exceptions"]
 

@@ -25,7 +25,8 @@ from stokline.connectors import ShoplineClient, StoklyClient
 from stokline.store import Store
 from stokline.store.exceptions import ACTIVE
 from stokline.store.tables import inbox as inbox_table
-from stokline.sync import StockReconciliation, post_ledger, reconcile_stock
+from stokline.sync.finance.ledger.sync import post_ledger
+from stokline.sync.stock.reconcile import StockReconciliation, reconcile_stock
 
 __all__ = ["Docs", "ReadOnlyDocs", "read_through_stokline", "take_snapshot"]
 

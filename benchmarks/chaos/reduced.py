@@ -36,15 +36,13 @@ from benchmarks.chaos.world import (
 from stokline.config import Mapping
 from stokline.connectors import ShoplineClient, StoklyClient
 from stokline.store import Store
-from stokline.sync import (
-    StockMovements,
-    post_ledger,
-    sync_catalogue,
-    sync_fulfilment,
-    sync_orders,
-    sync_payments,
-    sync_stock,
-)
+from stokline.sync.catalogue.sync import sync_catalogue
+from stokline.sync.finance.ledger.sync import post_ledger
+from stokline.sync.finance.payments.sync import sync_payments
+from stokline.sync.fulfilment.sync import sync_fulfilment
+from stokline.sync.orders.sync import sync_orders
+from stokline.sync.stock.events import StockMovements
+from stokline.sync.stock.sync import sync_stock
 
 __all__ = ["PassLog", "ReducedCampaign", "passes", "run_reduced"]
 

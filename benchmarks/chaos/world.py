@@ -5,7 +5,7 @@ Everything is real but the clock: the sandboxes are served by `ServerThread` and
 ``hostile`` fault profile with its time constants shortened (`COMPRESSED_FAULTS`), the SHOPLINE
 sandbox delivers signed webhooks to the real receiver app — up to three copies of each, out of
 order, retried on SHOPLINE's schedule scaled down — and the receiver writes them into a real
-state store (SQLite). The clients are built as `stokline.sync.open_clients` builds them, with a
+state store (SQLite). The clients are built as `stokline.sync.clients.open_clients` builds them, with a
 short timeout and a backoff in milliseconds (`campaign_clients`).
 
 `CrashingTransport` kills a pass in the middle of a write: the request reaches the sandbox and is

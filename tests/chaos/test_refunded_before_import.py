@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from benchmarks.chaos.world import CrashingTransport, World, campaign_clients, temporary_world
-from stokline.sync import sync_orders
+from stokline.sync.orders.sync import sync_orders
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from stokline.cli import main
-from stokline.sync.stock_reconcile import COLUMNS
+from stokline.sync.stock.reconcile import COLUMNS
 from tests.flows.sandboxes import Sandboxes, demo_credentials, running_sandboxes
 
 pytestmark = pytest.mark.slow

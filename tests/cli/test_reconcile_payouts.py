@@ -17,8 +17,11 @@ import pytest
 from stokline.cli import main
 from stokline.config import load_mapping
 from stokline.store import Store
-from stokline.sync import open_clients, post_ledger, sync_orders, sync_payments
-from stokline.sync.payouts import COLUMNS
+from stokline.sync.clients import open_clients
+from stokline.sync.finance.ledger.sync import post_ledger
+from stokline.sync.finance.payments.sync import sync_payments
+from stokline.sync.finance.payouts.reconcile import COLUMNS
+from stokline.sync.orders.sync import sync_orders
 from tests.flows.sandboxes import KNOWN_SKU, Sandboxes, demo_credentials, running_sandboxes
 
 pytestmark = pytest.mark.slow

@@ -37,9 +37,9 @@ from pydantic import SecretStr
 
 from stokline.config import load_mapping
 from stokline.connectors.stokly.auth import grant_signature
-from stokline.mapping.journal import GroupKey, JournalDraft, JournalLine
 from stokline.store import Store
-from stokline.sync import LedgerReport
+from stokline.sync.finance.ledger.report import LedgerReport
+from stokline.sync.finance.ledger.translate import GroupKey, JournalDraft, JournalLine
 
 from .sandboxes import ROOT, Sandboxes, demo_credentials, sandboxes_under_prefect
 

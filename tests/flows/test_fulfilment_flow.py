@@ -29,7 +29,8 @@ from prefect.flows import load_flow_from_entrypoint
 
 from stokline.config import load_mapping
 from stokline.store import Store
-from stokline.sync import open_clients, sync_orders
+from stokline.sync.clients import open_clients
+from stokline.sync.orders.sync import sync_orders
 
 from .sandboxes import KNOWN_SKU, ROOT, Sandboxes, demo_credentials, sandboxes_under_prefect
 

@@ -20,9 +20,6 @@ from prefect.client.schemas.filters import (
     FlowRunFilterId,
 )
 from prefect.flows import load_flow_from_entrypoint
-from prefect.states import Failed
-
-from stokline.connectors import ServerError, ValidationError
 
 from .sandboxes import (
     KNOWN_SKU,
@@ -129,18 +126,3 @@ def test_a_paused_orders_sync_imports_nothing(served: Sandboxes, orders_module: 
     before = served.sale_orders()
     _, numbers, artifacts = asyncio.run(_run(orders_module.orders_flow, mapping=str(paused)))
     assert numbers == {} and artifacts == [] and served.sale_orders() == before
-
-
-def test_only_transient_failures_are_retried(orders_module: Any) -> None:
-    retry = orders_module.retry_when_transient
-    error = {"service": "Stokly", "method": "POST", "path": "/v2/saleorders"}
-    assert retry(None, None, Failed(data=ServerError(status=503, **error)))
-    assert not retry(None, None, Failed(data=ValidationError(status=422, **error)))
-    assert not retry(None, None, Failed(data=KeyError("bug")))
-    assert retry(None, None, Failed(data=orders_module.IncompleteRun("2 order(s) deferred")))
-
-
-def test_artifact_keys_are_lowercase_digits_and_dashes(orders_module: Any) -> None:
-    key = orders_module.artifact_key
-    assert key("orders-summary", "Peak_Cycles 2") == "orders-summary-peak-cycles-2"
-    assert key("orders", "demo-outdoor", "webhook") == "orders-demo-outdoor-webhook"

@@ -29,10 +29,12 @@ from prefect.client.schemas.filters import (
 from prefect.events.filters import EventFilter, EventNameFilter
 from prefect.flows import load_flow_from_entrypoint
 
-from stokline.connectors import ValidationError
+from stokline.orchestration import common
+from stokline.orchestration.stock import SYNCED_EVENT
 from stokline.store import Store
-from stokline.sync import StockMovements, open_clients, reconcile_stock
-from stokline.sync.stock_events import CURSOR_NAME, CURSOR_SYNC, FOLLOWER_NAME
+from stokline.sync.clients import open_clients
+from stokline.sync.stock.events import CURSOR_NAME, CURSOR_SYNC, FOLLOWER_NAME, StockMovements
+from stokline.sync.stock.reconcile import reconcile_stock
 
 from .sandboxes import ROOT, Sandboxes, sandboxes_under_prefect
 
@@ -176,7 +178,7 @@ def test_the_stock_flow_pushes_publishes_and_a_rerun_writes_nothing(
     assert states["stokly-locations"] == "Cached"
     assert states["push-stock"] == "Completed"
 
-    events = asyncio.run(_events(stock_module.SYNCED_EVENT, 2))
+    events = asyncio.run(_events(SYNCED_EVENT, 2))
     assert len(events) == 2  # live runs only
     payloads = sorted((e.payload for e in events), key=lambda p: -p["pushed"])
     assert payloads[0]["pushed"] == first["pushed"] and payloads[1]["pushed"] == 0
@@ -226,7 +228,7 @@ def test_a_goods_receipt_reaches_shopline_by_the_event_path_alone(
     assert numbers["batches_unfinished"] == 0 and numbers["polls"] > numbers["batches"]
     assert "stock-events-summary-demo-outdoor" in artifacts
     assert latency < 15, latency  # a generous bound; the benchmark measures the real number
-    events = asyncio.run(_events(stock_module.SYNCED_EVENT, 1))
+    events = asyncio.run(_events(SYNCED_EVENT, 1))
     assert any(e.payload["trigger"] == "event" and e.payload["pushed"] == 1 for e in events)
 
 
@@ -256,9 +258,9 @@ def test_a_running_event_path_hands_over_to_the_next_run(
     assert numbers["handed_over"] == 1 and numbers["polls"] >= 1
 
 
-def test_the_clients_stock_lock_keeps_passes_apart(served: Sandboxes, stock_module: Any) -> None:
-    exclusive, lock_busy = stock_module.exclusive, sys.modules["_common"].LockBusy
-    name = stock_module.lock_name("stock", "lock-test")
+def test_the_clients_stock_lock_keeps_passes_apart(served: Sandboxes) -> None:
+    exclusive, lock_busy = common.exclusive, common.LockBusy
+    name = common.lock_name("stock", "lock-test")
 
     @flow
     async def contend() -> list[str]:
@@ -286,14 +288,6 @@ def test_the_clients_stock_lock_keeps_passes_apart(served: Sandboxes, stock_modu
 
     created = asyncio.run(limit())
     assert created.limit == 1 and created.active and created.active_slots == 0
-
-
-def test_only_transient_failures_and_a_busy_lock_are_retried(stock_module: Any) -> None:
-    common = sys.modules["_common"]
-    error = {"service": "SHOPLINE", "method": "POST", "path": "/inventory_levels/set.json"}
-    assert common.worth_retrying(common.LockBusy("busy"))
-    assert not common.worth_retrying(ValidationError(status=422, **error))
-    assert not common.worth_retrying(KeyError("bug"))
 
 
 def test_the_catalogue_flow_writes_once_and_publishes(served: Sandboxes) -> None:

@@ -55,7 +55,10 @@ from stokline.connectors.stokly.auth import grant_signature
 from stokline.sandbox.common import ServerThread
 from stokline.store import Store
 from stokline.store.tables import metadata
-from stokline.sync import open_clients, sync_catalogue, sync_orders, sync_stock
+from stokline.sync.catalogue.sync import sync_catalogue
+from stokline.sync.clients import open_clients
+from stokline.sync.orders.sync import sync_orders
+from stokline.sync.stock.sync import sync_stock
 from stokline.webhooks import create_app as create_receiver
 from stokline.webhooks import endpoints_for
 

@@ -25,7 +25,9 @@ from stokline.sandbox.stokly.app import create_app as create_stokly
 from stokline.sandbox.stokly.control import summary as stokly_summary
 from stokline.store import Store
 from stokline.store.tables import metadata
-from stokline.sync import OrdersReport, open_clients, sync_orders
+from stokline.sync.clients import open_clients
+from stokline.sync.orders.report import OrdersReport
+from stokline.sync.orders.sync import sync_orders
 from stokline.webhooks import ClientEndpoint, sign
 from stokline.webhooks import create_app as create_receiver
 

@@ -18,20 +18,17 @@ from typing import Any
 import httpx
 
 from stokline.config import Mapping
-from stokline.sync import (
-    FulfilmentReport,
-    StockReport,
-    open_clients,
-    sync_fulfilment,
-    sync_orders,
-    sync_stock,
-)
-from stokline.sync.catalogue import CatalogueReport, sync_catalogue
-from stokline.sync.report import OrdersReport
+from stokline.sync.catalogue.sync import CatalogueReport, sync_catalogue
+from stokline.sync.clients import open_clients
+from stokline.sync.fulfilment.report import FulfilmentReport
+from stokline.sync.fulfilment.sync import sync_fulfilment
+from stokline.sync.orders.report import OrdersReport
+from stokline.sync.orders.sync import sync_orders
+from stokline.sync.stock.report import StockReport
+from stokline.sync.stock.sync import sync_stock
 from tests.pg import BOTH_BACKENDS
-
-from .conftest import World
-from .test_fulfilment_sync import NO_WAIT, Shop, Warehouse, imported
+from tests.sync.conftest import World
+from tests.sync.fulfilment.test_sync import NO_WAIT, Shop, Warehouse, imported
 
 TENT = "ACME-TENT-2P-ORANGE"
 SOCKS = "CRAG-SOCKS-75-M"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from stokline.store import Store
-from stokline.sync import OrdersReport
+from stokline.sync.orders.report import OrdersReport
 from stokline.sync.report import mask
 
 

@@ -2,7 +2,7 @@
 
 The parent command holds one sub-command per kind of reconciliation. `stock` lives here; each
 other kind lives in its own module exposing ``register(kinds)``, added to `register` below with
-one line. The stock comparison itself is `stokline.sync.reconcile_stock`, the same rows the
+one line. The stock comparison itself is `stokline.sync.stock.reconcile.reconcile_stock`, the same rows the
 scheduled stock pass publishes as its ``stock-reconcile-<client>`` artifact.
 """
 
@@ -93,10 +93,11 @@ def register_stock(kinds: argparse._SubParsersAction) -> None:
 
 
 async def _reconcile_stock(mapping: Any, store: Any) -> Any:
-    from stokline import sync
+    from stokline.sync.clients import open_clients
+    from stokline.sync.stock.reconcile import reconcile_stock
 
-    async with sync.open_clients(mapping) as (shopline, stokly):
-        return await sync.reconcile_stock(mapping, shopline=shopline, stokly=stokly, store=store)
+    async with open_clients(mapping) as (shopline, stokly):
+        return await reconcile_stock(mapping, shopline=shopline, stokly=stokly, store=store)
 
 
 def run_stock(args: argparse.Namespace) -> int:

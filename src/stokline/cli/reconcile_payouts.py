@@ -1,6 +1,6 @@
 """`stokline reconcile payouts`: SHOPLINE's money beside the Stokly ledger, from the terminal.
 
-It runs `stokline.sync.reconcile_payouts` — the same comparison every finance run publishes as
+It runs `stokline.sync.finance.payouts.reconcile.reconcile_payouts` — the same comparison every finance run publishes as
 an artifact — for a period of days in the client's timezone and prints it, or writes it as CSV.
 Read-only: nothing is written to either system or to the state store.
 """
@@ -96,13 +96,14 @@ def _print_variances(result: Any, out: IO[str]) -> None:
 
 
 async def _reconcile(mapping: Any, start: date, end: date, store: Any) -> Any:
-    from stokline import sync
     from stokline.cli.run import Progress
+    from stokline.sync.clients import open_clients
+    from stokline.sync.finance.payouts.reconcile import reconcile_payouts
 
     progress = Progress("payouts")
     try:
-        async with sync.open_clients(mapping) as (shopline, stokly):
-            return await sync.reconcile_payouts(
+        async with open_clients(mapping) as (shopline, stokly):
+            return await reconcile_payouts(
                 mapping,
                 shopline=shopline,
                 stokly=stokly,

@@ -145,21 +145,25 @@ def print_report(report: Any, out: IO[str]) -> None:
 
 async def _pass(name: str, args: argparse.Namespace, mapping: Any, store: Any) -> Any:
     """One pass of the sync ``name`` with both clients open and a progress bar."""
-    from stokline import sync
+    from stokline.sync.catalogue.sync import sync_catalogue
+    from stokline.sync.clients import open_clients
+    from stokline.sync.fulfilment.sync import sync_fulfilment
+    from stokline.sync.orders.sync import sync_orders
+    from stokline.sync.stock.sync import sync_stock
 
     if name == "finance":  # payments, then journals; its own period options and approval
         from stokline.cli.run_finance import finance_pass
 
         return await finance_pass(args, mapping, store)
     run = {
-        "orders": sync.sync_orders,
-        "stock": sync.sync_stock,
-        "catalogue": sync.sync_catalogue,
-        "fulfilment": sync.sync_fulfilment,
+        "orders": sync_orders,
+        "stock": sync_stock,
+        "catalogue": sync_catalogue,
+        "fulfilment": sync_fulfilment,
     }[name]
     progress = Progress(name)
     try:
-        async with sync.open_clients(mapping) as (shopline, stokly):
+        async with open_clients(mapping) as (shopline, stokly):
             return await run(
                 mapping,
                 shopline=shopline,
@@ -214,7 +218,7 @@ NEEDS_SECTION = ("catalogue", "fulfilment", "finance")
 def run(args: argparse.Namespace) -> int:
     from stokline.cli._mappings import client_mapping
     from stokline.cli.session import api_failures, state_store
-    from stokline.sync.ledger import LedgerError, PeriodError
+    from stokline.sync.finance.ledger.sync import LedgerError, PeriodError
 
     prog = f"stokline run {args.sync}"
     options.quiet_retries(args.verbose)

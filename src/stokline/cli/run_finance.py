@@ -121,10 +121,10 @@ async def finance_pass(
     Raises `PeriodError` for a period that cannot be posted and `RunFailed` when approval is
     required but cannot be asked for, or is refused.
     """
-    from stokline import sync
     from stokline.cli.run import Progress, RunFailed, render_table
-    from stokline.sync.ledger import PeriodError, resolve_period
-    from stokline.sync.payments import sync_payments
+    from stokline.sync.clients import open_clients
+    from stokline.sync.finance.ledger.sync import PeriodError, post_ledger, resolve_period
+    from stokline.sync.finance.payments.sync import sync_payments
 
     out = out or sys.stdout
     stdin = stdin if stdin is not None else sys.stdin
@@ -138,7 +138,7 @@ async def finance_pass(
     if approval and not args.yes and not _interactive(stdin):
         raise RunFailed(f"approval is required (syncs.finance.approval); {APPROVAL_HINT}")
 
-    async with sync.open_clients(mapping) as (shopline, stokly):
+    async with open_clients(mapping) as (shopline, stokly):
         money = await _read_money(mapping, shopline, start, end)
         common = {
             "shopline": shopline,
@@ -166,7 +166,7 @@ async def finance_pass(
         ) -> Any:
             progress = Progress("journals")
             try:
-                report = await sync.post_ledger(
+                report = await post_ledger(
                     mapping,
                     dry_run=dry_run,
                     progress=progress,
@@ -211,7 +211,7 @@ async def finance_pass(
 async def _read_money(mapping: Any, shopline: Any, start: Any, end: Any) -> Any:
     """SHOPLINE's orders, transactions and refunds of the period: the pass's one read."""
     from stokline.cli.run import Progress
-    from stokline.sync.money import Period, read_shopline_money
+    from stokline.sync.finance.read import Period, read_shopline_money
 
     progress = Progress("SHOPLINE money")
     try:

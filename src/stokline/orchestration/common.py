@@ -1,14 +1,12 @@
 """What the flows share: names, retry rules, the mapping and location look-ups, locks, artifacts.
 
-Prefect loads each flow file by its path with this folder on ``sys.path``, so the flows import
-this module by its plain name (``from _common import ...``), wherever the worker runs them.
-
 Everything here is orchestration: which failures are worth a task retry (only transient ones: the
 HTTP clients already retried each request), which look-ups may be cached (only the read-only
 Stokly location list), how a run is named, how a per-client lock is taken, and how exceptions
-are published. The work itself stays in `stokline.sync`. Built on these: `_passes` (the shape of
-one coarse sync pass: its task, its artifacts, its event) and `_watchers` (the poll loop of the
-two watcher flows, handing over to the next run).
+are published. The work itself stays in `stokline.sync`. Built on these:
+`stokline.orchestration.passes` (the shape of one coarse sync pass: its task, its artifacts, its
+event) and `stokline.orchestration.watchers` (the poll loop of the two watcher flows, handing
+over to the next run).
 """
 
 from __future__ import annotations
@@ -36,7 +34,8 @@ from stokline.config import Mapping, check_file, load_mapping
 from stokline.connectors import is_transient
 from stokline.store import Store
 from stokline.store.db import DEFAULT_PATH, URL_VARIABLE
-from stokline.sync import open_clients, stokly_location_index
+from stokline.sync.clients import open_clients
+from stokline.sync.orders.importer import stokly_location_index
 
 RETRIES = 2
 """Task retries of a coarse step; the HTTP clients already retried each request below it."""

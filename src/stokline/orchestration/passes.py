@@ -6,8 +6,6 @@ store open, retries that task only for transient failures while attempts are lef
 the report as artifacts, emits its event on the client's resource, and fails the run when the
 pass did not finish. What each flow adds (its figures, its log line, its extra artifacts and
 events) stays in the flow; what is the same for all of them is here.
-
-Flows import this module by its plain name (``from _passes import ...``), like `_common`.
 """
 
 from __future__ import annotations
@@ -16,7 +14,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, ParamSpec, Protocol, TypeVar
 
-from _common import (
+from prefect import Task, get_run_logger, task
+from prefect.artifacts import acreate_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.events import emit_event
+from prefect.runtime import task_run
+from prefect.tasks import exponential_backoff
+
+from stokline.config import Mapping
+from stokline.connectors import ShoplineClient, StoklyClient
+from stokline.orchestration.common import (
     RETRIES,
     IncompleteRun,
     artifact_key,
@@ -27,17 +34,8 @@ from _common import (
     store_for,
     sync_settings,
 )
-from prefect import Task, get_run_logger, task
-from prefect.artifacts import acreate_table_artifact
-from prefect.cache_policies import NO_CACHE
-from prefect.events import emit_event
-from prefect.runtime import task_run
-from prefect.tasks import exponential_backoff
-
-from stokline.config import Mapping
-from stokline.connectors import ShoplineClient, StoklyClient
 from stokline.store import Store
-from stokline.sync import open_clients
+from stokline.sync.clients import open_clients
 
 P = ParamSpec("P")
 R = TypeVar("R")

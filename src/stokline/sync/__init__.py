@@ -1,42 +1,17 @@
-"""Use cases of the integration, one module per sync: plain Python that takes a mapping, the two
-API clients and the state store, and returns a report. No Prefect here: flows call these."""
+"""The syncs: one package per sync, and what every sync shares.
 
-from stokline.sync.catalogue import CatalogueReport, sync_catalogue
-from stokline.sync.clients import CountingPacer, api_calls, open_clients
-from stokline.sync.fulfilment import FulfilmentReport, PushRetry, sync_fulfilment
-from stokline.sync.ledger import LedgerError, LedgerReport, PeriodError, post_ledger
-from stokline.sync.orders import OrdersReport, stokly_location_index, sync_orders
-from stokline.sync.payments import PaymentsReport, sync_payments
-from stokline.sync.payouts import PayoutReconciliation, reconcile_payouts
-from stokline.sync.stock import StockReport, changed_skus_since, sync_stock
-from stokline.sync.stock_events import MovementBatch, StockMovements
-from stokline.sync.stock_reconcile import StockReconciliation, reconcile_stock
+Each sync's package holds its pure translation (`translate`: no I/O, testable without clients),
+its use case (`sync`: read, decide, write; plain Python that takes a mapping, the two API clients
+and the state store and returns a report), the steps the use case is split into, and its report:
 
-__all__ = [
-    "CatalogueReport",
-    "CountingPacer",
-    "FulfilmentReport",
-    "LedgerError",
-    "LedgerReport",
-    "MovementBatch",
-    "OrdersReport",
-    "PaymentsReport",
-    "PayoutReconciliation",
-    "PeriodError",
-    "PushRetry",
-    "StockMovements",
-    "StockReconciliation",
-    "StockReport",
-    "api_calls",
-    "changed_skus_since",
-    "open_clients",
-    "post_ledger",
-    "reconcile_payouts",
-    "reconcile_stock",
-    "stokly_location_index",
-    "sync_catalogue",
-    "sync_fulfilment",
-    "sync_orders",
-    "sync_payments",
-    "sync_stock",
-]
+- `stokline.sync.stock`: sellable stock from Stokly onto SHOPLINE's inventory levels;
+- `stokline.sync.catalogue`: Stokly items onto SHOPLINE products and variants;
+- `stokline.sync.orders`: SHOPLINE orders into Stokly sale orders, exactly once;
+- `stokline.sync.fulfilment`: Stokly shipments back to SHOPLINE as fulfillments with tracking;
+- `stokline.sync.finance`: payments and refunds, ledger journals, the payout reconciliation.
+
+The modules beside them are shared by every sync and know none of them: `run` (the run context
+and its API-call cost), `report` (what every report holds; masking), `guards` (malformed records
+set aside), `clients` (both API clients opened and counted), `followers` (a watcher run handing
+over to the next). No Prefect here: the flows call these.
+"""

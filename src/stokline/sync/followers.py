@@ -13,7 +13,7 @@ stock lock).
 The follower is kept in the state store (``cursors``, under the watcher's own name, so the
 sync's cursors and its "last activity" are not touched), which makes a check one indexed read:
 no Prefect API call per poll. The stock event path keeps its follower beside its feed cursor
-instead (`stokline.sync.stock_events`: ``stock``/``events-follower``), where its runs have
+instead (`stokline.sync.stock.events`: ``stock``/``events-follower``), where its runs have
 always looked for it, so runs of an older and a newer release still hand over to each other.
 """
 

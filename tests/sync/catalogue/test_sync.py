@@ -17,10 +17,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from stokline.config import Mapping
-from stokline.sync import open_clients
-from stokline.sync.catalogue import CatalogueReport, sync_catalogue
-
-from .conftest import CLIENT_ID, CLIENT_SECRET, World
+from stokline.sync.catalogue.sync import CatalogueReport, sync_catalogue
+from stokline.sync.clients import open_clients
+from tests.sync.conftest import CLIENT_ID, CLIENT_SECRET, World
 
 CLIENT = "demo-outdoor"
 ORANGE = "ACME-TENT-2P-ORANGE"  # a variant of a variable item

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from stokline.config import Mapping, load_mapping
-from stokline.mapping.catalogue import (
+from stokline.mapping.translate import Untranslatable
+from stokline.sync.catalogue.translate import (
     changed_fields,
     content_hash,
     is_live,
@@ -17,9 +18,8 @@ from stokline.mapping.catalogue import (
     translate_product,
     translate_variant,
 )
-from stokline.mapping.translate import Untranslatable
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 MAPPING = load_mapping(ROOT / "mappings/demo.yaml")
 
 

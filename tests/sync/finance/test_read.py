@@ -21,21 +21,17 @@ import pytest
 
 from stokline.config import Mapping
 from stokline.connectors import ShoplineClient, StoklyClient
-from stokline.mapping.payments import Period
-from stokline.sync import (
-    LedgerReport,
-    PaymentsReport,
-    PayoutReconciliation,
-    api_calls,
-    open_clients,
-    post_ledger,
-    reconcile_payouts,
-    sync_payments,
-)
-from stokline.sync.money import ShoplineMoney, read_shopline_money, widen, with_refunds
-
-from .conftest import World
-from .test_payments import SOCKS, TENT, Finance
+from stokline.sync.clients import api_calls, open_clients
+from stokline.sync.finance.ledger.report import LedgerReport
+from stokline.sync.finance.ledger.sync import post_ledger
+from stokline.sync.finance.payments.report import PaymentsReport
+from stokline.sync.finance.payments.sync import sync_payments
+from stokline.sync.finance.payments.translate import Period
+from stokline.sync.finance.payouts.reconcile import reconcile_payouts
+from stokline.sync.finance.payouts.report import PayoutReconciliation
+from stokline.sync.finance.read import ShoplineMoney, read_shopline_money, widen, with_refunds
+from tests.sync.conftest import World
+from tests.sync.finance.payments.test_sync import SOCKS, TENT, Finance
 
 GATEWAYS = ("shopline_payments", "paypal", "klarna")
 ORDERS, REFUNDS = 200, 40

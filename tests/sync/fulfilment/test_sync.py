@@ -20,9 +20,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from stokline.config import Mapping
-from stokline.sync import FulfilmentReport, PushRetry, open_clients, sync_fulfilment
-
-from .conftest import TOKEN, World
+from stokline.sync.clients import open_clients
+from stokline.sync.fulfilment.report import FulfilmentReport
+from stokline.sync.fulfilment.sync import PushRetry, sync_fulfilment
+from tests.sync.conftest import TOKEN, World
 
 TENT = "ACME-TENT-2P-ORANGE"
 SOCKS = "CRAG-SOCKS-75-M"

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from stokline.config import load_mapping
-from stokline.mapping.fulfilment import (
+from stokline.mapping.translate import Untranslatable
+from stokline.sync.fulfilment.translate import (
     MAX_TRACKING_ENTRIES,
     find_fulfilment,
     shipping_method_for,
@@ -16,9 +17,8 @@ from stokline.mapping.fulfilment import (
     tracking_key,
     translate_shipment,
 )
-from stokline.mapping.translate import Untranslatable
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 MAPPING = load_mapping(ROOT / "mappings/demo.yaml")
 RM_URL = "https://www.royalmail.com/track-your-item#/tracking-results/{}"
 

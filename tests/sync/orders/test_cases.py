@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from stokline.mapping.cases import CaseFileError, case_files, load_cases, run_case
+from stokline.sync.orders.cases import CaseFileError, case_files, load_cases, run_case
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 CASES = [case for path in case_files(ROOT / "mappings") for case in load_cases(path)]
 
 

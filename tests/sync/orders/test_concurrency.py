@@ -15,10 +15,9 @@ from typing import Any
 import httpx
 
 from stokline.sandbox.stokly.seed import SHOPLINE_CHANNEL_ID
-from stokline.sync import OrdersReport
+from stokline.sync.orders.report import OrdersReport
 from tests.pg import BOTH_BACKENDS
-
-from .conftest import World
+from tests.sync.conftest import World
 
 pytestmark = BOTH_BACKENDS
 

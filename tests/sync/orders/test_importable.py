@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stokline.mapping.orders import (
+from stokline.sync.orders.translate import (
     importable_statuses,
     is_cancelled,
     is_importable,

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import asyncio
 
-from stokline.sync.orders import ORDER_TOPICS
-
-from .conftest import World
+from stokline.sync.orders.sync import ORDER_TOPICS
+from tests.sync.conftest import World
 
 CLIENT = "demo-outdoor"
 TENT = "ACME-TENT-2P-ORANGE"

@@ -15,8 +15,7 @@ import httpx
 
 from stokline.sandbox.stokly.seed import SHOPLINE_CHANNEL_ID
 from tests.pg import BOTH_BACKENDS
-
-from .conftest import TOKEN, World
+from tests.sync.conftest import TOKEN, World
 
 pytestmark = BOTH_BACKENDS  # the state store on SQLite and on PostgreSQL
 

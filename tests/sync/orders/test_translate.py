@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 
 from stokline.config import load_mapping
-from stokline.mapping.orders import (
+from stokline.sync.orders.translate import (
     OrderUntranslatable,
     StoklyCatalogue,
     order_fingerprint,
     translate_order,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 MAPPING = load_mapping(ROOT / "mappings/demo.yaml")
 CHANNEL = MAPPING.connections.stokly.channel_id
 ITEMS = {

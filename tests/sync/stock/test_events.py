@@ -11,11 +11,12 @@ from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from stokline.sync import StockMovements, open_clients, sync_stock
-from stokline.sync.stock_events import CURSOR_NAME, CURSOR_SYNC
+from stokline.sync.clients import open_clients
+from stokline.sync.stock.events import CURSOR_NAME, CURSOR_SYNC, StockMovements
+from stokline.sync.stock.sync import sync_stock
+from tests.sync.conftest import World
 
-from .conftest import World
-from .test_stock_sync import BRISTOL, SOCKS, TENT, Stock, stock
+from .test_sync import BRISTOL, SOCKS, TENT, Stock, stock
 
 CLIENT = "demo-outdoor"
 

@@ -18,9 +18,8 @@ import pytest
 
 from stokline.connectors import ConnectorError
 from stokline.sync.clients import open_clients
-from stokline.sync.stock_read import StockPlanRead, read_plan, read_shown
-
-from .conftest import World
+from stokline.sync.stock.read import StockPlanRead, read_plan, read_shown
+from tests.sync.conftest import World
 
 TENT = "ACME-TENT-2P-ORANGE"
 LEVELS = "/inventory_levels.json"

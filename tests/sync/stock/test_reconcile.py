@@ -11,12 +11,17 @@ import csv
 import io
 from decimal import Decimal
 
-from stokline.mapping.stock import DesiredLevel
-from stokline.sync import StockReconciliation, open_clients, reconcile_stock
-from stokline.sync.stock_reconcile import COLUMNS, compare_levels
+from stokline.sync.clients import open_clients
+from stokline.sync.stock.reconcile import (
+    COLUMNS,
+    StockReconciliation,
+    compare_levels,
+    reconcile_stock,
+)
+from stokline.sync.stock.translate import DesiredLevel
+from tests.sync.conftest import World
 
-from .conftest import World
-from .test_stock_sync import BRISTOL, ONLINE, SOCKS, TENT, Stock, stock
+from .test_sync import BRISTOL, ONLINE, SOCKS, TENT, Stock, stock
 
 
 def reconcile(s: Stock) -> StockReconciliation:

@@ -22,10 +22,10 @@ from stokline.config import Mapping
 from stokline.connectors import ConnectorError, RetryPolicy, ShoplineClient, StoklyClient
 from stokline.sandbox.common import DroppedConnection
 from stokline.sandbox.stokly.domain import allocations
-from stokline.sync import StockReport, changed_skus_since, sync_stock
 from stokline.sync.clients import LIFTED, CountingPacer, open_clients
-
-from .conftest import CLIENT_ID, CLIENT_SECRET, TOKEN, World
+from stokline.sync.stock.report import StockReport
+from stokline.sync.stock.sync import changed_skus_since, sync_stock
+from tests.sync.conftest import CLIENT_ID, CLIENT_SECRET, TOKEN, World
 
 TENT = "ACME-TENT-2P-ORANGE"
 SOCKS = "CRAG-SOCKS-75-M"

@@ -14,7 +14,7 @@ import pytest
 
 from stokline.config import load_mapping
 from stokline.config.models import LocationStock
-from stokline.mapping.stock import (
+from stokline.sync.stock.translate import (
     StockRecord,
     UnimportedLine,
     VariantRef,
@@ -22,7 +22,7 @@ from stokline.mapping.stock import (
     sellable,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 MAPPING = load_mapping(ROOT / "mappings/demo.yaml")
 D = Decimal
 

@@ -17,10 +17,10 @@ from typing import Any
 from stokline.config.skus import sku_key
 from stokline.connectors import ConnectorError, InvalidRecord
 from stokline.connectors.shopline.models import Product, Variant
-from stokline.mapping.catalogue import is_live
 from stokline.mapping.translate import SkuMatcher, Untranslatable
 from stokline.store.records import Link
-from stokline.sync.catalogue_run import PRODUCT_LINK, VARIANT_LINK, CatalogueRun
+from stokline.sync.catalogue.run import PRODUCT_LINK, VARIANT_LINK, CatalogueRun
+from stokline.sync.catalogue.translate import is_live
 from stokline.sync.guards import printable, unusable
 
 __all__ = ["CatalogueRead", "VariantPlan"]

@@ -1,7 +1,7 @@
 """The state one catalogue run keeps, and the exceptions it raises and resolves.
 
-The steps of a pass — reading and matching (`stokline.sync.catalogue_read`), deciding what to
-write (`stokline.sync.catalogue`) and writing it (`stokline.sync.catalogue_writes`) — are
+The steps of a pass — reading and matching (`stokline.sync.catalogue.read`), deciding what to
+write (`stokline.sync.catalogue.sync`) and writing it (`stokline.sync.catalogue.writes`) — are
 subclasses of `CatalogueRun` and share what is here: the links read for the pass, the writes
 queued, the SKUs and items held back by malformed records, and this sync's exceptions — raised
 once per entity, and resolved at the end of a full pass when the pass no longer meets them.
@@ -15,7 +15,7 @@ from typing import Any
 from stokline.config.skus import sku_key
 from stokline.store.exceptions import ACTIVE
 from stokline.store.records import Link
-from stokline.sync.catalogue_report import CatalogueReport
+from stokline.sync.catalogue.report import CatalogueReport
 from stokline.sync.run import SyncRun
 
 __all__ = ["ACTOR", "PRODUCT_LINK", "SYNC", "VARIANT_LINK", "CatalogueRun"]

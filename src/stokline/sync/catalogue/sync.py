@@ -27,9 +27,9 @@ taken for unknown, a SHOPLINE product's SKUs are never created again as missing 
 be read, nothing is created this pass) — the rest of the pass goes on (`stokline.sync.guards`).
 A dry run reads both APIs and the store and writes nothing anywhere.
 
-This module decides what to write; the pass is put together from `stokline.sync.catalogue_read`
-(reading and matching), `stokline.sync.catalogue_writes` (writing) and
-`stokline.sync.catalogue_run` (the state and exceptions they share).
+This module decides what to write; the pass is put together from `stokline.sync.catalogue.read`
+(reading and matching), `stokline.sync.catalogue.writes` (writing) and
+`stokline.sync.catalogue.run` (the state and exceptions they share).
 """
 
 from __future__ import annotations
@@ -41,7 +41,12 @@ from stokline.config import Mapping
 from stokline.config.skus import sku_key
 from stokline.connectors import ShoplineClient, StoklyClient
 from stokline.connectors.shopline.models import Product
-from stokline.mapping.catalogue import (
+from stokline.mapping.translate import SkuMatcher, Untranslatable
+from stokline.store import Store
+from stokline.sync.catalogue.read import CatalogueRead, VariantPlan
+from stokline.sync.catalogue.report import CatalogueReport
+from stokline.sync.catalogue.run import PRODUCT_LINK, VARIANT_LINK
+from stokline.sync.catalogue.translate import (
     changed_fields,
     content_hash,
     is_live,
@@ -49,12 +54,7 @@ from stokline.mapping.catalogue import (
     translate_product,
     translate_variant,
 )
-from stokline.mapping.translate import SkuMatcher, Untranslatable
-from stokline.store import Store
-from stokline.sync.catalogue_read import CatalogueRead, VariantPlan
-from stokline.sync.catalogue_report import CatalogueReport
-from stokline.sync.catalogue_run import PRODUCT_LINK, VARIANT_LINK
-from stokline.sync.catalogue_writes import CatalogueWrites
+from stokline.sync.catalogue.writes import CatalogueWrites
 from stokline.sync.guards import BAD_DATA, describe_failure
 from stokline.sync.run import RunCost
 

@@ -16,8 +16,8 @@ from typing import Any
 
 from stokline.config.skus import sku_key
 from stokline.connectors import ApiError, ConnectorError, is_transient
-from stokline.mapping.catalogue import content_hash, translate_variant
-from stokline.sync.catalogue_run import ACTOR, PRODUCT_LINK, VARIANT_LINK, CatalogueRun
+from stokline.sync.catalogue.run import ACTOR, PRODUCT_LINK, VARIANT_LINK, CatalogueRun
+from stokline.sync.catalogue.translate import content_hash, translate_variant
 
 __all__ = ["CatalogueWrites"]
 

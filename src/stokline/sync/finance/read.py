@@ -6,7 +6,7 @@ all three read them here — and the finance flow reads them once per run and ha
 `ShoplineMoney` to each (``money=``), instead of each reading SHOPLINE again. SHOPLINE has no
 payout or settlement endpoint; the money is in the orders' transactions, and a refund's document
 (lines, reason, shipping, tax) in the order's refunds. What a transaction means is
-`stokline.mapping.payments`'s and `stokline.mapping.journal`'s business; this module only reads,
+`stokline.sync.finance.payments.translate`'s and `stokline.sync.finance.ledger.translate`'s business; this module only reads,
 as few calls as it can:
 
 * one ``orders.json`` page per 100 orders updated since the period began (the orders carry their
@@ -29,8 +29,8 @@ from typing import Any, TypeVar
 
 from stokline.connectors import ConnectorError, ShoplineClient
 from stokline.connectors.shopline.models import Order, Refund, Transaction
-from stokline.mapping.payments import Movement, Period, group_by_refund, movement_of
 from stokline.sync.clients import api_calls
+from stokline.sync.finance.payments.translate import Movement, Period, group_by_refund, movement_of
 
 __all__ = [
     "CONCURRENCY",

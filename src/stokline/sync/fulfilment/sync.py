@@ -56,14 +56,13 @@ from stokline.config import Mapping
 from stokline.connectors import ConnectorError, InvalidRecord, ShoplineClient, StoklyClient
 from stokline.connectors.stokly.filters import one_of
 from stokline.connectors.stokly.invented import Event
-from stokline.mapping.fulfilment import find_fulfilment, translate_shipment
-from stokline.mapping.orders import is_cancelled
 from stokline.mapping.translate import Untranslatable
 from stokline.store import Store
 from stokline.store.exceptions import ACTIVE, REASONS, ExceptionRecord
 from stokline.store.records import Link
-from stokline.sync.fulfilment_report import FulfilmentReport
-from stokline.sync.fulfilment_writes import (
+from stokline.sync.fulfilment.report import FulfilmentReport
+from stokline.sync.fulfilment.translate import find_fulfilment, translate_shipment
+from stokline.sync.fulfilment.writes import (
     LINK,
     Entry,
     FulfilmentWrites,
@@ -72,6 +71,7 @@ from stokline.sync.fulfilment_writes import (
     shipment_source,
 )
 from stokline.sync.guards import BAD_DATA, describe_failure, printable, unusable
+from stokline.sync.orders.translate import is_cancelled
 from stokline.sync.run import RunCost
 
 __all__ = ["SHIPMENT_EVENTS", "FulfilmentReport", "PushRetry", "sync_fulfilment"]

@@ -4,7 +4,7 @@ Every write here is followed at once by what makes it happen only once: the link
 ``shipment``: SHOPLINE fulfillment id ↔ Stokly shipment id) and an audit row. A create or a
 cancel that gets no clear answer is never simply sent again: the order's fulfillments are read
 first, and one that appeared since is taken for the write that landed (`PushRetry` bounds the
-tries within a run). `FulfilmentWrites` is a base of the pass (`stokline.sync.fulfilment`),
+tries within a run). `FulfilmentWrites` is a base of the pass (`stokline.sync.fulfilment.sync`),
 which provides the settings, the report and the exception bookkeeping it calls.
 """
 
@@ -17,20 +17,20 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from stokline.connectors import ApiError, ConnectorError, is_transient
-from stokline.mapping.fulfilment import (
+from stokline.mapping.translate import Untranslatable
+from stokline.store.records import Link
+from stokline.sync.fulfilment.translate import (
     FulfilmentRequest,
     find_fulfilment,
     tracking_info_list,
     tracking_key,
 )
-from stokline.mapping.translate import Untranslatable
-from stokline.store.records import Link
 from stokline.sync.run import SyncRun
 
 if TYPE_CHECKING:
     from stokline.config.models import FulfilmentSync
     from stokline.store.exceptions import ExceptionRecord
-    from stokline.sync.fulfilment_report import FulfilmentReport
+    from stokline.sync.fulfilment.report import FulfilmentReport
 
 __all__ = [
     "ACTOR",

@@ -35,8 +35,6 @@ from typing import Any
 import yaml
 
 from stokline.config import Mapping, load_mapping
-from stokline.mapping.customers import decide_customer, identity_of
-from stokline.mapping.orders import StoklyCatalogue, translate_order
 from stokline.mapping.translate import (
     SkuMatcher,
     Untranslatable,
@@ -46,6 +44,8 @@ from stokline.mapping.translate import (
     resolve_shipping,
     resolve_tax_class,
 )
+from stokline.sync.orders.identity import decide_customer, identity_of
+from stokline.sync.orders.translate import StoklyCatalogue, translate_order
 
 
 class CaseFileError(Exception):

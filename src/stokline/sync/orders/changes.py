@@ -15,10 +15,10 @@ from typing import Any
 
 from stokline.connectors import ConnectorError, is_transient
 from stokline.connectors.stokly.models import SaleOrder
-from stokline.mapping.orders import is_cancelled, order_fingerprint
 from stokline.mapping.translate import Untranslatable, render_sale_order_fields
 from stokline.store.records import Link
-from stokline.sync.orders_run import ACTOR, LINK, OrdersRun
+from stokline.sync.orders.run import ACTOR, LINK, OrdersRun
+from stokline.sync.orders.translate import is_cancelled, order_fingerprint
 
 __all__ = ["OrderChanges"]
 

@@ -15,9 +15,9 @@ from typing import Any
 
 from stokline.config import Mapping
 from stokline.connectors import ConnectorError, StoklyClient
-from stokline.mapping.customers import Identity, decide_customer, identity_of
-from stokline.mapping.orders import stokly_address
 from stokline.mapping.translate import Untranslatable
+from stokline.sync.orders.identity import Identity, decide_customer, identity_of
+from stokline.sync.orders.translate import stokly_address
 
 __all__ = ["CustomerPlan", "NewCustomer", "buyer_identity", "plan_customers"]
 

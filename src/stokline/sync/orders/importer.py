@@ -1,6 +1,6 @@
 """Importing a batch of orders into Stokly: recover what is there already, create the rest.
 
-For one batch: orders already linked go to `stokline.sync.orders_changes`; the others are
+For one batch: orders already linked go to `stokline.sync.orders.changes`; the others are
 searched in Stokly by (channel id, SHOPLINE order id), one call per batch, and a sale order found
 there is linked, never created again (this is how a run that crashed between create and link
 recovers). What remains is translated through the mapping (items validated by one look-up per
@@ -17,7 +17,13 @@ from typing import Any
 from stokline.config.skus import sku_key
 from stokline.connectors import ApiError, ConnectorError, StoklyClient, is_transient
 from stokline.connectors.stokly.models import SaleOrder
-from stokline.mapping.orders import (
+from stokline.mapping.translate import Untranslatable
+from stokline.store.records import Link
+from stokline.sync.guards import BAD_DATA, describe_failure
+from stokline.sync.orders.changes import OrderChanges
+from stokline.sync.orders.customers import create_customers, plan_customers
+from stokline.sync.orders.run import ACTOR, LINK
+from stokline.sync.orders.translate import (
     OrderUntranslatable,
     SaleOrderDraft,
     StoklyCatalogue,
@@ -27,12 +33,6 @@ from stokline.mapping.orders import (
     refunded_before_import,
     translate_order,
 )
-from stokline.mapping.translate import Untranslatable
-from stokline.store.records import Link
-from stokline.sync.customers import create_customers, plan_customers
-from stokline.sync.guards import BAD_DATA, describe_failure
-from stokline.sync.orders_changes import OrderChanges
-from stokline.sync.orders_run import ACTOR, LINK
 
 __all__ = ["OrderImport", "stokly_location_index"]
 

@@ -26,7 +26,7 @@ from stokline.mapping.translate import Untranslatable
 from stokline.store.exceptions import ACTIVE, ExceptionRecord
 from stokline.store.inbox import InboxEvent
 from stokline.sync.guards import printable, unusable
-from stokline.sync.orders_run import LINK, SELF_HEALING, SYNC, OrdersRun
+from stokline.sync.orders.run import LINK, SELF_HEALING, SYNC, OrdersRun
 
 __all__ = ["CLAIM_PAGE", "ORDER_TOPICS", "OrderIntake"]
 

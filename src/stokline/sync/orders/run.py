@@ -1,9 +1,9 @@
 """The state one orders run keeps, and the exceptions it raises and resolves on orders.
 
-The steps of a run — reading the work in (`stokline.sync.orders_intake`), importing a batch
-(`stokline.sync.orders_import`) and following up imported orders
-(`stokline.sync.orders_changes`) — are subclasses of `OrdersRun`, put together in
-`stokline.sync.orders`. They share what is here: which orders were deferred, left to another run
+The steps of a run — reading the work in (`stokline.sync.orders.intake`), importing a batch
+(`stokline.sync.orders.importer`) and following up imported orders
+(`stokline.sync.orders.changes`) — are subclasses of `OrdersRun`, put together in
+`stokline.sync.orders.sync`. They share what is here: which orders were deferred, left to another run
 or cannot be read, each order's active exceptions, and the one way an order's exception is
 raised (superseding its other translation problems) or resolved.
 """
@@ -15,12 +15,12 @@ import uuid
 from typing import Any
 
 from stokline.connectors.stokly.models import SaleOrder
-from stokline.mapping.orders import StoklyCatalogue
 from stokline.mapping.translate import Untranslatable
 from stokline.store.exceptions import REASONS, ExceptionRecord
 from stokline.store.inbox import InboxEvent
 from stokline.store.records import Link
-from stokline.sync.report import OrdersReport
+from stokline.sync.orders.report import OrdersReport
+from stokline.sync.orders.translate import StoklyCatalogue
 from stokline.sync.run import SyncRun
 
 __all__ = ["ACTOR", "LINK", "SELF_HEALING", "SYNC", "OrdersRun"]

@@ -23,9 +23,9 @@ on PostgreSQL), and every order a run handles is leased to it first (`stokline.s
 so an order another run holds is left to that run — never searched for and created twice.
 A dry run reads both APIs and the store and writes nothing anywhere.
 
-The run is put together here from its parts: `stokline.sync.orders_intake` reads the work in and
-hands it back, `stokline.sync.orders_import` handles a batch, `stokline.sync.orders_changes`
-follows up cancellations and edits of imported orders, and `stokline.sync.orders_run` holds the
+The run is put together here from its parts: `stokline.sync.orders.intake` reads the work in and
+hands it back, `stokline.sync.orders.importer` handles a batch, `stokline.sync.orders.changes`
+follows up cancellations and edits of imported orders, and `stokline.sync.orders.run` holds the
 state and the exceptions they share.
 """
 
@@ -37,9 +37,9 @@ from datetime import UTC, datetime
 from stokline.config import Mapping
 from stokline.connectors import ShoplineClient, StoklyClient
 from stokline.store import Store
-from stokline.sync.orders_import import OrderImport, stokly_location_index
-from stokline.sync.orders_intake import ORDER_TOPICS, OrderIntake
-from stokline.sync.report import OrdersReport
+from stokline.sync.orders.importer import OrderImport, stokly_location_index
+from stokline.sync.orders.intake import ORDER_TOPICS, OrderIntake
+from stokline.sync.orders.report import OrdersReport
 from stokline.sync.run import RunCost
 
 __all__ = ["ORDER_TOPICS", "OrdersReport", "stokly_location_index", "sync_orders"]

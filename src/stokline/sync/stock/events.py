@@ -28,7 +28,7 @@ from datetime import datetime
 from stokline.connectors import StoklyClient
 from stokline.store import Store
 from stokline.sync.followers import Follower
-from stokline.sync.stock import changed_skus_since
+from stokline.sync.stock.sync import changed_skus_since
 
 __all__ = ["CURSOR_NAME", "CURSOR_SYNC", "FOLLOWER_NAME", "MovementBatch", "StockMovements"]
 

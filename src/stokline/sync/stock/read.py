@@ -3,7 +3,7 @@
 The stock sync and the stock reconciliation read the same things — SHOPLINE's variants (SKUs and
 inventory item ids), Stokly's stockable items, locations, inventory records and allocations, the
 paid SHOPLINE orders not yet linked to a Stokly sale order, and then SHOPLINE's current levels —
-and derive the same desired levels through `stokline.mapping.stock.plan_levels`. Keeping that
+and derive the same desired levels through `stokline.sync.stock.translate.plan_levels`. Keeping that
 reading here means `stokline reconcile stock` compares exactly what a pass would push, and the
 pass itself only decides and writes.
 
@@ -34,8 +34,13 @@ from stokline.config import Mapping
 from stokline.config.skus import sku_key
 from stokline.connectors import InvalidRecord, ShoplineClient, StoklyClient
 from stokline.connectors.stokly.filters import one_of
-from stokline.mapping.orders import importable_statuses
-from stokline.mapping.stock import (
+from stokline.mapping.translate import SkuMatcher
+from stokline.store import Store
+from stokline.sync.guards import printable
+from stokline.sync.orders.sync import stokly_location_index
+from stokline.sync.orders.translate import importable_statuses
+from stokline.sync.run import SyncContext
+from stokline.sync.stock.translate import (
     DesiredLevel,
     StockPlan,
     StockRecord,
@@ -43,11 +48,6 @@ from stokline.mapping.stock import (
     VariantRef,
     plan_levels,
 )
-from stokline.mapping.translate import SkuMatcher
-from stokline.store import Store
-from stokline.sync.guards import printable
-from stokline.sync.orders import stokly_location_index
-from stokline.sync.run import SyncContext
 
 __all__ = ["ORDER_LINK", "UNIMPORTED_WINDOW", "StockPlanRead", "read_plan", "read_shown"]
 

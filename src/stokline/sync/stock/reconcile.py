@@ -2,7 +2,7 @@
 
 Overselling is the costliest failure this integration exists to prevent, so operations need to
 see, at any moment, where SHOPLINE shows more than Stokly can fulfil. `reconcile_stock` reads
-both systems exactly as a stock pass does (`stokline.sync.stock_read`) and writes nothing
+both systems exactly as a stock pass does (`stokline.sync.stock.read`) and writes nothing
 anywhere; `compare_levels` turns desired levels and SHOPLINE's current ones into rows. A stock
 pass compares what it read too, so the scheduled pass publishes the same rows as
 `stokline reconcile stock` prints, plus which differences it set right.
@@ -21,10 +21,10 @@ from typing import IO, Any
 
 from stokline.config import Mapping
 from stokline.connectors import ShoplineClient, StoklyClient
-from stokline.mapping.stock import DesiredLevel
 from stokline.store import Store
 from stokline.sync.run import RunCost
-from stokline.sync.stock_read import read_plan, read_shown
+from stokline.sync.stock.read import read_plan, read_shown
+from stokline.sync.stock.translate import DesiredLevel
 
 __all__ = [
     "COLUMNS",

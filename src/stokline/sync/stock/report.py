@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stokline.sync.report import SyncReport
-from stokline.sync.stock_reconcile import StockReconciliation
+from stokline.sync.stock.reconcile import StockReconciliation
 
 __all__ = ["StockReport"]
 

@@ -1,9 +1,9 @@
 """The stock sync: sellable stock per SHOPLINE location from Stokly, pushing only what changed.
 
-One pass reads both sides in batches (`stokline.sync.stock_read`) — SHOPLINE's products once
+One pass reads both sides in batches (`stokline.sync.stock.read`) — SHOPLINE's products once
 (for variants, SKUs and inventory item ids), Stokly's items, locations, inventory records and
 allocations, and SHOPLINE's paid open orders that have no order link yet (sold in SHOPLINE,
-unknown to Stokly) — derives every desired level with `stokline.mapping.stock.plan_levels`,
+unknown to Stokly) — derives every desired level with `stokline.sync.stock.translate.plan_levels`,
 reads the current SHOPLINE levels of those inventory items (a full pass reads them while Stokly
 is still being read), and writes a level only when
 
@@ -29,13 +29,13 @@ from typing import Any
 
 from stokline.config import Mapping
 from stokline.connectors import ConnectorError, ShoplineClient, StoklyClient, is_transient
-from stokline.mapping.stock import DesiredLevel, VariantRef
 from stokline.store import Store
 from stokline.store.exceptions import ACTIVE
 from stokline.sync.run import RunCost, SyncRun
-from stokline.sync.stock_read import read_plan
-from stokline.sync.stock_reconcile import compare_levels
-from stokline.sync.stock_report import StockReport
+from stokline.sync.stock.read import read_plan
+from stokline.sync.stock.reconcile import compare_levels
+from stokline.sync.stock.report import StockReport
+from stokline.sync.stock.translate import DesiredLevel, VariantRef
 
 __all__ = ["MOVEMENT_EVENTS", "StockReport", "changed_skus_since", "sync_stock"]
 

@@ -12,9 +12,15 @@ from pathlib import Path
 import pytest
 
 from stokline.config import Mapping, load_mapping
-from stokline.mapping.journal import OrderMoney, allocate, build_journals, minor_unit, split_shares
+from stokline.sync.finance.ledger.translate import (
+    OrderMoney,
+    allocate,
+    build_journals,
+    minor_unit,
+    split_shares,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[4]
 CENT = Decimal("0.01")
 D = Decimal
 

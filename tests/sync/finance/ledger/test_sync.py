@@ -19,10 +19,16 @@ import httpx
 import pytest
 
 from stokline.config import Mapping
-from stokline.sync import LedgerReport, PeriodError, open_clients, post_ledger
-from stokline.sync.ledger import MAX_PERIOD_DAYS, default_period, resolve_period
-
-from .conftest import World
+from stokline.sync.clients import open_clients
+from stokline.sync.finance.ledger.report import LedgerReport
+from stokline.sync.finance.ledger.sync import (
+    MAX_PERIOD_DAYS,
+    PeriodError,
+    default_period,
+    post_ledger,
+    resolve_period,
+)
+from tests.sync.conftest import World
 
 DAY = date(2025, 6, 15)  # in the past, with no seeded orders: every penny here is the test's
 D = Decimal

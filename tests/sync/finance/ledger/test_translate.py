@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from stokline.config import Mapping, check_text, load_mapping
-from stokline.mapping.journal import (
+from stokline.sync.finance.ledger.translate import (
     FEES,
     GATEWAY_LINES,
     RECEIPTS,
@@ -30,7 +30,7 @@ from stokline.mapping.journal import (
     parse_gateway_line,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[4]
 DAY = date(2025, 6, 15)  # British Summer Time: London is UTC+1
 
 

@@ -20,15 +20,12 @@ import pytest
 from stokline.config import Mapping
 from stokline.store import Store
 from stokline.store.tables import links
-from stokline.sync import (
-    PaymentsReport,
-    PayoutReconciliation,
-    open_clients,
-    reconcile_payouts,
-    sync_payments,
-)
-
-from .conftest import TOKEN, World
+from stokline.sync.clients import open_clients
+from stokline.sync.finance.payments.report import PaymentsReport
+from stokline.sync.finance.payments.sync import sync_payments
+from stokline.sync.finance.payouts.reconcile import reconcile_payouts
+from stokline.sync.finance.payouts.report import PayoutReconciliation
+from tests.sync.conftest import TOKEN, World
 
 TENT = "ACME-TENT-2P-ORANGE"
 SOCKS = "CRAG-SOCKS-75-M"

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from stokline.config import load_mapping
 from stokline.connectors.shopline.models import Order, Refund, Transaction
 from stokline.connectors.stokly.models import SaleOrderItem
-from stokline.mapping.payments import (
+from stokline.sync.finance.payments.translate import (
     Period,
     apportion,
     group_by_refund,
@@ -21,7 +21,7 @@ from stokline.mapping.payments import (
     refund_reason,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[4]
 MAPPING = load_mapping(ROOT / "mappings/demo.yaml")
 KLARNA = next(g for g in MAPPING.payments.gateways if g.gateway == "klarna")
 LONDON = ZoneInfo("Europe/London")

@@ -20,11 +20,12 @@ import pytest
 
 from stokline.config import Mapping
 from stokline.store import Store
-from stokline.sync import LedgerReport, open_clients, post_ledger
-from stokline.sync.payouts import COLUMNS, PayoutReconciliation
-
-from .conftest import World
-from .test_payments import SOCKS, TENT, Finance, money
+from stokline.sync.clients import open_clients
+from stokline.sync.finance.ledger.report import LedgerReport
+from stokline.sync.finance.ledger.sync import post_ledger
+from stokline.sync.finance.payouts.reconcile import COLUMNS, PayoutReconciliation
+from tests.sync.conftest import World
+from tests.sync.finance.payments.test_sync import SOCKS, TENT, Finance, money
 
 UNKNOWN = "ACME-HAMMOCK-XL-RED"  # sold in SHOPLINE, unknown to Stokly
 

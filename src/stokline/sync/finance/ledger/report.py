@@ -11,7 +11,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from stokline.mapping.journal import JournalDraft
+from stokline.sync.finance.ledger.translate import JournalDraft
 from stokline.sync.report import SyncReport
 
 __all__ = ["LedgerReport", "journal_row"]

@@ -2,9 +2,9 @@
 
 One pass takes the orders that moved money in the period (``updated_at`` since its start,
 created before its end), their transactions and — where money went back on the period's days —
-their refunds, as `stokline.sync.money` reads them (the same read the payments sync and the
+their refunds, as `stokline.sync.finance.read` reads them (the same read the payments sync and the
 payout reconciliation use; the finance flow reads it once and passes it in as ``money``), and
-builds one journal per group (`stokline.mapping.journal`). Then, per group:
+builds one journal per group (`stokline.sync.finance.ledger.translate`). Then, per group:
 
 1. The batches already recorded for the group are read from the store. A batch left ``posting``
    (a run that crashed between Stokly's answer and recording it, or before posting at all) is
@@ -39,7 +39,10 @@ from stokline.config import Mapping as ClientMapping
 from stokline.connectors import ApiError, ConnectorError, ShoplineClient, StoklyClient, is_transient
 from stokline.connectors.stokly.filters import eq
 from stokline.connectors.stokly.invented import Journal
-from stokline.mapping.journal import (
+from stokline.store import Store
+from stokline.store.records import LedgerBatch
+from stokline.sync.finance.ledger.report import LedgerReport, journal_row
+from stokline.sync.finance.ledger.translate import (
     GroupKey,
     JournalDraft,
     JournalLine,
@@ -50,10 +53,7 @@ from stokline.mapping.journal import (
     lines_from_json,
     lines_to_json,
 )
-from stokline.store import Store
-from stokline.store.records import LedgerBatch
-from stokline.sync.ledger_report import LedgerReport, journal_row
-from stokline.sync.money import Period, ShoplineMoney, read_shopline_money, with_refunds
+from stokline.sync.finance.read import Period, ShoplineMoney, read_shopline_money, with_refunds
 from stokline.sync.run import RunCost, SyncRun
 
 __all__ = [

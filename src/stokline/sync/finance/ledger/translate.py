@@ -23,7 +23,7 @@ debits and credits differ by as little as one minor unit (``ledger_imbalance``, 
 whose breakdown does not add up to the money moved) or when one of its movements cannot be
 translated (an unmapped gateway or tax line).
 
-**Rounding rule** (`stokline.mapping.journal_rounding`). SHOPLINE's amounts are used as the
+**Rounding rule** (`stokline.mapping.money`). SHOPLINE's amounts are used as the
 decimal strings they are, so sums are exact; only splitting one amount into parts rounds (an
 order paid by several transactions, a refunded line's tax over several classes or part of its
 quantity): each part is rounded down to the currency's minor unit and the units left over go to
@@ -52,7 +52,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from stokline.config.models import Mapping as ClientMapping
-from stokline.mapping.journal_rounding import ZERO, allocate, minor_unit, money, split_shares
+from stokline.mapping.money import ZERO, allocate, minor_unit, money, split_shares
 from stokline.mapping.translate import Untranslatable, resolve_gateway, resolve_tax_class
 
 __all__ = [

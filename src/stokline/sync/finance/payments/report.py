@@ -7,7 +7,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from stokline.mapping.payments import cents
+from stokline.sync.finance.payments.translate import cents
 from stokline.sync.report import SyncReport
 
 __all__ = ["MAX_ROWS", "PaymentsReport"]

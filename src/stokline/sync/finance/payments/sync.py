@@ -11,7 +11,7 @@ as (the orders sync's ``order`` link), records
   merchant's note and the adjustment reasons), its lines mapped to the sale order's lines, the
   shipping refunded, the amounts; then its money as a Stokly payment of kind ``refund`` carrying
   the gateway's refund id. The credit note is the document, the refund payment the money that
-  left through the gateway: reconciliation reads the second (`stokline.sync.payouts`).
+  left through the gateway: reconciliation reads the second (`stokline.sync.finance.payouts.reconcile`).
 
 Exactly once: a record linked in the store is never written again; before writing, what Stokly
 holds for a batch of orders is read in a few list calls (payments by gateway transaction id,
@@ -29,9 +29,9 @@ owned per the operating model, and is replayed by every run until it is recorded
 both systems and the store and writes nothing anywhere. Amounts are ``Decimal`` throughout.
 
 This module is the use case: exactly once, the pending list, the exceptions. SHOPLINE's money is
-read by `stokline.sync.money` (shared with the ledger and the payout reconciliation; the finance
+read by `stokline.sync.finance.read` (shared with the ledger and the payout reconciliation; the finance
 flow reads it once and passes it in as ``money``), translated into Stokly's records by
-`stokline.mapping.payments`, and counted in `stokline.sync.payments_report`.
+`stokline.sync.finance.payments.translate`, and counted in `stokline.sync.finance.payments.report`.
 """
 
 from __future__ import annotations
@@ -52,8 +52,11 @@ from stokline.connectors.stokly.filters import one_of
 from stokline.connectors.stokly.invented import Payment
 from stokline.connectors.stokly.invented import Refund as StoklyRefund
 from stokline.connectors.stokly.models import SaleOrderItem
-from stokline.mapping.orders import is_importable
-from stokline.mapping.payments import (
+from stokline.mapping.translate import Untranslatable, resolve_gateway
+from stokline.store import Store
+from stokline.store.exceptions import ACTIVE, ExceptionRecord
+from stokline.sync.finance.payments.report import PaymentsReport
+from stokline.sync.finance.payments.translate import (
     Movement,
     Period,
     cents,
@@ -61,11 +64,7 @@ from stokline.mapping.payments import (
     refund_payload,
     refund_reason,
 )
-from stokline.mapping.translate import Untranslatable, resolve_gateway
-from stokline.store import Store
-from stokline.store.exceptions import ACTIVE, ExceptionRecord
-from stokline.sync.guards import BAD_DATA, describe_failure
-from stokline.sync.money import (
+from stokline.sync.finance.read import (
     ORDER_LINK,
     ShoplineMoney,
     limited,
@@ -73,7 +72,8 @@ from stokline.sync.money import (
     read_shopline_money,
     widen,
 )
-from stokline.sync.payments_report import PaymentsReport
+from stokline.sync.guards import BAD_DATA, describe_failure
+from stokline.sync.orders.translate import is_importable
 from stokline.sync.report import mask
 from stokline.sync.run import RunCost, SyncRun
 

@@ -5,14 +5,14 @@ For each (gateway, day in the client's timezone, currency) of a period it sets t
 by side, each as money in, money out and net:
 
 * **SHOPLINE** — the successful ``sale``/``capture`` (in) and ``refund`` (out) transactions of the
-  day, read by `stokline.sync.money` as the payments sync reads them (and as the journals do);
+  day, read by `stokline.sync.finance.read` as the payments sync reads them (and as the journals do);
 * **Stokly recorded** — the payment records [I] on the channel's Stokly sale orders paid that day
-  (kind ``payment`` in, kind ``refund`` out), as `stokline.sync.payments` writes them, each
+  (kind ``payment`` in, kind ``refund`` out), as `stokline.sync.finance.payments.sync` writes them, each
   carrying the gateway's transaction id;
 * **Stokly ledger** — the journals stokline posted to Stokly [I] (reference ``client:…``, see
-  `stokline.mapping.journal`) dated that day, adjustment batches included: on the gateway's
+  `stokline.sync.finance.ledger.translate`) dated that day, adjustment batches included: on the gateway's
   ledger account, its receipts lines in and refunds lines out (told apart by their descriptions,
-  `stokline.mapping.journal.parse_gateway_line`). Fee lines are shown beside, not compared
+  `stokline.sync.finance.ledger.translate.parse_gateway_line`). Fee lines are shown beside, not compared
   (SHOPLINE's transactions carry no fee to compare them to).
 
 **The ledger is the journals.** They are what finance's books show, so the ledger variance —
@@ -27,7 +27,7 @@ finance sync expects no journals: its recorded payments are then the only compar
 
 Read-only: nothing is written to either system or the store. Customer data never appears: orders
 are named by their SHOPLINE name and ids only. SHOPLINE's money is the finance run's one read when
-it is passed in (``money``); the rows and their rendering are in `stokline.sync.payouts_report`.
+it is passed in (``money``); the rows and their rendering are in `stokline.sync.finance.payouts.report`.
 """
 
 from __future__ import annotations
@@ -42,11 +42,10 @@ from typing import NamedTuple
 from stokline.config import Mapping
 from stokline.connectors import ConnectorError, ShoplineClient, StoklyClient
 from stokline.connectors.stokly.filters import and_, eq, gte, lte, one_of
-from stokline.mapping.journal import FEES, RECEIPTS, REFUNDS, parse_gateway_line
-from stokline.mapping.payments import Movement, Period
 from stokline.store import Store
-from stokline.sync.money import ORDER_LINK, ShoplineMoney, read_shopline_money
-from stokline.sync.payouts_report import (
+from stokline.sync.finance.ledger.translate import FEES, RECEIPTS, REFUNDS, parse_gateway_line
+from stokline.sync.finance.payments.translate import Movement, Period
+from stokline.sync.finance.payouts.report import (
     COLUMNS,
     GroupReconciliation,
     LedgerFigures,
@@ -54,6 +53,7 @@ from stokline.sync.payouts_report import (
     PayoutReconciliation,
     money_text,
 )
+from stokline.sync.finance.read import ORDER_LINK, ShoplineMoney, read_shopline_money
 from stokline.sync.report import mask
 from stokline.sync.run import RunCost, SyncContext
 

@@ -1,7 +1,7 @@
 """What a payout reconciliation found: rows per (gateway, day, currency), variances, the orders
 behind them, and how to show them (terminal rows, CSV, markdown for a Prefect artifact).
 
-The figures are filled in by `stokline.sync.payouts`, which reads both systems; this module only
+The figures are filled in by `stokline.sync.finance.payouts.reconcile`, which reads both systems; this module only
 holds and renders them. Money is shown as text to the penny at least (never rounded away), and
 orders are named by their SHOPLINE name and ids only: no customer data.
 """
