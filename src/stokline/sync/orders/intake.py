@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from pydantic import ValidationError
+
 from stokline.connectors import ConnectorError, InvalidRecord
 from stokline.connectors.shopline.models import Order
 from stokline.mapping.translate import Untranslatable
@@ -47,14 +49,34 @@ ORDER_TOPICS = (
 CLAIM_PAGE = 500
 
 
-def _decode(body: bytes) -> dict[str, Any] | None:
+def _decode(body: bytes) -> tuple[Order | None, bool, str]:
+    """A delivery's body read into the SHOPLINE order model: (order, carries lines, why not).
+
+    A signed delivery comes from SHOPLINE but may still be malformed; like a record of an API
+    page, it is validated into `Order` here, before any step of the run sees it. A bare id (a
+    topic such as ``orders/delete`` may send only that) is an order with no lines to stand in.
+    """
     try:
         data = json.loads(body, parse_float=Decimal)
     except (ValueError, RecursionError):
-        return None
+        return None, False, "it is not JSON"
     if not isinstance(data, dict) or not data.get("id") or not isinstance(data["id"], str | int):
-        return None
-    return data
+        return None, False, "it is not an order object with an id"
+    if isinstance(data["id"], int) and not isinstance(data["id"], bool):
+        data["id"] = str(data["id"])  # an id sent as a JSON number is the same order
+    try:
+        order = Order.model_validate(data)
+    except ValidationError as exc:
+        return None, False, f"it does not fit a SHOPLINE order: {_first_error(exc)}"
+    return order, "line_items" in data, ""
+
+
+def _first_error(exc: ValidationError) -> str:
+    errors = exc.errors(include_url=False, include_input=False)
+    first = errors[0] if errors else {"loc": (), "msg": str(exc)}
+    where = ".".join(str(part) for part in first.get("loc", ())) or "the body"
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return printable(f"{where}: {first.get('msg', 'invalid')}{more}", 200)
 
 
 def _as_dict(order: Order) -> dict[str, Any]:
@@ -101,17 +123,18 @@ class OrderIntake(OrdersRun):
         """Order bodies from the inbox by order id (the newest delivery of each order wins)."""
         bodies: dict[str, dict[str, Any]] = {}
         for event in self._take_events():
-            order = _decode(event.body)
-            if order is None:
-                self._poison(event)
+            model, with_lines, why = _decode(event.body)
+            if model is None:
+                self._poison(event, why)
                 continue
-            order_id = str(order["id"])
+            order = _as_dict(model)
+            order_id = model.id
             self.events.setdefault(order_id, []).append(event)
             previous = bodies.get(order_id)
             newer = previous is None or (_updated(order) or datetime.min.replace(tzinfo=UTC)) >= (
                 _updated(previous) or datetime.min.replace(tzinfo=UTC)
             )
-            if newer and order.get("line_items") is not None:
+            if newer and with_lines:
                 bodies[order_id] = order
         # Another run may hold one of these orders (it swept it, or claimed another of its events
         # at the same moment): its events go back to the inbox for the next run, untouched.
@@ -128,8 +151,9 @@ class OrderIntake(OrdersRun):
         taken = self.store.leases.acquire(self.client, LINK, order_ids, self.holder)
         return set(order_ids) - taken
 
-    def _poison(self, event: InboxEvent) -> None:
-        message = f"a signed {event.topic} delivery is not an order object with an id"
+    def _poison(self, event: InboxEvent, why: str) -> None:
+        """A delivery no step can work on: one exception; its raw body stays in the inbox."""
+        message = f"a signed {event.topic} delivery was set aside: {why}"
         team = self.mapping.operating_model.owner_of("poison_message")
         self.report.add_exception("poison_message", team, f"webhook {event.webhook_id}", message)
         if self.dry:
@@ -142,7 +166,7 @@ class OrderIntake(OrdersRun):
             event.webhook_id,
             message,
             team=team,
-            payload={"topic": event.topic, "bytes": len(event.body)},
+            payload={"topic": event.topic, "bytes": len(event.body), "inbox_id": event.id},
         )
         self.report.exceptions_opened += 1
 
