@@ -4,10 +4,16 @@ One row per (client, reason code, entity). Raising the same exception again coun
 and refreshes it instead of adding a row; an exception that was resolved and comes back is
 reopened; an ignored one stays ignored (someone decided), but its last-seen time moves.
 Statuses: open → retrying (a replay is under way) → resolved, or ignored.
+
+Each record also has a **key fact** (`key_fact`): the few words an operator acts on — the SKU, the
+gateway, the shipping line, the tax line, the location — read from what the raising sync stored
+(its payload, else its message), one small function per family of codes (`KEY_FACTS`).
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -109,6 +115,200 @@ class ExceptionRecord:
         for key in ("first_seen", "last_seen", "resolved_at"):
             data[key] = aware(data[key])
         return cls(**data)
+
+    @property
+    def order(self) -> str | None:
+        """The SHOPLINE order's name (``#1001``) the exception concerns, when the sync stored it."""
+        name = _payload(self).get("order")
+        return str(name) if name not in (None, "") else None
+
+    @property
+    def key_fact(self) -> str | None:
+        """What to act on, in a few words (a SKU, a gateway, a tax line...); None when unknown."""
+        return KEY_FACTS.get(self.code, _stored)(self) or _journal(self)
+
+
+# -- key facts ------------------------------------------------------------------------------------
+# Each reads the payload first, then the sentences the syncs write (`stokline.mapping.translate`
+# and each sync's own); tests/store/test_exception_facts.py holds them to the real wording.
+
+
+def _payload(record: ExceptionRecord) -> dict[str, Any]:
+    return record.payload if isinstance(record.payload, dict) else {}
+
+
+def _sentences(record: ExceptionRecord) -> list[str]:
+    """What was said of the record's own code: an order's problems of that code, else the message."""
+    problems = _payload(record).get("problems")
+    own = [
+        str(p["message"])
+        for p in problems or ()
+        if isinstance(p, dict) and p.get("code") == record.code and p.get("message")
+    ]
+    return own or [record.message or ""]
+
+
+Pattern = tuple[re.Pattern[str], str]
+
+
+def _said(record: ExceptionRecord, *patterns: Pattern) -> str | None:
+    """The matches of the first pattern found in each sentence, shaped; distinct ones joined."""
+    found: list[str] = []
+    for sentence in _sentences(record):
+        for pattern, shape in patterns:
+            matches = [shape.format(*m.groups()) for m in pattern.finditer(sentence)]
+            if matches:
+                found.extend(matches)
+                break
+    return ", ".join(dict.fromkeys(found)) or None
+
+
+def _stored(record: ExceptionRecord) -> str | None:
+    """Any code: the SKU, gateway or webhook topic the payload names."""
+    payload = _payload(record)
+    for key in ("sku", "gateway", "topic"):
+        if payload.get(key) not in (None, "", "(none)"):
+            return str(payload[key])
+    return None
+
+
+_SKU: tuple[Pattern, ...] = (
+    (re.compile(r"\bSKU ([^;]+?) (?:matches (?:no|several) Stokly|is overridden to)"), "{}"),
+    (re.compile(r"carries (.+?), which match no line"), "{}"),
+    (re.compile(r"\bline (.+?) carries no SKU"), "no SKU (line {})"),
+    (re.compile(r"the line has no SKU"), "no SKU"),
+    (re.compile(r"Stokly items (.+?) are the same SKU"), "{}"),
+)
+
+
+def _sku(record: ExceptionRecord) -> str | None:
+    """unmapped_sku, unknown_shopline_sku, sku_collision: the SKU(s)."""
+    sku = _payload(record).get("sku")
+    return str(sku) if sku else _said(record, *_SKU)
+
+
+def _gateway(record: ExceptionRecord) -> str | None:
+    """unmapped_gateway: the SHOPLINE payment gateway."""
+    return _stored(record) or _said(
+        record, (re.compile(r"payment gateway (.+?) is not mapped"), "{}")
+    )
+
+
+def _shipping(record: ExceptionRecord) -> str | None:
+    """unmapped_shipping: the shipping line's title (or code)."""
+    return _said(record, (re.compile(r"shipping line (.+?) matches no shipping method"), "{}"))
+
+
+def _tax(record: ExceptionRecord) -> str | None:
+    """tax_mismatch: the tax line's title and rate, or the tax class without an account."""
+    return _said(
+        record,
+        (re.compile(r"tax line (.+?) at rate (\S+) matches no tax rule"), "{} @ {}"),
+        (re.compile(r"tax class (.+?) has no account"), "tax class {}"),
+        (re.compile(r"refunds tax (\S+) but"), "refunded tax {}"),
+        (re.compile(r"tax (\S+) refunded on a line with no tax line"), "refunded tax {}"),
+    )
+
+
+def _location(record: ExceptionRecord) -> str | None:
+    """unknown_location: the SHOPLINE location, or the Stokly location that does not exist."""
+    return _said(
+        record,
+        (re.compile(r"SHOPLINE location (.+?) is not in the mapping"), "{}"),
+        (re.compile(r"Stokly has no location named (.+?) \(fulfil_from"), "Stokly {}"),
+        (re.compile(r"names no location"), "no location"),
+    )
+
+
+def _customer(record: ExceptionRecord) -> str | None:
+    """customer_conflict: which Stokly customers each identity key found."""
+    return _said(record, (re.compile(r"several Stokly customers: (.+)$"), "{}"))
+
+
+def _change(record: ExceptionRecord) -> str | None:
+    """order_changed: what changed in SHOPLINE (or Stokly) after the import."""
+    return _said(
+        record,
+        (re.compile(r"was (cancelled|edited) in SHOPLINE \((.*?)\)(?: after| but|$)"), "{} ({})"),
+        (re.compile(r"was (cancelled|edited) in SHOPLINE"), "{}"),
+        (re.compile(r"was (cancelled) in Stokly"), "shipment {} in Stokly"),
+    )
+
+
+def _rejected(record: ExceptionRecord) -> str | None:
+    """api_rejected: which API refused what (and its HTTP status, when stored)."""
+    payload = _payload(record)
+    if payload.get("sku"):
+        where = payload.get("location_id")
+        return f"{payload['sku']} at {where}" if where else str(payload["sku"])
+    said = _said(
+        record,
+        (re.compile(r"\b(Stokly|SHOPLINE) refused (?:to )?(?:the )?(.+?)(?:: |$)"), "{}: {}"),
+        (re.compile(r"SHOPLINE has no order (\S+)"), "SHOPLINE order {} missing"),
+        (re.compile(r"the (fulfillment) cannot be sent"), "{} not sendable"),
+    )
+    status = payload.get("status")
+    return f"{said} ({status})" if said and status else said
+
+
+def _poison(record: ExceptionRecord) -> str | None:
+    """poison_message: the webhook topic, or that the record could not be read."""
+    payload = _payload(record)
+    if payload.get("topic"):
+        return f"webhook {payload['topic']}"
+    if payload.get("unreadable"):
+        return "unreadable"
+    return None
+
+
+def _stale(record: ExceptionRecord) -> str | None:
+    """stale_fulfilment: when Stokly shipped it."""
+    dispatched = _payload(record).get("dispatched_at")
+    if dispatched:
+        return f"shipped {str(dispatched)[:16].replace('T', ' ')}"
+    return _said(record, (re.compile(r"shipped in Stokly (\S+ h) ago"), "shipped {} ago"))
+
+
+def _template(record: ExceptionRecord) -> str | None:
+    """template_failed: the template that failed."""
+    return _said(
+        record,
+        (re.compile(r"template ('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\") failed"), "{}"),
+        (re.compile(r"the product (title) is empty"), "empty {}"),
+    )
+
+
+def _journal(record: ExceptionRecord) -> str | None:
+    """A ledger journal's day, gateway and currency, and how far it is off when it is."""
+    payload = _payload(record)
+    if not (payload.get("date") and payload.get("currency")):
+        return None
+    fact = " ".join(str(payload[k]) for k in ("date", "gateway", "currency") if payload.get(k))
+    debits, credits = payload.get("debits"), payload.get("credits")
+    if record.code == "ledger_imbalance" and debits is not None and debits != credits:
+        fact += f": debits {debits}, credits {credits}"
+    return fact
+
+
+KEY_FACTS: dict[str, Callable[[ExceptionRecord], str | None]] = {
+    "unmapped_sku": _sku,
+    "unknown_shopline_sku": _sku,
+    "sku_collision": _sku,
+    "unknown_location": _location,
+    "unmapped_shipping": _shipping,
+    "tax_mismatch": _tax,
+    "unmapped_gateway": _gateway,
+    "customer_conflict": _customer,
+    "order_changed": _change,
+    "api_rejected": _rejected,
+    "poison_message": _poison,
+    "stale_fulfilment": _stale,
+    "oversell_risk": _stored,
+    "template_failed": _template,
+    "ledger_imbalance": _journal,
+    "payout_variance": _stored,
+}
+"""The key fact of each reason code (a new code in `REASONS` gets one here too)."""
 
 
 class Exceptions:
