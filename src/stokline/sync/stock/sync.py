@@ -126,6 +126,7 @@ class _Run(SyncRun):
                     f"SHOPLINE refused level {level.available} for {level.shopline_sku} at"
                     f" location {level.location_id}: {exc}",
                     team=team,
+                    payload={"sku": level.shopline_sku, "location_id": level.location_id},
                 )
             return
         self.store.levels.record(
