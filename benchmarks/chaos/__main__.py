@@ -53,8 +53,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--settle-minutes",
         type=float,
         default=16.0,
-        help="the longest the syncs may take to settle after the chaos (default 16: a killed "
-        "run's inbox claims and order leases expire after 10 minutes)",
+        help="the longest the syncs may take to settle after the chaos (default 16; a killed "
+        "run's inbox claims and order leases expire a minute after its last heartbeat)",
     )
     p.add_argument("--seed", type=int, default=8, help="seed of the traffic (default 8)")
     p.add_argument(

@@ -9,7 +9,9 @@ from pathlib import Path
 import httpx
 
 from benchmarks.chaos.full import Prefect, project_dir
+from benchmarks.chaos.recovery import RecoveryProbe
 from stokline.config import load_mapping
+from stokline.store import Store
 
 
 def test_the_project_directory_runs_the_demo_on_free_ports(tmp_path: Path) -> None:
@@ -69,3 +71,28 @@ def test_runs_are_read_page_by_page() -> None:
     fake = FakePrefect([{"id": str(i), "state": {"type": "COMPLETED"}} for i in range(450)])
     prefect = Prefect("http://prefect/api", transport=httpx.MockTransport(fake))
     assert len(prefect.runs()) == 450
+
+
+def test_the_recovery_probe_times_a_killed_runs_orders_until_another_run_handles_them(
+    tmp_path: Path,
+) -> None:
+    with Store(f"sqlite:///{tmp_path / 'state.db'}") as store:
+        store.links.put("demo", "order", "already", "SO-0")  # in Stokly before the kill
+        store.leases.acquire("demo", "order", ["already", "leased", "held"], "dead-run")
+        store.inbox.add("demo", "wh-1", "orders/paid", json.dumps({"id": 42}).encode())
+        store.inbox.add("demo", "wh-2", "orders/paid", b"not json")
+        assert len(store.inbox.claim("demo", "dead-worker", 10)) == 2
+        probe = RecoveryProbe(store, "demo")
+        try:
+            assert probe.killed(1) == 3  # "leased", "held", and order 42 of a claimed delivery
+            store.links.put("demo", "order", "leased", "SO-1")
+            store.exceptions.raise_(
+                "demo", "unmapped_sku", "order", "42", "SKU X unknown", team="ecommerce"
+            )
+            probe.look()
+            summary = probe.summary()
+            assert summary["recovered"] == 2 and summary["not_recovered"] == 1
+            assert summary["p95_seconds"] is not None and summary["p95_seconds"] >= 0
+            assert summary["orders_held_at_kills"] == [3]
+        finally:
+            probe.close()

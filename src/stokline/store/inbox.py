@@ -6,7 +6,9 @@ still claimable and marks them with a token of its own, then reads back the rows
 token, so two concurrent runs never take the same event. On PostgreSQL the selection is
 ``FOR UPDATE SKIP LOCKED`` as well, so a second run skips the rows a first one is taking instead
 of waiting for them; on SQLite, writes are serialised by the database. A claim left behind by a
-crashed run expires and is taken again. (A run also leases the orders it handles, in
+crashed run expires and is taken again: a live run renews its claims (`renew`, from the
+heartbeat of `stokline.store.heartbeat`), so `CLAIM_EXPIRY` can be short and a killed run's
+deliveries are taken again within about a minute. (A run also leases the orders it handles, in
 `stokline.store.leases`, since an order reaches it through the sweep too.)
 """
 
@@ -23,7 +25,9 @@ from sqlalchemy import Engine, and_, func, or_, select, update
 from stokline.store.db import aware, insert_for, now
 from stokline.store.tables import inbox as table
 
-CLAIM_EXPIRY = timedelta(minutes=10)
+CLAIM_EXPIRY = timedelta(seconds=60)
+"""How long a claim outlives its last renewal: a live run renews every `HEARTBEAT` seconds
+(`stokline.store.heartbeat`), so only a run that died leaves a claim this old."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,7 @@ class InboxEvent:
     status: str
     received_at: datetime
     attempts: int
+    claimed_by: str | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> InboxEvent:
@@ -51,6 +56,7 @@ class InboxEvent:
             status=m["status"],
             received_at=aware(m["received_at"]),  # type: ignore[arg-type]
             attempts=m["attempts"],
+            claimed_by=m["claimed_by"],
         )
 
 
@@ -155,6 +161,22 @@ class Inbox:
         query = query.where(_claimable(client, now(), topics))
         with self._engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
+
+    def renew(self, tokens: Iterable[str]) -> int:
+        """Keep the claims made under ``tokens`` (`InboxEvent.claimed_by`) alive; how many.
+
+        Only rows still claimed under those tokens are touched: a claim that expired and was
+        taken by another run stays that run's.
+        """
+        chosen = sorted({t for t in tokens if t})
+        if not chosen:
+            return 0
+        with self._engine.begin() as conn:
+            return conn.execute(
+                update(table)
+                .where(table.c.status == "processing", table.c.claimed_by.in_(chosen))
+                .values(claimed_at=now())
+            ).rowcount
 
     def done(self, ids: list[int]) -> None:
         if ids:

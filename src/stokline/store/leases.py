@@ -9,8 +9,11 @@ nothing and both create it.
 Taking a lease is one ``INSERT … ON CONFLICT DO UPDATE … WHERE`` per batch of keys, atomic on
 PostgreSQL (a concurrent insert waits for the other transaction, then re-checks the condition)
 and on SQLite (writes are serialised): a key is taken when it is free, expired, or already ours.
-``RETURNING`` says which keys were taken. A lease is released at the end of the run, renewed
-while a long run goes on, and expires after `LEASE_TIME` if its run died.
+``RETURNING`` says which keys were taken. A lease is released at the end of the run and renewed
+while the run is alive — every `HEARTBEAT` by `stokline.store.heartbeat`, whatever the run is
+doing — so it can expire soon after a run dies: a killed run's orders are free again after
+`LEASE_TIME`. Before it writes, a run confirms it still holds its keys (`acquire` again), so a
+lease lost to a stalled heartbeat can never let two runs create the same order.
 """
 
 from __future__ import annotations
@@ -23,7 +26,10 @@ from sqlalchemy import Engine, delete, or_, select, update
 from stokline.store.db import insert_for, now
 from stokline.store.tables import leases as table
 
-LEASE_TIME = timedelta(minutes=10)
+LEASE_TIME = timedelta(seconds=60)
+"""How long a lease outlives its last renewal; a live holder renews it every `HEARTBEAT`."""
+HEARTBEAT = timedelta(seconds=15)
+"""How often a live run renews its leases and inbox claims: four times within their expiry."""
 _CHUNK = 500  # keys per statement: well inside SQLite's and PostgreSQL's parameter limits
 
 
@@ -32,9 +38,16 @@ class Leases:
         self._engine = engine
 
     def acquire(
-        self, client: str, kind: str, keys: Iterable[str], holder: str, ttl: timedelta = LEASE_TIME
+        self,
+        client: str,
+        kind: str,
+        keys: Iterable[str],
+        holder: str,
+        ttl: timedelta | None = None,
     ) -> set[str]:
-        """Lease ``keys`` to ``holder``; returns those it now holds (the others are someone's)."""
+        """Lease ``keys`` to ``holder`` for ``ttl`` (`LEASE_TIME`); returns those it now holds
+        (the others are someone's)."""
+        ttl = LEASE_TIME if ttl is None else ttl
         # Sorted: concurrent upserts lock their rows in one order, so they cannot deadlock.
         wanted = sorted({str(k) for k in keys})
         taken: set[str] = set()
@@ -60,8 +73,10 @@ class Leases:
                 taken.update(r.key for r in conn.execute(stmt))
         return taken
 
-    def renew(self, holder: str, ttl: timedelta = LEASE_TIME) -> int:
-        """Push back the expiry of every lease ``holder`` has; how many it has."""
+    def renew(self, holder: str, ttl: timedelta | None = None) -> int:
+        """Push back the expiry of every lease ``holder`` has by ``ttl`` (`LEASE_TIME`); how
+        many it has."""
+        ttl = LEASE_TIME if ttl is None else ttl
         with self._engine.begin() as conn:
             return conn.execute(
                 update(table).where(table.c.holder == holder).values(expires_at=now() + ttl)

@@ -59,6 +59,7 @@ from stokline.connectors.stokly.invented import Event
 from stokline.mapping.translate import Untranslatable
 from stokline.store import Store
 from stokline.store.exceptions import ACTIVE, REASONS, ExceptionRecord
+from stokline.store.heartbeat import Heartbeat
 from stokline.store.records import Link
 from stokline.sync.fulfilment.report import FulfilmentReport
 from stokline.sync.fulfilment.translate import find_fulfilment, translate_shipment
@@ -542,11 +543,14 @@ class _Run(FulfilmentWrites):
             raise self.crash
 
     async def execute(self) -> FulfilmentReport:
-        try:
+        if self.dry:
             return await self._execute()
+        # While the run is alive its leases are renewed, whatever a batch is waiting on.
+        try:
+            with Heartbeat(lambda: self.store.leases.renew(self.holder), name=self.holder):
+                return await self._execute()
         finally:
-            if not self.dry:
-                self.store.leases.release(self.holder)
+            self.store.leases.release(self.holder)
 
     async def _execute(self) -> FulfilmentReport:
         cost = RunCost(self.shopline, self.stokly)
@@ -580,8 +584,6 @@ class _Run(FulfilmentWrites):
                 self.report.add_error(f"reading the Stokly change feed failed: {exc}")
                 break
             self.report.events += len(page.events)
-            if not self.dry:
-                self.store.leases.renew(self.holder)  # a long run keeps its orders
             await self._batch([i for e in page.events if (i := _shipment_id(e))])
             self._check_crash()
             if hold is None:

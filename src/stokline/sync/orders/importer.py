@@ -190,6 +190,18 @@ class OrderImport(OrderChanges):
                         "api_rejected", f"Stokly refused the new customer: {group.error}"
                     ),
                 )
+        if not self.dry and ready:
+            # Confirm the leases right before writing: an order whose lease was lost (a stalled
+            # heartbeat) may be another run's by now; it is left to that run.
+            held = self.store.leases.acquire(
+                self.client, LINK, [d.order_id for _, d, _ in ready], self.holder
+            )
+            for order, draft, _ in ready:
+                if draft.order_id not in held:
+                    self.busy[draft.order_id] = order
+                    for event in self.events.pop(draft.order_id, []):
+                        self.store.inbox.release(event.id, "the order was taken by another run")
+            ready = [(o, d, c) for o, d, c in ready if d.order_id in held]
         if self.dry:
             for _order, draft, customer in ready:
                 row = draft.summary()

@@ -115,6 +115,7 @@ class OrderIntake(OrdersRun):
             self.client, self.worker, CLAIM_PAGE, topics=ORDER_TOPICS
         ):
             taken.extend(batch)
+            self.claims.update(e.claimed_by for e in batch if e.claimed_by)
             if len(batch) < CLAIM_PAGE:
                 break
         return taken
@@ -143,6 +144,11 @@ class OrderIntake(OrdersRun):
                 self.store.inbox.release(event.id, "the order was being handled by another run")
             self.busy[order_id] = bodies.pop(order_id, None) or {"id": order_id}
         return bodies
+
+    def _renew(self) -> None:
+        """A beat of the run's heartbeat: what it holds stays its own (another thread)."""
+        self.store.leases.renew(self.holder)
+        self.store.inbox.renew(sorted(self.claims))
 
     def _held_elsewhere(self, order_ids: list[str]) -> set[str]:
         """Lease ``order_ids`` to this run; returns those another run holds."""

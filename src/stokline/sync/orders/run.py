@@ -51,6 +51,7 @@ class OrdersRun(SyncRun):
         self.holder = f"{self.worker}:{uuid.uuid4().hex[:12]}"
         self.busy: dict[str, dict[str, Any]] = {}
         self.events: dict[str, list[InboxEvent]] = {}
+        self.claims: set[str] = set()  # the tokens of this run's inbox claims, for renewal
         self.deferred: dict[str, dict[str, Any]] = {}
         self.active: dict[str, list[ExceptionRecord]] = {}
         self.locations: dict[str, str] | None = None

@@ -32,11 +32,13 @@ state and the exceptions they share.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from datetime import UTC, datetime
 
 from stokline.config import Mapping
 from stokline.connectors import ShoplineClient, StoklyClient
 from stokline.store import Store
+from stokline.store.heartbeat import Heartbeat
 from stokline.sync.orders.importer import OrderImport, stokly_location_index
 from stokline.sync.orders.intake import ORDER_TOPICS, OrderIntake
 from stokline.sync.orders.report import OrdersReport
@@ -52,25 +54,27 @@ class _Run(OrderIntake, OrderImport):
         cost = RunCost(self.shopline, self.stokly)
         sweep_started = datetime.now(UTC)
         since = self._since(sweep_started)
-        try:
-            orders = await self._candidates(since)
-            self.report.seen = len(orders)
-            queue = list(orders.values())
-            size = self.settings.batch_size
-            for start in range(0, len(queue), size):
-                if start and not self.dry:
-                    self.store.leases.renew(self.holder)  # a long run keeps its orders
-                await self._batch(queue[start : start + size])
-                while self._pending_changes:
-                    order, link, sale = self._pending_changes.pop()
-                    await self._check_change(order, link, sale)
-                if self.progress is not None:
-                    self.progress(min(start + size, len(queue)), len(queue))
-                if self.crash is not None:
-                    raise self.crash
-        except BaseException:
-            self._settle_events(crashed=True)
-            raise
+        # While the run is alive, its inbox claims and order leases are renewed on a clock of
+        # their own, so they can expire soon after a run dies (nothing to renew in a dry run).
+        alive = nullcontext() if self.dry else Heartbeat(self._renew, name=self.holder)
+        with alive:
+            try:
+                orders = await self._candidates(since)
+                self.report.seen = len(orders)
+                queue = list(orders.values())
+                size = self.settings.batch_size
+                for start in range(0, len(queue), size):
+                    await self._batch(queue[start : start + size])
+                    while self._pending_changes:
+                        order, link, sale = self._pending_changes.pop()
+                        await self._check_change(order, link, sale)
+                    if self.progress is not None:
+                        self.progress(min(start + size, len(queue)), len(queue))
+                    if self.crash is not None:
+                        raise self.crash
+            except BaseException:
+                self._settle_events(crashed=True)
+                raise
         self._settle_events(crashed=False)
         self.report.deferred = len(self.deferred)
         self._advance_cursor(sweep_started)
