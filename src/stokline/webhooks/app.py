@@ -6,7 +6,10 @@ delivery is stored in the inbox (unique on ``X-Shopline-Webhook-Id``, so a re-de
 and adds nothing) and acknowledged at once; the orders flow is signalled, debounced, from a
 background thread. A signed body that is not JSON is kept as a poison message and surfaced as an
 exception — never dropped. Input is bounded: a body over ``max_body_bytes`` is 413 (checked on the
-declared length and again while reading), a header longer than the inbox column keeping it is 400.
+declared length and again while reading), a header longer than the inbox column keeping it is 400,
+and a request that does not arrive in time is 408 (the bound is the server's: see
+`stokline.webhooks.deadline`). A client that goes away before its body is in is not an error: it
+gets no answer and nothing is stored.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.requests import ClientDisconnect
 
 from stokline.store import Store
 from stokline.store.tables import inbox as inbox_table
@@ -133,6 +137,10 @@ def create_app(
             400: {"description": "A header longer than the inbox keeps; nothing stored"},
             401: {"description": "Missing or wrong X-Shopline-Hmac-Sha256; nothing stored"},
             404: {"description": "No such client"},
+            408: {
+                "description": "Headers and body not received within the receiver's bound "
+                "(`stokline receiver --body-timeout`); connection closed, nothing stored"
+            },
             413: {"description": "Body larger than the limit; nothing stored"},
         },
     )
@@ -143,11 +151,15 @@ def create_app(
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > max_body_bytes:
             return JSONResponse({"error": "body too large"}, status_code=413)
-        body = b""
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > max_body_bytes:
-                return JSONResponse({"error": "body too large"}, status_code=413)
+        received = bytearray()
+        try:
+            async for chunk in request.stream():
+                received += chunk
+                if len(received) > max_body_bytes:
+                    return JSONResponse({"error": "body too large"}, status_code=413)
+        except ClientDisconnect:  # gone before its body was in, or cut off at the server's bound
+            return JSONResponse({"error": "client disconnected"}, status_code=400)  # never sent
+        body = bytes(received)
         if not verify(body, endpoint.webhook_secret, request.headers.get("x-shopline-hmac-sha256")):
             return JSONResponse({"error": "invalid signature"}, status_code=401)
         for name, limit in STORED_HEADERS.items():
