@@ -4,18 +4,23 @@ ledger batches and the audit log (SQLAlchemy; SQLite by default, PostgreSQL by U
     store = Store()                       # STOKLINE_DATABASE_URL or .stokline/state.db
     store.inbox.add(client, webhook_id, topic, body)
     store.links.get(client, "order", shopline_order_id)
+
+A store that cannot be opened as configured raises a `StoreError` (`StoreConfigError` for a URL
+stokline cannot use, `StoreUnavailable` for a database it cannot reach, read or write) whose text
+is one line naming the setting and the problem, never the password.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import Engine
 
-from stokline.store.db import default_url, make_engine
+from stokline.store.db import default_url, make_engine, setting_for
+from stokline.store.errors import StoreConfigError, StoreError, StoreUnavailable
 from stokline.store.exceptions import REASONS, ExceptionRecord, Exceptions
 from stokline.store.inbox import Inbox, InboxEvent
 from stokline.store.leases import Leases
+from stokline.store.opening import open_database
 from stokline.store.records import Audit, Cursors, LedgerBatches, Link, Links, PushedLevels
-from stokline.store.tables import metadata
 
 __all__ = [
     "REASONS",
@@ -23,16 +28,24 @@ __all__ = [
     "InboxEvent",
     "Link",
     "Store",
+    "StoreConfigError",
+    "StoreError",
+    "StoreUnavailable",
 ]
 
 
 class Store:
     """One database of integration state, shared by every client and sync."""
 
-    def __init__(self, url: str | None = None, *, engine: Engine | None = None):
+    def __init__(
+        self, url: str | None = None, *, engine: Engine | None = None, read_only: bool = False
+    ):
+        """Open (and create, when new) the store at ``url``, else ``STOKLINE_DATABASE_URL``, else
+        .stokline/state.db. Unless ``read_only``, it is checked that it can be written."""
+        setting = setting_for(url)
         self.url = url or default_url()
-        self.engine = engine or make_engine(self.url)
-        metadata.create_all(self.engine)
+        self.engine = engine or make_engine(self.url, setting)
+        open_database(self.engine, setting, read_only=read_only)
         self.inbox = Inbox(self.engine)
         self.exceptions = Exceptions(self.engine)
         self.links = Links(self.engine)
