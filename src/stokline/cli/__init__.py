@@ -2,9 +2,10 @@
 
 Each sub-command lives in its own module of this package and exposes ``register(subparsers)``,
 which adds its parser and sets ``handler`` (a function taking the parsed arguments and returning
-the exit code). Exit codes: 0 success, 1 the work found problems, 2 a usage error. The steps
-commands share (`options`, `_mappings`, `session`) say what went wrong and raise `Exit`, which
-`main` turns into the exit code.
+the exit code). Exit codes: 0 success, 1 the work found problems, 2 a usage or configuration
+error (a state store that cannot be opened as configured among them). The steps commands share
+(`options`, `_mappings`, `session`) say what went wrong and raise `Exit`, which `main` turns into
+the exit code.
 """
 
 from __future__ import annotations
@@ -92,7 +93,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # a bug of ours: one line for the user, the traceback on request
+    except Exception as exc:
+        if _is_store_error(exc):  # the state store's setting, said by the store in one line
+            print(f"stokline {args.command}: error: {exc}", file=sys.stderr)
+            return 2
+        # a bug of ours: one line for the user, the traceback on request
         if os.environ.get("STOKLINE_DEBUG"):
             traceback.print_exc()
         print(
@@ -100,6 +105,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 70
+
+
+def _is_store_error(exc: Exception) -> bool:
+    from stokline.store.errors import StoreError  # here: most commands never load the store
+
+    return isinstance(exc, StoreError)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -21,13 +21,14 @@ from stokline.cli import Exit
 
 def state_store(read_only: bool) -> Any:
     """The state store; for a read-only command with no store yet, an in-memory one (no file is
-    created)."""
+    created). One that cannot be opened raises the store's `StoreError`, which `main` says in one
+    line (exit status 2); a command that writes is refused a store it cannot write."""
     from stokline.store import Store
     from stokline.store.db import DEFAULT_PATH, URL_VARIABLE
 
     if read_only and not os.environ.get(URL_VARIABLE) and not Path(DEFAULT_PATH).exists():
         return Store("sqlite://")
-    return Store()
+    return Store(read_only=read_only)
 
 
 def unreachable(exc: Exception, mapping: Any) -> str:
