@@ -145,6 +145,8 @@ def _sqlite_problem(orig: BaseException, url: URL, path: Path | None) -> str:
 def _cannot_open(where: Path, url: URL, text: str) -> str:
     if where.is_dir():
         return f"cannot open the SQLite file {where}: it is a folder"
+    if where.parent.exists() and not where.parent.is_dir():
+        return f"cannot open the SQLite file {where}: {where.parent} is a file, not a folder"
     if not where.parent.is_dir():
         return f"cannot open the SQLite file {where}: the folder {where.parent} does not exist"
     if not where.exists():
