@@ -4,14 +4,22 @@ Ids are strings (SHOPLINE ids are 19–26 digit numbers, beyond what every consu
 handles exactly); money is :class:`~decimal.Decimal` parsed from SHOPLINE's money strings. The real
 quirks are kept as the API has them: a webhook ``id`` is an integer and ``location.is_default`` is
 the string ``"true"``/``"false"`` (exposed as a boolean by :attr:`Location.default`).
+
+Where SHOPLINE's sources disagree on a field's JSON type, or leave it unclear, the model reads
+every form they give and keeps one: a customer's ``addresses`` (an object on an order, a list
+from the customers API) is a list; ``pay_amount`` and ``settle_pay_amount`` (numbers in the
+official SDK's order model, a string in its create-order answer) and a variant's ``weight`` (a
+string in the SDK, read as well when a number) are Decimals. Each field says which source
+settled its type.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from .._models import ApiModel, Money
 
@@ -36,6 +44,26 @@ __all__ = [
     "Variant",
     "Webhook",
 ]
+
+
+def _blank_is_none(value: Any) -> Any:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+def _address_list(value: Any) -> Any:
+    """An order's one address object, or the customers API's list, as a list (none: empty)."""
+    if value is None:
+        return []
+    if isinstance(value, Mapping):
+        return [value] if any(v not in (None, "") for v in value.values()) else []
+    return value
+
+
+Addresses = Annotated[list["Address"], BeforeValidator(_address_list)]
+"""A customer's addresses: an object or a list on the wire, always a list here."""
+
+Measure = Annotated[Money | None, BeforeValidator(_blank_is_none)]
+"""A weight: a decimal string (``"0.23"``) or a number, as an exact Decimal; blank is none."""
 
 
 class MoneyAmount(ApiModel):
@@ -65,6 +93,11 @@ class Variant(ApiModel):
     inventory_item_id: str | None = None
     inventory_quantity: int | None = None
     inventory_policy: str | None = None
+    # Official SDK's variant model (rest/admin/v20251201/product/get_a_product_variant.go): a
+    # string, "0.23", rounded to two places; SHOPLINE's Storefront API reference types
+    # ProductVariant.weight as a String too. A number is read as well.
+    weight: Measure = None
+    weight_unit: str | None = None  # g (the default), kg, lb, oz, zh_kg
     updated_at: datetime | None = None
 
 
@@ -172,7 +205,10 @@ class Customer(ApiModel):
     area_code: str | None = None
     first_name: str | None = None
     last_name: str | None = None
-    addresses: list[Address] = Field(default_factory=list)
+    # Official SDK's order model (rest/admin/v20251201/order/get_orders.go): an order's
+    # customer.addresses is one object; the customers API (customer/search_for_customers.go)
+    # sends a list. Either is read, as a list.
+    addresses: Addresses = Field(default_factory=list)
     tags: str | list[str] | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
@@ -185,9 +221,14 @@ class PaymentDetail(ApiModel):
     pay_channel_deal_id: str | None = None
     gateway: str | None = None
     pay_channel: str | None = None
+    # Official SDK's order model (rest/admin/v20251201/order/get_orders.go): pay_amount and
+    # settle_pay_amount are numbers (float64, "rounded to two decimal places"); its create-order
+    # answer (order/create_an_order.go) has pay_amount as a string. Either is read, as a Decimal
+    # (bodies are decoded with parse_float=Decimal, so a number carries no binary error).
     pay_amount: Money | None = None
     pay_status: str | None = None
     settle_currency: str | None = None
+    settle_pay_amount: Money | None = None
 
 
 class Order(ApiModel):
