@@ -47,7 +47,7 @@ def _product_body(group: list[CatalogueEntry]) -> dict[str, Any]:
                 "title": " / ".join(v for _, v in e.options) or "Default Title",
                 "price": e.price,
                 "barcode": e.barcode,
-                "weight": e.weight_grams,
+                "weight": str(e.weight_grams),  # a string, as the official SDK sends it
                 "weight_unit": "g",
                 "inventory_tracker": not e.gift_card,
                 "required_shipping": not e.gift_card,

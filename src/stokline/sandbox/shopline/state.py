@@ -94,6 +94,45 @@ def money_field(value: Any, field: str) -> Decimal:
     return amount.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
+def amount_number(value: Decimal | str) -> int | float:
+    """A payment amount as the JSON number the official SDK's order model reads (``8``, ``8.23``).
+
+    Two decimals at most, so the float's shortest text is the amount exactly ("304.95").
+    """
+    amount = Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
+    return int(amount) if amount == amount.to_integral_value() else float(amount)
+
+
+GRAMS_PER_UNIT = {
+    "g": Decimal(1),
+    "kg": Decimal(1000),
+    "zh_kg": Decimal(1000),
+    "lb": Decimal("453.59237"),
+    "oz": Decimal("28.349523125"),
+}
+
+
+def weight_text(value: Any, field: str = "weight") -> str:
+    """A variant weight as SHOPLINE answers it: a decimal string of two places at most ("0.23").
+
+    A request may send it as a string or a number; anything else is a 422 naming the field.
+    """
+    if value in (None, ""):
+        return "0"
+    text = format(money_field(value, field), "f")  # rounded to two places, as SHOPLINE does
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def grams_of(variant: dict[str, Any]) -> int:
+    """A variant's weight in whole grams (an order line's ``grams``), whatever its unit."""
+    try:
+        weight = Decimal(str(variant.get("weight") or 0))
+    except ArithmeticError:
+        return 0
+    factor = GRAMS_PER_UNIT.get(str(variant.get("weight_unit") or "g"), Decimal(1))
+    return int((weight * factor).to_integral_value(rounding=ROUND_HALF_UP))
+
+
 def vat_of(gross: Decimal, rate: Decimal) -> Decimal:
     """VAT contained in a VAT-inclusive amount (UK prices include VAT)."""
     return (gross * rate / (1 + rate)).quantize(CENT, rounding=ROUND_HALF_UP)
@@ -222,7 +261,8 @@ class ShoplineState:
                 "option3": v.get("option3"),
                 "option4": v.get("option4"),
                 "option5": v.get("option5"),
-                "weight": v.get("weight", 0),
+                # A string, as the official SDK's variant model has it (get_a_product_variant.go).
+                "weight": weight_text(v.get("weight")),
                 "weight_unit": v.get("weight_unit", "g"),
                 "taxable": bool(v.get("taxable", True)),
                 "required_shipping": bool(v.get("required_shipping", True)),
@@ -356,6 +396,8 @@ class ShoplineState:
                 value = changes[key]
                 if key in ("price", "compare_at_price") and value is not None:
                     value = money(money_field(value, key))
+                if key == "weight":  # kept and answered as a string, whatever the request sent
+                    value = weight_text(value)
                 variant[key] = value
         variant["updated_at"] = stamp
 
@@ -768,7 +810,7 @@ class ShoplineState:
                     and not variant.get("_gift_card"),
                     "taxable": bool(variant.get("taxable", True)),
                     "gift_card": bool(variant.get("_gift_card", False)),
-                    "grams": int(variant.get("weight") or 0),
+                    "grams": grams_of(variant),
                     "properties": [],
                     "_refunded_quantity": 0,
                 }
@@ -921,9 +963,13 @@ class ShoplineState:
     def _order_customer(customer: dict[str, Any] | None) -> dict[str, Any] | None:
         if customer is None:
             return None
-        keys = ("id", "email", "phone", "area_code", "first_name", "last_name", "addresses")
+        keys = ("id", "email", "phone", "area_code", "first_name", "last_name")
         out = {k: customer.get(k) for k in keys}
+        addresses = customer.get("addresses") or []
         out.update(
+            # One object, the customer's first address, as the official SDK's order model has
+            # customer.addresses (get_orders.go); the customers API keeps the list.
+            addresses=dict(addresses[0]) if addresses else None,
             currency=customer.get("currency"),
             created_at=customer.get("created_at"),
             updated_at=customer.get("updated_at"),
@@ -946,9 +992,10 @@ class ShoplineState:
             "pay_channel_deal_id": deal_id,
             "gateway": gateway,
             "pay_channel": PAY_CHANNELS.get(gateway, gateway),
-            "pay_amount": amount,
+            # Numbers, as the official SDK's order model has them (get_orders.go: float64).
+            "pay_amount": amount_number(amount),
             "settle_currency": order["currency"],
-            "settle_pay_amount": amount,
+            "settle_pay_amount": amount_number(amount),
             "create_time": stamp,
             "processed_at": stamp,
             "status_code": "0",
