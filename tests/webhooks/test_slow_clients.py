@@ -13,28 +13,23 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import select
 
 from stokline.cli import main
-from stokline.store import Store
 from stokline.store.tables import inbox
 from stokline.webhooks.deadline import BODY_TIMEOUT, MAX_BODY_TIMEOUT
+from tests.webhooks.process import ReceiverProcess, receiver_process
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[2]
 SECRET = "slow-clients-app-secret"
 CLIENT = "demo-outdoor"
 PATH = f"/webhooks/{CLIENT}"
@@ -48,76 +43,18 @@ def signature(body: bytes) -> str:
     return hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class Receiver:
-    url: str
-    port: int
-    database: str
-    log: Path
-
-    def rows(self) -> list[tuple[str, bytes]]:
-        store = Store(self.database)
-        try:
-            with store.engine.connect() as conn:
-                found = conn.execute(select(inbox.c.webhook_id, inbox.c.body).order_by(inbox.c.id))
-                return [(row.webhook_id, bytes(row.body)) for row in found]
-        finally:
-            store.close()
+def rows(receiver: ReceiverProcess) -> list[tuple[str, bytes]]:
+    with receiver.store() as store, store.engine.connect() as conn:
+        found = conn.execute(select(inbox.c.webhook_id, inbox.c.body).order_by(inbox.c.id))
+        return [(row.webhook_id, bytes(row.body)) for row in found]
 
 
 @pytest.fixture(scope="module")
-def receiver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Receiver]:
+def receiver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReceiverProcess]:
     work = tmp_path_factory.mktemp("slow-clients")
-    database = f"sqlite:///{work / 'state.db'}"
-    env = {**os.environ, "SHOPLINE_APP_SECRET": SECRET, "STOKLINE_DATABASE_URL": database}
-    env.pop("PREFECT_API_URL", None)  # nothing to signal
-    log = work / "receiver.log"
-    for _attempt in range(3):  # a free port can be taken between asking and binding
-        port = free_port()
-        argv = [sys.executable, "-m", "stokline", "receiver", "--mapping"]
-        argv += [
-            str(ROOT / "mappings/demo.yaml"),
-            "--port",
-            str(port),
-            "--body-timeout",
-            f"{BOUND}",
-        ]
-        with log.open("wb") as out:
-            process = subprocess.Popen(argv, env=env, cwd=work, stdout=out, stderr=out)
-        url = f"http://127.0.0.1:{port}"
-        if _healthy(process, url):
-            break
-        process.kill()
-        process.wait(10)
-    else:
-        pytest.fail(f"the receiver did not start:\n{log.read_text()}")
-    try:
-        yield Receiver(url, port, database, log)
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
-    assert SECRET not in log.read_text()
-
-
-def _healthy(process: subprocess.Popen[bytes], url: str) -> bool:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return True
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    return False
+    with receiver_process(work, {CLIENT: SECRET}, "--body-timeout", f"{BOUND}") as process:
+        yield process
+    assert SECRET not in process.log.read_text()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -236,9 +173,9 @@ TRICKLING = {"trickled headers", "trickled body", "refused, then trickled"}
 
 
 def test_slow_clients_are_cut_off_at_the_bound_while_deliveries_are_acknowledged(
-    receiver: Receiver,
+    receiver: ReceiverProcess,
 ) -> None:
-    before = receiver.rows()
+    before = rows(receiver)
     slow = [Slow(KINDS[i % len(KINDS)], f"wh-slow-{i}") for i in range(SLOW_CLIENTS)]
     give_up = time.monotonic() + BOUND + MARGIN + 10  # before the fix they would never close
     threads = [
@@ -293,11 +230,11 @@ def test_slow_clients_are_cut_off_at_the_bound_while_deliveries_are_acknowledged
         if s.kind in TRICKLING and expected[-1] == b"408":
             allowed.append(expected[:-1])  # a byte sent as it closed: its reset may beat the 408
         assert statuses in allowed, (s.kind, s.received)
-    assert receiver.rows() == before + valid  # each valid delivery once, nothing of the slow ones
+    assert rows(receiver) == before + valid  # each valid delivery once, nothing of the slow ones
 
 
-def test_a_client_that_leaves_mid_body_is_no_error(receiver: Receiver) -> None:
-    before = receiver.rows()
+def test_a_client_that_leaves_mid_body_is_no_error(receiver: ReceiverProcess) -> None:
+    before = rows(receiver)
     order = _order("wh-gone")
     with socket.create_connection(("127.0.0.1", receiver.port), timeout=5) as sock:
         sock.sendall(_headers("wh-gone", len(order) + 100, order) + order)
@@ -306,7 +243,7 @@ def test_a_client_that_leaves_mid_body_is_no_error(receiver: Receiver) -> None:
             assert http.get("/health").status_code == 200
     log = receiver.log.read_text()
     assert "Traceback" not in log and "Exception in ASGI application" not in log, log
-    assert receiver.rows() == before
+    assert rows(receiver) == before
 
 
 # ---------------------------------------------------------------------------------------------
