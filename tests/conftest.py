@@ -7,12 +7,25 @@ server (started once, on first use, and stopped at the end; see tests/pg.py).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from tests.pg import PostgresServer, PostgresUnavailable, database_for
+
+# Hypothesis profiles for every property-based test, chosen by HYPOTHESIS_PROFILE. `ci` (the
+# default, what `make test` runs) is bounded and reproducible: a fixed number of examples, the
+# same ones every run, no per-example deadline a loaded machine would trip, no example database
+# written into the tree. `thorough` explores ten times further with fresh randomness and keeps
+# the failures it finds (in .hypothesis/) to replay them first next time.
+settings.register_profile(
+    "ci", max_examples=200, derandomize=True, deadline=None, database=None, print_blob=True
+)
+settings.register_profile("thorough", max_examples=2000, deadline=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(scope="session")
