@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -10,8 +11,16 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from fastapi.testclient import TestClient
 
-from stokline.sandbox.common import DocStore, Faults, LeakyBucket, ServerThread, install_faults
+from stokline.sandbox.common import (
+    MALFORMED_KINDS,
+    DocStore,
+    Faults,
+    LeakyBucket,
+    ServerThread,
+    install_faults,
+)
 
 # -- LeakyBucket ----------------------------------------------------------------------------
 
@@ -144,7 +153,7 @@ def test_docstore_is_usable_from_many_threads() -> None:
 
 
 def test_unknown_profile_lists_the_valid_ones() -> None:
-    with pytest.raises(ValueError, match="valid profiles: none, flaky, hostile"):
+    with pytest.raises(ValueError, match="valid profiles: none, flaky, hostile, malformed"):
         Faults.profile("chaos")
 
 
@@ -247,3 +256,115 @@ def test_server_thread_picks_a_free_port_and_stops() -> None:
 def test_fault_updates_are_validated(changes: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         Faults().update(**changes)
+
+
+# -- malformed answers ----------------------------------------------------------------------
+
+
+def test_the_malformed_profile_and_its_fields() -> None:
+    faults = Faults.profile("malformed")
+    assert faults.malformed_rate > 0 and set(faults.malformed_kinds) == set(MALFORMED_KINDS)
+    assert Faults.profile("hostile").malformed_rate == 0  # chaos runs keep their figures
+    faults.update(malformed_rate=0.5, malformed_kinds=["truncated", "html_502", "truncated"])
+    assert faults.malformed_kinds == ("truncated", "html_502")
+    assert faults.as_dict()["malformed_kinds"] == ("truncated", "html_502")
+    with pytest.raises(ValueError, match="unknown: gibberish"):
+        faults.update(malformed_kinds=["truncated", "gibberish"])
+    with pytest.raises(ValueError, match="malformed_rate must be between 0 and 1"):
+        faults.update(malformed_rate=2)
+    with pytest.raises(ValueError, match="list of kinds"):
+        faults.update(malformed_kinds=3)
+
+
+def test_malformed_draws_depend_on_the_request_not_on_the_interleaving() -> None:
+    def outcomes(order: list[str], seed: int = 5) -> dict[str, list[str | None]]:
+        faults = Faults(malformed_rate=0.5, seed=seed)
+        seen: dict[str, list[str | None]] = {}
+        for path in order:
+            drawn = faults.draw_malformed("GET", path)
+            seen.setdefault(path, []).append(drawn.kind if drawn else None)
+        return seen
+
+    paths = ["/a", "/b", "/c"] * 20
+    shuffled = sorted(paths, key=lambda p: {"/c": 0, "/a": 1, "/b": 2}[p])
+    assert outcomes(paths) == outcomes(shuffled)
+    assert outcomes(paths) != outcomes(paths, seed=6)
+    drawn = [k for ks in outcomes(paths).values() for k in ks]
+    assert None in drawn and len({k for k in drawn if k}) >= 4
+
+
+THINGS = [
+    {"id": "t1", "sku": "TENT", "quantity": 3, "lines": [{"sku": "PEG", "quantity": 2}]},
+    {"id": "t2", "sku": "STOVE", "quantity": 1, "lines": []},
+]
+
+
+def _malformed_app(faults: Faults, calls: list[str]) -> FastAPI:
+    app = FastAPI()
+
+    @app.get("/things")
+    def things() -> dict:
+        return {"things": THINGS}
+
+    @app.get("/v0/items")
+    def items() -> dict:
+        return {"metadata": {"count": 9}, "data": THINGS}
+
+    @app.post("/things")
+    def create() -> dict:
+        calls.append("create")
+        return {"thing": {"id": "t3"}}
+
+    @app.get("/_sandbox/things")
+    def control() -> dict:
+        return {"things": THINGS}
+
+    def error(status: int, retry_after: float | None) -> JSONResponse:
+        return JSONResponse({"mine": status}, status_code=status)
+
+    install_faults(app, lambda: faults, error)
+    return app
+
+
+@pytest.mark.parametrize("kind", MALFORMED_KINDS)
+def test_each_malformed_kind_is_what_it_says(kind: str) -> None:
+    faults = Faults(malformed_rate=1.0, malformed_kinds=(kind,))
+    calls: list[str] = []
+    with TestClient(_malformed_app(faults, calls)) as client:
+        assert client.get("/_sandbox/things").json() == {"things": THINGS}  # never faulted
+        response = client.get("/things")
+        original = json.dumps({"things": THINGS}, separators=(",", ":")).encode()
+        if kind == "truncated":
+            assert response.status_code == 200 and original.startswith(response.content)
+            assert 0 < len(response.content) < len(original)
+        elif kind.startswith("html_"):
+            assert response.status_code == int(kind[5:])
+            assert response.headers["content-type"].startswith("text/html")
+            assert b"<html" in response.content.lower()
+        elif kind == "empty_page":  # SHOPLINE's come from its pagination; a Stokly envelope here
+            assert response.json() == {"things": THINGS}
+            assert client.get("/v0/items").json() == {"metadata": {"count": 9}, "data": []}
+        else:
+            body = response.json()
+            records = body["things"]
+            if kind == "extra_fields":
+                assert all(r["x_sandbox_unknown"] for r in records)
+                stripped = [{k: r[k] for k in THINGS[0] if k in r} for r in records]
+                assert stripped == THINGS and "x_sandbox_envelope" in body
+            elif kind == "wrong_types":
+                broken = [r for r, t in zip(records, THINGS, strict=True) if r != t]
+                assert len(broken) == 1
+                (record,) = broken  # a list for the record, its id an object, or "abc" for a count
+                assert (
+                    record == [THINGS[records.index(record)]]
+                    or isinstance(record["id"], dict)
+                    or '"quantity":"abc"' in json.dumps(record, separators=(",", ":"))
+                )
+            else:  # missing_fields
+                missing = [r for r in records if "id" not in r or "sku" not in r]
+                nested = [r for r in records if r["lines"] and "sku" not in r["lines"][0]]
+                assert len(missing) + len(nested) == 1
+        client.post("/things")
+        assert calls == ([] if kind.startswith("html_") else ["create"])
+    # Counted when sent: both answers to /things, or for empty_page only the /v0/items page.
+    assert faults.injected == {kind: 1 if kind == "empty_page" else 2}

@@ -30,10 +30,10 @@ SIMULATE_HELP = """\
 Drive running sandboxes: place storefront orders, run the warehouse, or inject faults.
   stokline simulate storefront --rate 12 --count 20
   stokline simulate warehouse --rate 30 --count 10
-  stokline simulate faults hostile          (none | flaky | hostile)
+  stokline simulate faults hostile          (none | flaky | hostile | malformed)
 """
 
-PROFILES = ("none", "flaky", "hostile")
+PROFILES = ("none", "flaky", "hostile", "malformed")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -3,7 +3,9 @@
 - :class:`LeakyBucket` paces requests the way both real APIs do and says how long to wait.
 - :class:`DocStore` keeps JSON documents in SQLite so a sandbox survives a restart.
 - :class:`Faults` and :func:`install_faults` make a sandbox misbehave on purpose (5xx, 429,
-  latency, timeouts, dropped connections) so clients are rehearsed against a hostile network.
+  latency, timeouts, dropped connections, and malformed answers: cut-off JSON, HTML pages, wrong
+  field types, missing fields, unknown fields, empty pages that still lead on) so clients are
+  rehearsed against a hostile network and a broken upstream.
 - :class:`ServerThread` serves an app with uvicorn in a background thread (tests, the CLI).
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import json
 import logging
 import random
@@ -22,15 +25,20 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 __all__ = [
+    "MALFORMED_KINDS",
+    "MALFORMED_STATE_KEY",
     "DocStore",
     "DroppedConnection",
     "ErrorResponder",
     "Faults",
     "LeakyBucket",
+    "Malformed",
     "ServerThread",
     "install_faults",
+    "malform_body",
 ]
 
 log = logging.getLogger(__name__)
@@ -341,13 +349,51 @@ class DocStore:
 # --------------------------------------------------------------------------------------------
 
 
+MALFORMED_KINDS = (
+    "truncated",
+    "html_200",
+    "html_502",
+    "wrong_types",
+    "missing_fields",
+    "extra_fields",
+    "empty_page",
+)
+"""The shapes of a malformed answer (``Faults.malformed_kinds``):
+
+- ``truncated``: the real JSON body cut off part-way, with a 200 (the request was applied);
+- ``html_200`` / ``html_502``: an HTML error page, as a proxy or a maintenance page sends it,
+  with a 200 or a 502 (the request never reached the API);
+- ``wrong_types``: one record with a field of the wrong type — an id as an object, a quantity
+  as ``"abc"``, a list where an object belongs;
+- ``missing_fields``: one record without its id, or an item or line without its ``sku``;
+- ``extra_fields``: fields no contract names, on the envelope and every record (harmless: a
+  client must ignore them, and a sync must not report them);
+- ``empty_page``: a list page with no records that still leads on — SHOPLINE's ``link``
+  ``rel="next"`` pointing back at the same place, Stokly's ``metadata.count`` saying more
+  records exist (``hasMore`` on the change feed).
+"""
+
+
+@dataclasses.dataclass
+class Malformed:
+    """One drawn malformed answer: its kind, and the generator that shapes it (same seed)."""
+
+    kind: str
+    rng: random.Random
+
+
 @dataclasses.dataclass
 class Faults:
     """How badly a sandbox misbehaves. Rates are probabilities per request (0..1).
 
-    Profiles: ``none`` (well-behaved), ``flaky`` (an ordinary bad day) and ``hostile`` (what a
-    client must survive before it goes near production). Every draw comes from one seeded
-    :class:`random.Random`, so a failing rehearsal replays identically.
+    Profiles: ``none`` (well-behaved), ``flaky`` (an ordinary bad day), ``hostile`` (what a
+    client must survive before it goes near production) and ``malformed`` (a broken upstream:
+    answers the client cannot use as they are, see :data:`MALFORMED_KINDS`). Every network draw
+    comes from one seeded :class:`random.Random`, so a failing rehearsal replays identically.
+    Malformed answers are drawn per request instead: the *n*-th request to a path gets the same
+    answer for the same ``seed`` whatever other requests ran in between, so a test (or a
+    rehearsal with concurrent requests) replays them exactly. ``malformed_rate`` can be added to
+    any profile (``hostile`` leaves it at 0, so chaos runs keep their figures).
     """
 
     name: str = "none"
@@ -363,14 +409,20 @@ class Faults:
     webhook_copies: int = 1
     webhook_reorder: bool = False
     webhook_reorder_window_s: float = 0.5
+    malformed_rate: float = 0.0
+    malformed_kinds: tuple[str, ...] = MALFORMED_KINDS
     seed: int = 1234
     rng: random.Random = dataclasses.field(default_factory=random.Random, repr=False, compare=False)
     _burst_left: int = dataclasses.field(default=0, repr=False, compare=False)
     _lock: threading.Lock = dataclasses.field(
         default_factory=threading.Lock, repr=False, compare=False
     )
+    _requests_by_path: dict[str, int] = dataclasses.field(
+        default_factory=dict, repr=False, compare=False
+    )
+    _injected: dict[str, int] = dataclasses.field(default_factory=dict, repr=False, compare=False)
 
-    PROFILES = ("none", "flaky", "hostile")
+    PROFILES = ("none", "flaky", "hostile", "malformed")
 
     def __post_init__(self) -> None:
         self.rng.seed(self.seed)
@@ -404,6 +456,8 @@ class Faults:
                 webhook_reorder=True,
                 seed=seed,
             )
+        if name == "malformed":
+            return cls(name="malformed", malformed_rate=0.2, seed=seed)
         valid = ", ".join(cls.PROFILES)
         raise ValueError(f"unknown fault profile {name!r}; valid profiles: {valid}")
 
@@ -417,7 +471,7 @@ class Faults:
                 f"unknown fault fields {unknown}; valid fields: {', '.join(sorted(allowed))}"
             )
         checked = dict(changes)
-        for key in ("error_rate", "rate_limit_rate", "timeout_rate", "drop_rate"):
+        for key in ("error_rate", "rate_limit_rate", "timeout_rate", "drop_rate", "malformed_rate"):
             if key in checked:
                 checked[key] = float(checked[key])
                 if not 0.0 <= checked[key] <= 1.0:
@@ -433,11 +487,27 @@ class Faults:
             if not 0 <= low <= high:
                 raise ValueError("latency_ms must be [low, high] with 0 <= low <= high")
             checked["latency_ms"] = (low, high)
+        if "malformed_kinds" in checked:
+            kinds = checked["malformed_kinds"]
+            if isinstance(kinds, str):
+                kinds = (kinds,)
+            elif isinstance(kinds, list | tuple):
+                kinds = tuple(str(k) for k in kinds)
+            else:
+                raise ValueError("malformed_kinds must be a list of kinds")
+            unknown_kinds = sorted(set(kinds) - set(MALFORMED_KINDS))
+            if not kinds or unknown_kinds:
+                raise ValueError(
+                    f"malformed_kinds must name some of {', '.join(MALFORMED_KINDS)};"
+                    f" unknown: {', '.join(unknown_kinds) or 'none given'}"
+                )
+            checked["malformed_kinds"] = tuple(dict.fromkeys(kinds))
         with self._lock:
             for key, value in checked.items():
                 setattr(self, key, value)
             if "seed" in changes:
                 self.rng.seed(self.seed)
+                self._requests_by_path.clear()
         return self
 
     def as_dict(self) -> dict[str, Any]:
@@ -477,6 +547,35 @@ class Faults:
             if roll < edge:
                 return ("drop", None)
             return ("ok", latency)
+
+    def draw_malformed(self, method: str, path: str) -> Malformed | None:
+        """Whether this request's answer is malformed, and how (None: it is not).
+
+        Drawn from ``(seed, method, path, n)`` where *n* counts the requests to that path so
+        far, so the outcome of a request does not depend on the interleaving of the others; the
+        query string is left out, as it often carries the time of the request.
+        """
+        with self._lock:
+            if self.malformed_rate <= 0 or not self.malformed_kinds:
+                return None
+            key = f"{method.upper()} {path}"
+            number = self._requests_by_path.get(key, 0)
+            self._requests_by_path[key] = number + 1
+            rng = random.Random(f"{self.seed}|{key}|{number}")
+            if rng.random() >= self.malformed_rate:
+                return None
+            return Malformed(rng.choice(self.malformed_kinds), rng)
+
+    def record_injected(self, kind: str) -> None:
+        """Count one malformed answer actually sent (a kind that did not fit is not counted)."""
+        with self._lock:
+            self._injected[kind] = self._injected.get(kind, 0) + 1
+
+    @property
+    def injected(self) -> dict[str, int]:
+        """Malformed answers sent so far under these settings, by kind."""
+        with self._lock:
+            return dict(self._injected)
 
     def draw_copies(self) -> int:
         """How many times a webhook is delivered (1..webhook_copies)."""
@@ -556,7 +655,11 @@ def install_faults(
             if outcome == "ok":
                 if value:
                     await asyncio.sleep(value)
-                await inner(scope, receive, send)
+                malformed = faults.draw_malformed(scope.get("method", "GET"), scope["path"])
+                if malformed is None:
+                    await inner(scope, receive, send)
+                else:
+                    await _send_malformed(faults, malformed, inner, scope, receive, send)
             elif outcome == "error":
                 await error_response(int(value), None)(scope, receive, send)
             elif outcome == "rate_limit":
@@ -581,6 +684,242 @@ def install_faults(
         return middleware
 
     app.add_middleware(_RawMiddleware, factory=middleware_factory)
+
+
+# -- malformed answers ----------------------------------------------------------------------
+
+MALFORMED_STATE_KEY = "stokline_sandbox_malformed"
+"""Where the fault middleware tells a route's pagination that this page is to come back empty
+(``scope["state"]``, i.e. ``request.state``); the pagination sets ``…_done`` when it did."""
+
+_HTML_200 = (
+    b"<!DOCTYPE html>\n<html><head><title>We'll be right back</title></head>"
+    b"<body><h1>We'll be right back</h1><p>The service is down for maintenance."
+    b" Please try again in a few minutes.</p></body></html>\n"
+)
+_HTML_502 = (
+    b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+    b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
+    b"</body>\r\n</html>\r\n"
+)
+
+#: Keys holding a record's id (SHOPLINE's ``id``; Stokly's names, first field of each record).
+_ID_KEYS = (
+    "id",
+    "itemId",
+    "saleOrderId",
+    "shipmentId",
+    "paymentId",
+    "refundId",
+    "journalId",
+    "listingId",
+    "locationId",
+    "customerId",
+    "channelId",
+    "binId",
+    "lineId",
+    "saleInvoiceId",
+    "inventory_item_id",
+    "cursor",
+)
+#: Keys holding a count or quantity a client computes with.
+_QUANTITY_KEYS = frozenset(
+    {"quantity", "available", "onHand", "allocated", "inventory_quantity", "count"}
+)
+_UNKNOWN_FIELDS = {
+    "x_sandbox_unknown": {"note": "a field no contract names", "nested": [1, "two", None]},
+    "sandboxRevision": 7,
+}
+
+
+def _html(status: int, body: bytes) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    return status, [(b"content-type", b"text/html; charset=utf-8")], body
+
+
+async def _send_malformed(
+    faults: Faults,
+    malformed: Malformed,
+    inner: Callable[..., Awaitable[None]],
+    scope: dict[str, Any],
+    receive: Any,
+    send: Any,
+) -> None:
+    """Answer one request with ``malformed``; a kind that does not fit it leaves it alone."""
+    kind = malformed.kind
+    if kind in ("html_200", "html_502"):
+        # A proxy or a maintenance page answered: the request never reached the API.
+        faults.record_injected(kind)
+        await _replay(send, *_html(*((200, _HTML_200) if kind == "html_200" else (502, _HTML_502))))
+        return
+    state = scope.setdefault("state", {})
+    state[MALFORMED_STATE_KEY] = malformed
+    status, headers, body = await _buffered(inner, scope, receive)
+    if state.pop(f"{MALFORMED_STATE_KEY}_done", False):
+        faults.record_injected(kind)  # the route's pagination made this page empty itself
+    elif 200 <= status < 300 and _is_json(headers):
+        changed = malform_body(malformed, body, scope)
+        if changed is not None:
+            faults.record_injected(kind)
+            body = changed
+    await _replay(send, status, headers, body)
+
+
+async def _buffered(
+    inner: Callable[..., Awaitable[None]], scope: dict[str, Any], receive: Any
+) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """Run the app and keep its whole answer instead of sending it."""
+    start: dict[str, Any] = {}
+    chunks: list[bytes] = []
+
+    async def capture(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            start.update(message)
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    await inner(scope, receive, capture)
+    return int(start.get("status", 500)), list(start.get("headers", [])), b"".join(chunks)
+
+
+async def _replay(send: Any, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    kept = [(k, v) for k, v in headers if k.lower() != b"content-length"]
+    kept.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": kept})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _is_json(headers: list[tuple[bytes, bytes]]) -> bool:
+    for key, value in headers:
+        if key.lower() == b"content-type":
+            return b"json" in value.lower()
+    return False
+
+
+def malform_body(malformed: Malformed, body: bytes, scope: dict[str, Any]) -> bytes | None:
+    """``body`` (a JSON answer) made malformed as ``malformed.kind`` says, or None if it cannot be.
+
+    A kind that does not fit the answer (no record to break, not a list page) leaves it as it
+    is, so every malformed answer counted really is one.
+    """
+    rng = malformed.rng
+    if malformed.kind == "truncated":
+        end = len(body.rstrip())
+        if end < 2:
+            return None
+        # Any proper prefix of a JSON object or array is unreadable JSON.
+        return body[: rng.randint(1, end - 1)]
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    changed = {
+        "wrong_types": _wrong_types,
+        "missing_fields": _missing_fields,
+        "extra_fields": _extra_fields,
+        "empty_page": _empty_page,
+    }[malformed.kind](data, rng, scope)
+    if not changed:
+        return None
+    return json.dumps(data, separators=(",", ":")).encode()
+
+
+def _records(data: dict[str, Any]) -> list[tuple[Any, Any]]:
+    """Where the answer's records sit, as ``(container, key or index)`` pairs."""
+    found: list[tuple[Any, Any]] = []
+    for key, value in data.items():
+        if key == "metadata":
+            continue
+        if isinstance(value, list):
+            found.extend((value, i) for i, item in enumerate(value) if isinstance(item, dict))
+        elif isinstance(value, dict):
+            found.append((data, key))
+    return found
+
+
+def _id_key(record: dict[str, Any]) -> str | None:
+    return next((key for key in _ID_KEYS if key in record), None)
+
+
+def _nested_dicts(value: Any) -> Iterator[dict[str, Any]]:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            yield item
+            stack.extend(reversed(list(item.values())))
+        elif isinstance(item, list):
+            stack.extend(reversed(item))
+
+
+def _wrong_types(data: dict[str, Any], rng: random.Random, scope: dict[str, Any]) -> bool:
+    """One field of the wrong type: an id as an object, a quantity as text, a list for an object."""
+    choices: list[Callable[[], None]] = []
+    for container, where in _records(data):
+        record = container[where]
+        if (key := _id_key(record)) is not None and not isinstance(record[key], dict):
+            choices.append(functools.partial(_set, record, key, {"id": record[key]}))
+        choices.append(functools.partial(_set, container, where, [record]))
+    for item in _nested_dicts(data):
+        for key in sorted(_QUANTITY_KEYS & set(item)):
+            if isinstance(item[key], int | float) and not isinstance(item[key], bool):
+                choices.append(functools.partial(_set, item, key, "abc"))
+    if not choices:
+        return False
+    rng.choice(choices)()
+    return True
+
+
+def _missing_fields(data: dict[str, Any], rng: random.Random, scope: dict[str, Any]) -> bool:
+    """A record without its id, or an item or line without its ``sku``."""
+    choices: list[Callable[[], None]] = []
+    for container, where in _records(data):
+        record = container[where]
+        if (key := _id_key(record)) is not None:
+            choices.append(functools.partial(record.pop, key))
+        for item in _nested_dicts(record):
+            if "sku" in item:
+                choices.append(functools.partial(item.pop, "sku"))
+    if not choices:
+        return False
+    rng.choice(choices)()
+    return True
+
+
+def _extra_fields(data: dict[str, Any], rng: random.Random, scope: dict[str, Any]) -> bool:
+    """Unknown fields on the envelope and on every record (a client must ignore them)."""
+    for container, where in _records(data):
+        container[where].update(_UNKNOWN_FIELDS)
+    data.update({"x_sandbox_envelope": {"served_by": "sandbox"}})
+    if isinstance(data.get("metadata"), dict):
+        data["metadata"]["x_sandbox_unknown"] = True
+    return True
+
+
+def _empty_page(data: dict[str, Any], rng: random.Random, scope: dict[str, Any]) -> bool:
+    """A Stokly list page without its records that still says more are there.
+
+    (SHOPLINE's pages lead on through a cursor only the route can write: its pagination makes
+    them empty itself, see :data:`MALFORMED_STATE_KEY`.)
+    """
+    metadata, rows = data.get("metadata"), data.get("data")
+    if scope.get("method") != "GET" or not isinstance(metadata, dict) or not rows:
+        return False
+    if not isinstance(rows, list):
+        return False
+    data["data"] = []
+    if "hasMore" in metadata:  # the change feed: the next page starts where this one did
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        metadata["hasMore"] = True
+        metadata["cursor"] = query.get("after", ["0"])[0]
+        if "count" in metadata:
+            metadata["count"] = 0
+    return True
+
+
+def _set(container: Any, key: Any, value: Any) -> None:
+    container[key] = value
 
 
 class _RawMiddleware:

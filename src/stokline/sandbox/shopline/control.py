@@ -39,7 +39,13 @@ class FaultsRequest(BaseModel):
     """A profile name and/or single fields of :class:`~stokline.sandbox.common.Faults`."""
 
     model_config = ConfigDict(extra="allow")
-    profile: str | None = Field(None, description="none, flaky or hostile.")
+    profile: str | None = Field(
+        None,
+        description=(
+            "none, flaky, hostile or malformed; other keys change single fields, e.g."
+            " malformed_rate, malformed_kinds, seed."
+        ),
+    )
 
 
 class RateLimitRequest(BaseModel):
@@ -153,6 +159,11 @@ def put_faults(sandbox: Sandbox, body: FaultsRequest) -> dict[str, Any]:
         return sandbox.set_faults(body.profile, **changes).as_dict()
     except (ValueError, TypeError) as exc:
         raise ApiError(422, str(exc)) from None
+
+
+@router.get("/faults/injected", summary="Malformed answers sent so far, by kind")
+def get_injected(sandbox: Sandbox) -> dict[str, Any]:
+    return {"injected": sandbox.faults.injected}
 
 
 @router.get("/rate_limit", summary="Current rate limit")

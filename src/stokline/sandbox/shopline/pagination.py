@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 
 from starlette.requests import Request
 
-from stokline.sandbox.common import DocStore
+from stokline.sandbox.common import MALFORMED_STATE_KEY, DocStore
 from stokline.sandbox.shopline import quirks
 from stokline.sandbox.shopline.state import ApiError
 
@@ -69,6 +69,20 @@ def select_fields(doc: dict[str, Any], fields: str | None) -> dict[str, Any]:
         return doc
     wanted = [f.strip() for f in fields.split(",") if f.strip()]
     return {k: doc[k] for k in wanted if k in doc}
+
+
+def _empty_page_fault(request: Request) -> bool:
+    """Whether the fault middleware asked for this page to come back empty (and say it did)."""
+    state = request.scope.get("state") or {}
+    malformed = state.get(MALFORMED_STATE_KEY)
+    if malformed is None or malformed.kind != "empty_page":
+        return False
+    state[f"{MALFORMED_STATE_KEY}_done"] = True
+    return True
+
+
+def _empty_page_nonce(request: Request) -> int:
+    return request.scope["state"][MALFORMED_STATE_KEY].rng.getrandbits(32)
 
 
 class Page:
@@ -156,6 +170,17 @@ def paginate(
                 break
 
     has_more = len(found) > limit
+    if found and direction == "next" and _empty_page_fault(request):
+        # A malformed answer (fault injection): no records, yet a next link. It points back at
+        # where this page started, so a client that follows it loses nothing.
+        info = {"sinceId": since, "direction": "next", "limit": limit}
+        info[quirks.PAGE_INFO_QUERY_KEY] = filters
+        info["replay"] = _empty_page_nonce(request)
+        params = {"limit": limit, "page_info": encode_page_info(info)}
+        if fields:
+            params["fields"] = fields
+        base = f"{str(request.base_url).rstrip('/')}{request.url.path}"
+        return Page([], f'<{base}?{urlencode(params)}>; rel="next"')
     found = found[:limit]
     if direction == "previous":
         found.reverse()

@@ -221,9 +221,12 @@ def expire_tokens(request: Request) -> dict[str, Any]:
 
 
 class FaultChange(BaseModel):
-    profile: str | None = Field(None, description="none, flaky or hostile; applied first.")
+    profile: str | None = Field(
+        None, description="none, flaky, hostile or malformed; applied first."
+    )
     changes: dict[str, Any] = Field(
-        default_factory=dict, description="Fields of Faults to override, e.g. error_rate."
+        default_factory=dict,
+        description="Fields of Faults to override, e.g. error_rate, malformed_rate, seed.",
     )
 
 
@@ -242,6 +245,11 @@ def put_faults(body: FaultChange, request: Request) -> dict[str, Any]:
         raise ApiError(400, str(exc)) from exc
     ctx.faults = faults
     return {"data": faults.as_dict()}
+
+
+@router.get("/faults/injected", summary="Malformed answers sent so far, by kind")
+def get_injected(request: Request) -> dict[str, Any]:
+    return {"data": {"injected": context(request).faults.injected}}
 
 
 class RateLimit(BaseModel):
