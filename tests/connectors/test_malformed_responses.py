@@ -19,12 +19,14 @@ async def collect(iterator) -> list:
 @pytest.mark.parametrize(
     ("answer", "message", "field"),
     [
+        # Not JSON at all: tried on every attempt of the retry budget (see
+        # test_malformed_upstream.py), then named.
         (
-            {"text": "<!DOCTYPE html><html><body>502 Bad Gateway</body></html>"},
-            "expected a JSON object, got text/html: '<!DOCTYPE html><html><body>502 Bad Gateway",
+            {"text": "<!DOCTYPE html><html><body>502 Bad Gateway</body></html>", "times": 4},
+            'the answer is an HTML page ("502 Bad Gateway"), not JSON, with HTTP 200',
             None,
         ),
-        ({"body": None}, "empty body with HTTP 200", None),
+        ({"body": None, "times": 4}, "empty body with HTTP 200", None),
         ({"body": ["not", "an", "object"]}, "got a JSON array", None),
         (
             {"body": {"location": []}},

@@ -61,7 +61,8 @@ def shopline_failure(
         {"status": 401, "body": {"errors": f"access token {SHOPLINE_TOKEN} is invalid"}},
         {"status": 403, "body": {"errors": {"Authorization": f"Bearer {SHOPLINE_TOKEN}"}}},
         {"status": 422, "body": {"code": "E1", "message": "echo", "errors": [SHOPLINE_TOKEN]}},
-        {"status": 200, "text": f"<html>token={SHOPLINE_TOKEN}</html>"},
+        # Not JSON at all: tried again on each of the default policy's 5 attempts.
+        {"status": 200, "text": f"<html>token={SHOPLINE_TOKEN}</html>", "times": 5},
         {"raises": httpx.ConnectError(f"refused, Authorization: Bearer {SHOPLINE_TOKEN}")},
     ],
 )

@@ -33,6 +33,7 @@ from .errors import (
     ResponseFormatError,
     ServerError,
     TransportError,
+    UnreadableResponseError,
     ValidationError,
     is_transient,
 )
@@ -59,6 +60,7 @@ __all__ = [
     "StoklyClient",
     "SystemClock",
     "TransportError",
+    "UnreadableResponseError",
     "ValidationError",
     "is_transient",
 ]

@@ -13,6 +13,11 @@ so the retry and pacing decisions live in exactly one place:
   did not reach the application: connection failures and 429. A timeout or a 5xx on a create
   may have created the record, and blindly sending it again would make a duplicate; the caller
   (the sync layer) resolves that with its search-before-create check instead.
+* **Answers that are not JSON at all** on a success status — an HTML page (a proxy's, a
+  maintenance page), a body cut off part-way, an empty body — are not the API's answer: a read
+  is tried again like after a 5xx, and the last one becomes an
+  :class:`~stokline.connectors.errors.UnreadableResponseError` (transient); a write is never
+  resent (it may have been applied) and raises it at once.
 * **Everything else** becomes a typed error at once (see :mod:`stokline.connectors.errors`):
   a body that is not JSON (``NaN``, nesting too deep to read, a ``Content-Encoding`` that lies),
   a value that cannot be sent (a lone surrogate in a query or a body) — never a bare
@@ -31,6 +36,7 @@ import json
 import logging
 import math
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -49,6 +55,7 @@ from .errors import (
     RequestEncodingError,
     ResponseFormatError,
     TransportError,
+    UnreadableResponseError,
     error_class_for_status,
     redact,
 )
@@ -439,6 +446,32 @@ class HttpCore:
         ``httpx.Auth`` (token grants); ``use_slot=False`` bypasses the concurrency limit, which a
         token grant needs because it runs *inside* requests that already hold slots.
         """
+        response, _ = await self._send(
+            method,
+            path,
+            params=params,
+            json_body=json_body,
+            idempotent=idempotent,
+            authenticated=authenticated,
+            use_slot=use_slot,
+            decode=False,
+        )
+        return response
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None,
+        json_body: Any,
+        idempotent: bool | None,
+        authenticated: bool,
+        use_slot: bool,
+        decode: bool,
+    ) -> tuple[httpx.Response, dict[str, Any] | None]:
+        """:meth:`request`; with ``decode``, also the JSON object of the body, whose being no
+        JSON at all is retried like a 5xx (reads only) before it is raised."""
         method = method.upper()
         url_path = self._client.base_url.path + path.lstrip("/")
         attempt = _Attempt(
@@ -507,7 +540,17 @@ class HttpCore:
                 self._on_response(response)
             status = response.status_code
             if self._success(status):
-                return response
+                if not decode:
+                    return response, None
+                try:
+                    return response, self.decode_object(response, attempts=attempt.number)
+                except UnreadableResponseError as exc:
+                    delay = self.retry.backoff(attempt.number, self._rand)
+                    if not attempt.idempotent or not self._may_retry(attempt, delay):
+                        raise
+                    self._log_retry(attempt, exc.reason, delay, self._trace_id(response))
+                    await self.clock.sleep(delay)
+                    continue
             if await self._retry_status(attempt, response):
                 continue
             raise self._api_error(attempt, response)
@@ -596,7 +639,7 @@ class HttpCore:
         except Exception:  # an unreadable error body must not hide the status
             api_message = None
         if api_message is None:
-            api_message = _body_excerpt(response)
+            api_message = _describe_body(response)
         kwargs: dict[str, Any] = {
             "service": self.service,
             "status": status,
@@ -624,8 +667,12 @@ class HttpCore:
         authenticated: bool = True,
         use_slot: bool = True,
     ) -> tuple[dict[str, Any], httpx.Response]:
-        """:meth:`request`, then decode a JSON object body (Decimal for fractional numbers)."""
-        response = await self.request(
+        """:meth:`request`, then decode a JSON object body (Decimal for fractional numbers).
+
+        A body that is not JSON at all (:class:`UnreadableResponseError`) is retried like a 5xx
+        when the request may be repeated.
+        """
+        response, data = await self._send(
             method,
             path,
             params=params,
@@ -633,24 +680,39 @@ class HttpCore:
             idempotent=idempotent,
             authenticated=authenticated,
             use_slot=use_slot,
+            decode=True,
         )
-        return self.decode_object(response), response
+        assert data is not None
+        return data, response
 
     def endpoint_of(self, response: httpx.Response) -> str:
         """``"METHOD /path"`` of the request behind ``response``."""
         return f"{response.request.method} {response.request.url.path}"
 
-    def decode_object(self, response: httpx.Response) -> dict[str, Any]:
-        """The JSON object in ``response``'s body, or a :class:`ResponseFormatError`."""
+    def decode_object(self, response: httpx.Response, *, attempts: int = 1) -> dict[str, Any]:
+        """The JSON object in ``response``'s body, or a :class:`ResponseFormatError`.
+
+        A body that is no JSON at all — empty, an HTML page, JSON cut off part-way, other text —
+        is an :class:`UnreadableResponseError` (``attempts``: the tries it took).
+        """
         endpoint = self.endpoint_of(response)
         body = response.content
-        if not body.strip():
-            raise self.masked(
-                ResponseFormatError(
-                    f"empty body with HTTP {response.status_code}, expected a JSON object",
+        status = response.status_code
+
+        def unreadable(reason: str, message: str) -> UnreadableResponseError:
+            return self.masked(
+                UnreadableResponseError(
+                    message,
                     service=self.service,
                     endpoint=endpoint,
+                    attempts=attempts,
+                    reason=reason,
                 )
+            )
+
+        if not body.strip():
+            raise unreadable(
+                "an empty body", f"empty body with HTTP {status}, expected a JSON object"
             )
         content_type = response.headers.get("content-type", "no content type")
         try:
@@ -675,13 +737,18 @@ class HttpCore:
                 )
             ) from None
         except ValueError:
+            if (page := _html_page(response)) is not None:
+                raise unreadable(
+                    "an HTML page", f"the answer is {page}, not JSON, with HTTP {status}"
+                ) from None
+            if _cut_off(body):
+                raise unreadable(
+                    "JSON cut off",
+                    f"the JSON body is cut off after {len(body)} bytes (HTTP {status})",
+                ) from None
             excerpt = self.redact(_body_excerpt(response))
-            raise self.masked(
-                ResponseFormatError(
-                    f"expected a JSON object, got {content_type}: {excerpt!r}",
-                    service=self.service,
-                    endpoint=endpoint,
-                )
+            raise unreadable(
+                "not JSON", f"expected a JSON object, got {content_type}: {excerpt!r}"
             ) from None
         if not isinstance(data, dict):
             raise self.masked(
@@ -818,6 +885,62 @@ def _unencodable(params: Mapping[str, Any] | None) -> str | None:
             except UnicodeEncodeError as exc:
                 return _encoding_reason(exc, f"the query value of {key!r}")
     return None
+
+
+_TITLE = re.compile(rb"<title[^>]*>(.*?)</title>|<h1[^>]*>(.*?)</h1>", re.I | re.S)
+_TAG = re.compile(r"<[^>]*>")
+_HIDDEN = re.compile(rb"<(script|style)\b.*?</\1\s*>", re.I | re.S)
+
+
+def _html_page(response: httpx.Response) -> str | None:
+    """``an HTML page ("its title")`` when the body is one, else None.
+
+    The title (or first heading, or else the start of its text) says which page it is — a
+    load balancer's, a maintenance page, a login page — in a few words, without its markup.
+    """
+    head = response.content[:2048].lstrip().lower()
+    content_type = response.headers.get("content-type", "").lower()
+    looks_like_html = head.startswith((b"<!doctype html", b"<html"))
+    if not head or ("html" not in content_type and not looks_like_html):
+        return None
+    page = response.content[:65536]
+    match = _TITLE.search(page)
+    raw = (match.group(1) or match.group(2) or b"") if match else _HIDDEN.sub(b" ", page)
+    text = " ".join(_TAG.sub(" ", raw.decode("utf-8", errors="replace")).split())
+    if len(text) > 80:
+        text = text[:79] + "…"
+    return f'an HTML page ("{text}")' if text else "an HTML page"
+
+
+def _cut_off(body: bytes) -> bool:
+    """Whether ``body`` is JSON that ends while an object, an array or a string is still open."""
+    text = body.strip()
+    if not text.startswith((b"{", b"[")):
+        return False
+    depth = 0
+    in_string = escaped = False
+    for byte in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x7B, 0x5B):  # { [
+            depth += 1
+        elif byte in (0x7D, 0x5D):  # } ]
+            depth -= 1
+            if depth < 0:
+                return False
+    return in_string or depth > 0
+
+
+def _describe_body(response: httpx.Response) -> str:
+    """An error body in a few words: an HTML page by its title, anything else as an excerpt."""
+    return _html_page(response) or _body_excerpt(response)
 
 
 def _body_excerpt(response: httpx.Response, limit: int = 120) -> str:

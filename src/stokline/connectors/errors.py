@@ -14,9 +14,13 @@
     │   │                            surrogate, a NaN amount): nothing was sent; fails alike
     │   ├── RateLimitedError         429 that outlived the retry budget (.retry_after)
     │   └── ServerError              5xx that outlived the retry budget
-    ├── PaginationLoopError          the API handed out a page cursor it had handed out before
-    └── ResponseFormatError          a success status with a body we cannot use: HTML error
-                                     pages, empty bodies, missing or wrongly typed fields
+    ├── PaginationLoopError          the API handed out a page cursor it had handed out before,
+    │                                or page after page of nothing that still leads on
+    └── ResponseFormatError          a success status with a body we cannot use: missing or
+        │                            wrongly typed fields, JSON that is not an object
+        └── UnreadableResponseError  a success status with a body that is not JSON at all: an
+                                     HTML page (a proxy's, a maintenance page), JSON cut off
+                                     part-way, an empty body — retried like a 5xx for reads
 
 Callers decide retry-ability with :func:`is_transient` (e.g. as a Prefect ``retry_condition_fn``)
 instead of matching classes themselves, so the one retry decision stays in this package.
@@ -46,6 +50,7 @@ __all__ = [
     "ResponseFormatError",
     "ServerError",
     "TransportError",
+    "UnreadableResponseError",
     "ValidationError",
     "error_class_for_status",
     "is_transient",
@@ -219,7 +224,8 @@ class ServerError(ApiError):
 
 
 class PaginationLoopError(ConnectorError):
-    """A page cursor (or a whole page) came back a second time: following it would never end."""
+    """A page cursor (or a whole page) came back a second time, or pages came back empty while
+    the answer said more follow: following them would never end, or stopping would lose records."""
 
 
 class ResponseFormatError(ConnectorError):
@@ -236,6 +242,34 @@ class ResponseFormatError(ConnectorError):
         self.field = field
         prefix = f"{service} {endpoint}: " if endpoint else ""
         super().__init__(prefix + message, service=service)
+
+
+class UnreadableResponseError(ResponseFormatError):
+    """A success status whose body is not JSON at all: not the API's answer.
+
+    An HTML page (a load balancer's, a CDN's, a maintenance page) served with 200, a JSON body
+    cut off part-way (a connection dropped behind a proxy), an empty body. Nothing in it can be
+    trusted, and the next attempt usually gets the real answer: the clients retry reads on it
+    like a 5xx, and it is transient (:func:`is_transient`). On a write that was not retried it
+    means *no clear answer*: the write may have been applied, as after a timeout.
+    ``attempts`` counts the tries made; ``reason`` says what came in a few words (``an HTML
+    page``, ``JSON cut off``), for logs.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        service: str = "",
+        endpoint: str = "",
+        field: str | None = None,
+        attempts: int = 1,
+        reason: str = "an unreadable body",
+    ) -> None:
+        self.attempts = attempts
+        self.reason = reason
+        suffix = f" after {attempts} attempts" if attempts > 1 else ""
+        super().__init__(message + suffix, service=service, endpoint=endpoint, field=field)
 
 
 _STATUS_CLASSES: dict[int, type[ApiError]] = {
@@ -258,9 +292,12 @@ def error_class_for_status(status: int) -> type[ApiError]:
 
 
 def is_transient(error: BaseException) -> bool:
-    """True when trying the same step again later may succeed (rate limits, 5xx, network).
+    """True when trying the same step again later may succeed (rate limits, 5xx, network, an
+    answer that was not JSON at all).
 
     Meant for coarse retries above the client (a Prefect task's ``retry_condition_fn``); the
     client already spent its own retry budget on the same error.
     """
-    return isinstance(error, TransportError | RateLimitedError | ServerError)
+    return isinstance(
+        error, TransportError | RateLimitedError | ServerError | UnreadableResponseError
+    )

@@ -17,7 +17,9 @@ rate limit holds across them.
 Pagination follows the ``link`` header's ``rel="next"`` only. The next page is requested from our
 own base URL with ``page_info``, ``limit`` and ``fields`` (the only parameters SHOPLINE honours
 with a cursor), never from the link's absolute URL: that keeps the bearer token on the configured
-host. A ``page_info`` seen twice raises :class:`~stokline.connectors.errors.PaginationLoopError`.
+host. A ``page_info`` seen twice raises :class:`~stokline.connectors.errors.PaginationLoopError`,
+and so do :data:`MAX_EMPTY_PAGES` pages in a row without records that still lead on (one such page
+is followed: a server may hand out an empty page and the rest after it).
 """
 
 from __future__ import annotations
@@ -94,6 +96,10 @@ MAX_LEVEL_LOCATION_IDS = 10
 LEVEL_READS_IN_FLIGHT = 4
 """Level requests in flight at once: at 4/s with a 200–400 ms round trip, two keep the pace;
 more only open connections (each costs the pool work on every request)."""
+
+MAX_EMPTY_PAGES = 5
+"""Pages in a row without records that still carry a next link, before paging stops with an
+error: a server handing out fresh cursors to nothing would otherwise be followed for ever."""
 
 _LINK_PART = re.compile(r'^\s*<([^>]*)>\s*;\s*rel="?([A-Za-z]+)"?\s*$')
 _VERSION = re.compile(r"^v\d{8}$")
@@ -301,6 +307,7 @@ class ShoplineClient(ClientBase):
         fields = self._check_fields(fields)
         query: dict[str, Any] = {**params, "limit": limit, "fields": fields}
         seen: set[str] = set()
+        empty_in_a_row = 0
         while True:
             data, response = await self._core.request_json("GET", path, params=query)
             records = self._core.field(data, key, list, response)
@@ -309,6 +316,16 @@ class ShoplineClient(ClientBase):
             next_url = parse_next_link(response.headers.get("link"))
             if next_url is None:
                 return
+            empty_in_a_row = 0 if records else empty_in_a_row + 1
+            if empty_in_a_row >= MAX_EMPTY_PAGES:
+                raise self._core.masked(
+                    PaginationLoopError(
+                        f"{self.service} GET {response.request.url.path}: {empty_in_a_row} pages"
+                        " in a row came back empty, each with a next link; stopping instead of"
+                        " following them",
+                        service=self.service,
+                    )
+                )
             page_info = parse_qs(urlsplit(next_url).query).get("page_info", [""])[0]
             if not page_info:
                 shown = self._core.redact(next_url)[:200]

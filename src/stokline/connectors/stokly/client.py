@@ -9,7 +9,9 @@ Lists use ``page``/``size`` (pages from 0, size up to 1000: the maximum by defau
 ``{"metadata":{"count"},"data":[...]}`` envelope; paging stops at a short page, an empty page or
 ``count``, and a page identical to one already seen raises
 :class:`~stokline.connectors.errors.PaginationLoopError` (a server ignoring ``page`` would
-otherwise feed the same records forever).
+otherwise feed the same records forever). An empty page while ``count`` says records remain is
+asked for again (:data:`MAX_EMPTY_ANSWERS` times in all) and then raises the same error: stopping
+there would hand the caller a short list as if it were the whole one.
 
 Reads for many ids are sent as one ``=*{a,b,…}`` filter per batch (``id_batch_size``), never one
 call per id. Invented [I] endpoints come from :class:`~.invented.InventedContracts`.
@@ -64,6 +66,8 @@ STOKLY_RATE_LIMIT = RateLimit(per_second=2.0, burst=10)
 
 MAX_PAGE_SIZE = 1000
 MAX_ADJUSTMENT_LINES = 500
+MAX_EMPTY_ANSWERS = 3
+"""Times a page may come back empty while the answer says more records (or events) follow."""
 
 
 def stokly_error_message(response: httpx.Response) -> str | None:
@@ -262,6 +266,7 @@ class StoklyClient(InventedContracts, ClientBase):
         seen: set[str] = set()
         page = 0
         delivered = 0
+        empty_answers = 0
         while True:
             query = {
                 **(params or {}),
@@ -273,6 +278,23 @@ class StoklyClient(InventedContracts, ClientBase):
             rows = self._core.field(data, "data", list, response)
             metadata = self._core.field(data, "metadata", dict, response)
             count = self._core.field(metadata, "count", int, response, where="metadata")
+            if not rows and delivered < count:
+                # Records remain by the answer's own count, yet none came: ask again, then stop
+                # with an error rather than hand back a short list as if it were all.
+                empty_answers += 1
+                if empty_answers >= MAX_EMPTY_ANSWERS:
+                    raise self._core.masked(
+                        PaginationLoopError(
+                            f"{self.service} GET {response.request.url.path}: page {page} came"
+                            f" back empty {empty_answers} times though metadata.count says"
+                            f" {count} records and {delivered} were read; stopping instead of"
+                            " reading a short list",
+                            service=self.service,
+                        )
+                    )
+                await self._core.clock.sleep(self._core.retry.backoff(empty_answers))
+                continue
+            empty_answers = 0
             if rows:
                 fingerprint = hashlib.sha256(
                     json.dumps(rows, sort_keys=True, default=str).encode()

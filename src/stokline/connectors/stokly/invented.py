@@ -38,6 +38,7 @@ from pydantic import Field
 
 from .._http import OnInvalid, segment
 from .._models import ApiModel, Money
+from ..errors import PaginationLoopError
 from .filters import Filter
 from .models import Created
 
@@ -71,6 +72,9 @@ INVENTED_PATHS = {
     "events": "/v0/events",
 }
 """Every invented path, by purpose (assumptions to confirm with Stokly)."""
+
+MAX_EMPTY_ANSWERS = 3
+"""Times the change feed may come back empty, cursor unmoved, while it says more events follow."""
 
 
 class Allocation(ApiModel):
@@ -310,20 +314,40 @@ class InventedContracts:
         """[I] One page of the change feed after ``after`` (``GET /v0/events``).
 
         The cursor is returned rather than iterated past, so the caller can store it only
-        after the page's events are handled.
+        after the page's events are handled. A page without events whose cursor did not move
+        yet says more follow is asked for again, then raises
+        :class:`~stokline.connectors.errors.PaginationLoopError`.
         """
         params = {
             "after": after,
             "size": size or self._page_size,
             "type": ",".join(types) if types else None,
         }
-        data, response = await self._core.request_json(
-            "GET", INVENTED_PATHS["events"], params=params
-        )
-        rows = self._core.field(data, "data", list, response)
-        metadata = self._core.field(data, "metadata", dict, response)
-        cursor = self._core.field(metadata, "cursor", str, response, where="metadata")
-        has_more = self._core.field(metadata, "hasMore", bool, response, where="metadata")
+        empty_answers = 0
+        while True:
+            data, response = await self._core.request_json(
+                "GET", INVENTED_PATHS["events"], params=params
+            )
+            rows = self._core.field(data, "data", list, response)
+            metadata = self._core.field(data, "metadata", dict, response)
+            cursor = self._core.field(metadata, "cursor", str, response, where="metadata")
+            has_more = self._core.field(metadata, "hasMore", bool, response, where="metadata")
+            if rows or not has_more or cursor != after:
+                break
+            # "More follow", yet nothing came and the cursor did not move: asked again, then an
+            # error, so that no reader of the feed spins on it or takes it for the end.
+            empty_answers += 1
+            if empty_answers >= MAX_EMPTY_ANSWERS:
+                shown = self._core.redact(after)[:40]
+                raise self._core.masked(
+                    PaginationLoopError(
+                        f"Stokly GET {response.request.url.path}: the change feed came back empty"
+                        f" {empty_answers} times after cursor {shown!r} though it says more"
+                        " events follow; stopping",
+                        service="Stokly",
+                    )
+                )
+            await self._core.clock.sleep(self._core.retry.backoff(empty_answers))
         events = [
             self._core.model(Event, row, response, where=f"data[{i}]") for i, row in enumerate(rows)
         ]
