@@ -293,6 +293,21 @@ def test_malformed_draws_depend_on_the_request_not_on_the_interleaving() -> None
     assert None in drawn and len({k for k in drawn if k}) >= 4
 
 
+def test_malformed_draws_ignore_the_ids_in_a_path() -> None:
+    """SHOPLINE ids hold the time they were made and Stokly ids are random: a rerun with the
+    same seed must still break the same requests."""
+
+    def kinds(*paths: str) -> list[str | None]:
+        faults = Faults(malformed_rate=0.5, seed=9)
+        return [(d.kind if (d := faults.draw_malformed("GET", p)) else None) for p in paths]
+
+    first = [f"/orders/21051796614{n:06d}/transactions.json" for n in range(30)]
+    again = [f"/orders/99051796614{n:06d}/transactions.json" for n in range(30)]
+    assert kinds(*first) == kinds(*again)
+    uuids = [f"/v2/saleorders/{n:08x}-24ed-46a4-ab4c-b2424a23d596/payments" for n in range(30)]
+    assert kinds(*uuids) == kinds(*[u.replace("b2424a23d596", "000000000000") for u in uuids])
+
+
 THINGS = [
     {"id": "t1", "sku": "TENT", "quantity": 3, "lines": [{"sku": "PEG", "quantity": 2}]},
     {"id": "t2", "sku": "STOVE", "quantity": 1, "lines": []},

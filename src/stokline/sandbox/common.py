@@ -18,6 +18,7 @@ import functools
 import json
 import logging
 import random
+import re
 import socket
 import sqlite3
 import threading
@@ -552,13 +553,15 @@ class Faults:
         """Whether this request's answer is malformed, and how (None: it is not).
 
         Drawn from ``(seed, method, path, n)`` where *n* counts the requests to that path so
-        far, so the outcome of a request does not depend on the interleaving of the others; the
-        query string is left out, as it often carries the time of the request.
+        far, so the outcome of a request does not depend on the interleaving of the others. The
+        query string is left out, as it often carries the time of the request, and so are the
+        ids in the path (a SHOPLINE id holds the time it was made, a Stokly id is random): the
+        *n*-th read of any order's transactions is drawn alike in every run.
         """
         with self._lock:
             if self.malformed_rate <= 0 or not self.malformed_kinds:
                 return None
-            key = f"{method.upper()} {path}"
+            key = f"{method.upper()} {_path_key(path)}"
             number = self._requests_by_path.get(key, 0)
             self._requests_by_path[key] = number + 1
             rng = random.Random(f"{self.seed}|{key}|{number}")
@@ -599,6 +602,20 @@ class Faults:
             shuffled = list(items)
             self.rng.shuffle(shuffled)
             return shuffled
+
+
+_ID_SEGMENT = re.compile(
+    r"^(?:\d{6,}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$"
+)
+
+
+def _path_key(path: str) -> str:
+    """``path`` with its ids as ``{id}``: ``/orders/2105…446/transactions.json`` → ``/orders/{id}/…``."""
+    parts = []
+    for segment in path.split("/"):
+        stem, dot, rest = segment.partition(".")
+        parts.append(f"{{id}}{dot}{rest}" if _ID_SEGMENT.match(stem) else segment)
+    return "/".join(parts)
 
 
 class DroppedConnection(Exception):
