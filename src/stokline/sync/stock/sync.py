@@ -28,7 +28,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from stokline.config import Mapping
-from stokline.connectors import ConnectorError, ShoplineClient, StoklyClient, is_transient
+from stokline.connectors import (
+    ApiError,
+    ConnectorError,
+    ShoplineClient,
+    StoklyClient,
+    is_transient,
+)
 from stokline.store import Store
 from stokline.store.exceptions import ACTIVE
 from stokline.sync.run import RunCost, SyncRun
@@ -115,6 +121,14 @@ class _Run(SyncRun):
             )
         except ConnectorError as exc:
             self.report.failed += 1
+            if not isinstance(exc, ApiError):
+                # No refusal: an answer that could not be read (the level may well be set) or no
+                # answer at all. The next pass reads SHOPLINE's level back and settles it.
+                self._error(
+                    f"setting {level.shopline_sku} at {level.location_id} had no clear answer"
+                    f" (the next pass reads the level back): {exc}"
+                )
+                return
             self._error(f"setting {level.shopline_sku} at {level.location_id}: {exc}")
             if not is_transient(exc):
                 team = self.mapping.operating_model.owner_of("api_rejected")
