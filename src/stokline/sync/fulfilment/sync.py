@@ -138,6 +138,10 @@ class _Run(FulfilmentWrites):
         # Records that cannot be worked on: shipment id → (what Stokly sent, why); order → why.
         self.unreadable: dict[str, tuple[Any, str]] = {}
         self.unreadable_orders: dict[str, str] = {}
+        # Malformed records of the read in progress that do not say whose they are: the ids
+        # asked for and not answered may be theirs, so those are held, never taken as deleted.
+        self.nameless_shipments = 0
+        self.nameless_orders = 0
 
     # -- exceptions -----------------------------------------------------------------------------
 
@@ -251,6 +255,7 @@ class _Run(FulfilmentWrites):
 
     def _bad_shipment(self, record: InvalidRecord) -> None:
         if record.record_id is None:
+            self.nameless_shipments += 1
             self.report.add_error(f"Stokly sent a shipment without a usable id: {record.error}")
             return
         self.unreadable[record.record_id] = (
@@ -260,6 +265,7 @@ class _Run(FulfilmentWrites):
 
     def _bad_order(self, record: InvalidRecord) -> None:
         if record.record_id is None:
+            self.nameless_orders += 1
             self.report.add_error(f"SHOPLINE sent an order without a usable id: {record.error}")
             return
         self.unreadable_orders[record.record_id] = f"SHOPLINE sent it malformed: {record.error}"
@@ -284,6 +290,7 @@ class _Run(FulfilmentWrites):
 
     async def _shipments(self, ids: list[str]) -> dict[str, dict[str, Any]] | None:
         found: dict[str, dict[str, Any]] = {}
+        self.nameless_shipments = 0
         try:
             for start in range(0, len(ids), ID_BATCH):
                 chunk = ids[start : start + ID_BATCH]
@@ -323,6 +330,7 @@ class _Run(FulfilmentWrites):
         return None
 
     async def _orders(self, ids: list[str]) -> dict[str, dict[str, Any]] | None:
+        self.nameless_orders = 0
         try:
             orders = {
                 o.id: o.model_dump(mode="json")
@@ -386,6 +394,11 @@ class _Run(FulfilmentWrites):
             if shipment_id in self.unreadable:
                 self._unreadable_shipment(shipment_id)
                 continue
+            if shipment is None and self.nameless_shipments:
+                # Perhaps the record Stokly sent without its id: held for the next run.
+                self.handled.discard(shipment_id)
+                self.deferred.add(shipment_id)
+                continue
             if shipment is None:
                 log.info("shipment %s of the feed is not in Stokly (deleted?)", shipment_id)
                 continue
@@ -417,6 +430,15 @@ class _Run(FulfilmentWrites):
                     self.deferred.add(entry.id)
                     self._pending(entry, None, "SHOPLINE could not be read")
             return
+        if self.nameless_orders:
+            # Orders not answered may be the ones SHOPLINE sent without an id: held, never taken
+            # for deleted (that would raise an exception saying so).
+            for order_id in [i for i in groups if i not in orders]:
+                for entry in groups.pop(order_id):
+                    self.deferred.add(entry.id)
+                    self._pending(entry, None, "SHOPLINE sent its order malformed")
+            if not groups:
+                return
         fulfillments = await asyncio.gather(
             *(self._existing(orders.get(i), entries) for i, entries in groups.items())
         )
