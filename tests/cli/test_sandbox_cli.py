@@ -37,6 +37,13 @@ def wait_for(url: str, deadline: float = 60.0) -> None:
     raise AssertionError(f"{url} never came up")
 
 
+def as_a_background_job() -> None:
+    """What a non-interactive shell does to ``command &`` (a script, a CI job, ``make test`` run
+    from one): SIGINT ignored, which the process inherits. Ctrl-C must stop it all the same, so
+    the sandbox is always started this way, whatever started the suite."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory):
     data = tmp_path_factory.mktemp("sandbox")
@@ -61,6 +68,7 @@ def sandbox(tmp_path_factory):
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=as_a_background_job,
     )
     try:
         wait_for(f"http://127.0.0.1:{shop}/docs")
@@ -145,6 +153,30 @@ def test_simulate_says_so_when_no_sandbox_runs():
         timeout=60,
     )
     assert run.returncode == 1 and "ConnectError" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_ctrl_c_stops_a_simulated_storefront_started_in_the_background(sandbox):
+    _, shop, _ = sandbox
+    before = httpx.get(f"{shop}/_sandbox/summary").json()["order"]
+    run = subprocess.Popen(
+        [EXE, "simulate", "storefront", "--url", shop, "--rate", "600"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=as_a_background_job,
+    )
+    try:
+        end = time.monotonic() + 60
+        while httpx.get(f"{shop}/_sandbox/summary").json()["order"] == before:
+            assert run.poll() is None and time.monotonic() < end, "no order placed"
+            time.sleep(0.1)
+        run.send_signal(signal.SIGINT)
+        out, _ = run.communicate(timeout=30)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    assert run.returncode == 0 and "Traceback" not in out, out
 
 
 def test_ctrl_c_stops_cleanly_and_state_survives(sandbox, tmp_path):

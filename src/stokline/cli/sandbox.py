@@ -124,7 +124,35 @@ def _credential(name: str) -> str:
     return value
 
 
+def _stop_on_ctrl_c() -> dict[int, object]:
+    """Make SIGINT raise KeyboardInterrupt whatever the process inherited; return the previous
+    handlers, for `_restore`.
+
+    A process started in the background by a non-interactive shell (``stokline sandbox &`` in a
+    script, a CI job, ``make test`` run from one) inherits SIGINT ignored, and Python leaves it
+    ignored: Ctrl-C, or a supervisor's SIGINT, would then never stop it. `stokline up` does the
+    same.
+    """
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    return previous
+
+
+def _restore(previous: dict[int, object]) -> None:
+    for sig, handler in previous.items():
+        if handler is not None:
+            signal.signal(sig, handler)  # type: ignore[arg-type]
+
+
 def run_sandbox(args: argparse.Namespace) -> int:
+    previous = _stop_on_ctrl_c()
+    try:
+        return _serve(args)
+    finally:
+        _restore(previous)
+
+
+def _serve(args: argparse.Namespace) -> int:
     from stokline.sandbox.common import ServerThread
     from stokline.sandbox.shopline import create_app as create_shopline
     from stokline.sandbox.shopline import run_storefront
@@ -219,6 +247,7 @@ def run_simulation(args: argparse.Namespace) -> int:
     from stokline.sandbox.stokly.warehouse import run_warehouse
 
     stop = threading.Event()
+    previous = _stop_on_ctrl_c()
     try:
         if args.action == "storefront":
             url = args.url or "http://127.0.0.1:8801"
@@ -238,6 +267,8 @@ def run_simulation(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+    finally:
+        _restore(previous)
     return 0
 
 
