@@ -27,7 +27,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
-from stokline.connectors import ConnectorError, ShoplineClient
+from stokline.connectors import (
+    ConnectorError,
+    InvalidRecord,
+    ResponseFormatError,
+    ShoplineClient,
+    is_transient,
+)
 from stokline.connectors.shopline.models import Order, Refund, Transaction
 from stokline.sync.clients import api_calls
 from stokline.sync.finance.payments.translate import Movement, Period, group_by_refund, movement_of
@@ -69,7 +75,11 @@ class ShoplineMoney:
     ``movements``: the money those moved on the period's days (on every day for ``also``).
     ``refunds``: the refunds of the orders with refund money on the period's days, where they
     were read (``refunds=True``). ``unread`` / ``refunds_unread``: order id → why its
-    transactions / refunds could not be read. ``calls``: the SHOPLINE requests the read took.
+    transactions / refunds could not be read (this time: they are read again next time).
+    ``malformed``: order id → (what SHOPLINE sent, why) for an order, or the transactions of an
+    order, that SHOPLINE sent in a shape no model accepts — set aside at the boundary so that the
+    other orders go on; ``unidentified``: why, for malformed orders without a usable id.
+    ``calls``: the SHOPLINE requests the read took.
     """
 
     period: Period
@@ -79,6 +89,8 @@ class ShoplineMoney:
     refunds: dict[str, list[Refund]] = field(default_factory=dict)
     unread: dict[str, str] = field(default_factory=dict)
     refunds_unread: dict[str, str] = field(default_factory=dict)
+    malformed: dict[str, tuple[Any, str]] = field(default_factory=dict)
+    unidentified: list[str] = field(default_factory=list)
     also: frozenset[str] = frozenset()
     calls: int = 0
 
@@ -103,6 +115,23 @@ class ShoplineMoney:
                 return True
         return False
 
+    def set_aside(self, record: InvalidRecord) -> None:
+        """An order of a page that does not fit the model: kept aside, the pages go on."""
+        why = f"SHOPLINE sent the order malformed: {record.error}"
+        if record.record_id is None:
+            self.unidentified.append(why)
+        else:
+            self.malformed[record.record_id] = (record.raw, why)
+
+    def incomplete(self) -> dict[str, str]:
+        """Order (id or description) → why some of its money is not known: what a journal of
+        the period would lack."""
+        found = {o: f"transactions: {why}" for o, why in self.unread.items()}
+        found.update({o: f"refunds: {why}" for o, why in self.refunds_unread.items()})
+        found.update({o: why for o, (_, why) in self.malformed.items()})
+        found.update({f"an order without id ({i + 1})": w for i, w in enumerate(self.unidentified)})
+        return found
+
     def copy(self) -> ShoplineMoney:
         """A copy whose dicts can grow without changing this one."""
         return replace(
@@ -113,6 +142,8 @@ class ShoplineMoney:
             refunds=dict(self.refunds),
             unread=dict(self.unread),
             refunds_unread=dict(self.refunds_unread),
+            malformed=dict(self.malformed),
+            unidentified=list(self.unidentified),
         )
 
 
@@ -167,7 +198,9 @@ async def read_shopline_money(
     calls_before = api_calls(shopline)
     first, after = period.bounds()
     money = ShoplineMoney(period)
-    async for order in shopline.iter_orders(updated_at_min=first, created_at_max=after):
+    async for order in shopline.iter_orders(
+        updated_at_min=first, created_at_max=after, on_invalid=money.set_aside
+    ):
         money.orders[order.id] = order
     await _complete(shopline, money, set(also), refunds, progress)
     money.calls = api_calls(shopline) - calls_before
@@ -255,8 +288,10 @@ async def _complete(
 ) -> None:
     """Read what ``money`` lacks for its orders and those in ``extra`` (all days for those)."""
     missing = sorted(extra - set(money.orders))
+    for order_id in missing:  # asked for by name: read again, as it may be well formed now
+        money.malformed.pop(order_id, None)
     if missing:
-        async for order in shopline.iter_orders(ids=missing):
+        async for order in shopline.iter_orders(ids=missing, on_invalid=money.set_aside):
             money.orders[order.id] = order
     money.also = money.also | extra
     for order_id in extra:  # a failed read of an order asked for by name is tried again
@@ -278,6 +313,11 @@ async def _complete(
         nonlocal done
         try:
             money.transactions[order.id] = await shopline.list_transactions(order.id)
+        except ResponseFormatError as exc:
+            if is_transient(exc):  # not SHOPLINE's answer (an HTML page, cut-off JSON)
+                money.unread[order.id] = str(exc)
+            else:  # SHOPLINE's answer, in a shape no model accepts: set aside, not retried
+                money.malformed[order.id] = (None, f"its transactions are malformed: {exc}")
         except ConnectorError as exc:
             money.unread[order.id] = str(exc)
         else:

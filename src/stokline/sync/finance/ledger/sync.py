@@ -196,14 +196,15 @@ class _Run(SyncRun):
         except ConnectorError as exc:
             self._unreadable(str(exc))
             return None
-        unread = {
-            **{o: f"transactions: {why}" for o, why in money.unread.items()},
-            **{o: f"refunds: {why}" for o, why in money.refunds_unread.items()},
-        }
+        # A journal built without one order's money would be wrong: nothing is posted until all
+        # of it reads (a malformed order is also one exception of the payments sync's).
+        unread = money.incomplete()
         if unread:
             order_id, why = sorted(unread.items())[0]
+            known = money.orders.get(order_id)
+            name = (known.name if known is not None else None) or order_id
             more = f" (and {len(unread) - 1} more order(s))" if len(unread) > 1 else ""
-            self._unreadable(f"{money.orders[order_id].name or order_id} {why}{more}")
+            self._unreadable(f"{name} {why}{more}")
             return None
         self.report.orders_read = len(money.transactions)
         return [_order_money(money, order_id) for order_id in money.transactions]

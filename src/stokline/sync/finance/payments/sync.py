@@ -72,7 +72,7 @@ from stokline.sync.finance.read import (
     read_shopline_money,
     widen,
 )
-from stokline.sync.guards import BAD_DATA, describe_failure
+from stokline.sync.guards import BAD_DATA, describe_failure, printable
 from stokline.sync.orders.translate import is_importable
 from stokline.sync.report import mask
 from stokline.sync.run import RunCost, SyncRun
@@ -84,6 +84,8 @@ log = logging.getLogger("stokline.sync.payments")
 SYNC = "payments"
 PAYMENT_LINK = "payment"  # SHOPLINE transaction id → Stokly paymentId (payments and refund money)
 REFUND_LINK = "refund"  # SHOPLINE refund id → Stokly refundId (the credit note)
+MONEY = "order_money"  # exceptions on a SHOPLINE order whose money SHOPLINE sent malformed
+RAW_KEPT = 4000  # characters of a malformed record kept in its exception, for replay by hand
 ACTOR = "stokline.sync.payments"
 ID_BATCH = 100  # orders per batch, and ids per Stokly look-up
 
@@ -155,7 +157,7 @@ class _Run(SyncRun):
     def _load_exceptions(self) -> set[str]:
         """Orders whose payments or refunds have open exceptions: replayed whatever their day."""
         orders: set[str] = set()
-        for kind in (PAYMENT_LINK, REFUND_LINK):
+        for kind in (PAYMENT_LINK, REFUND_LINK, MONEY):
             for record in self.store.exceptions.list(
                 client=self.client, entity_kind=kind, status=ACTIVE
             ):
@@ -163,6 +165,8 @@ class _Run(SyncRun):
                 payload = record.payload if isinstance(record.payload, dict) else {}
                 if payload.get("order_id"):
                     orders.add(str(payload["order_id"]))
+                if kind == MONEY:
+                    orders.add(record.entity_id)
                 if not self.dry and record.status == "open":
                     self.store.exceptions.mark_retrying(record.id)
         return orders
@@ -190,6 +194,32 @@ class _Run(SyncRun):
             self.report.exceptions_opened += 1
         self.active[key] = [record]
         self.report.add_exception(exc.code, team, entity, exc.message, record.status)
+
+    def _malformed(self, order_id: str, raw: Any, why: str) -> None:
+        """One ``poison_message`` for an order whose money SHOPLINE sent malformed; what it
+        sent is kept (cut to `RAW_KEPT` characters) and the order is read again next run."""
+        team = self.mapping.operating_model.owner_of("poison_message")
+        name = raw.get("name") if isinstance(raw, dict) else None
+        entity = f"order {printable(name)} ({printable(order_id)})" if name else f"order {order_id}"
+        message = printable(f"its payments and refunds were not recorded: {why}", 600)
+        if self.dry:
+            self.report.add_exception("poison_message", team, entity, message)
+            return
+        before = {r.code for r in self.active.get((MONEY, order_id), [])}
+        sent = printable(json.dumps(raw, default=str), RAW_KEPT) if raw is not None else None
+        record = self.store.exceptions.raise_(
+            self.client,
+            "poison_message",
+            MONEY,
+            order_id,
+            message,
+            team=team,
+            payload={"order": name, "order_id": order_id, "sent": sent},
+        )
+        if "poison_message" not in before and record.status == "open":
+            self.report.exceptions_opened += 1
+        self.active[(MONEY, order_id)] = [record]
+        self.report.add_exception("poison_message", team, entity, message, record.status)
 
     def _resolve(self, kind: str, entity_id: str, note: str) -> None:
         for record in self.active.pop((kind, entity_id), []):
@@ -500,6 +530,13 @@ class _Run(SyncRun):
             self.report.add_error(f"reading SHOPLINE's orders failed: {exc}")
             return cost.charge(self.report)  # the pending list stays as it was
         self.money = money
+        for order_id, (raw, why) in money.malformed.items():
+            self._malformed(order_id, raw, why)
+        for why in money.unidentified:
+            self.report.add_error(why)
+        for _, order_id in [k for k in self.active if k[0] == MONEY]:
+            if order_id in money.transactions and order_id not in money.malformed:
+                self._resolve(MONEY, order_id, "SHOPLINE's record of it reads now")
         for order_id, why in money.unread.items():
             order = money.orders[order_id]
             self.report.add_error(

@@ -350,9 +350,10 @@ class _Reader(SyncContext):
         except ConnectorError as exc:
             self.result.errors.append(mask(f"reading SHOPLINE's orders failed: {exc}"))
             return cost.charge(self.result)
-        for order_id, why in money.unread.items():
-            name = money.orders[order_id].name or order_id
-            self.result.errors.append(mask(f"the transactions of {name} could not be read: {why}"))
+        for order_id, why in money.incomplete().items():
+            known = money.orders.get(order_id)
+            name = (known.name if known is not None else None) or order_id
+            self.result.errors.append(mask(f"the money of {name} could not be read: {why}"))
         tied = self._shopline(money)
         try:
             await self._recorded(tied, money)
