@@ -41,7 +41,7 @@ class Store:
         self, url: str | None = None, *, engine: Engine | None = None, read_only: bool = False
     ):
         """Open (and create, when new) the store at ``url``, else ``STOKLINE_DATABASE_URL``, else
-        .stokline/state.db. Unless ``read_only``, it is checked that it can be written."""
+        .stokline/state.db. Unless ``read_only``, a SQLite file is checked to be writable."""
         setting = setting_for(url)
         self.url = url or default_url()
         self.engine = engine or make_engine(self.url, setting)

@@ -1,10 +1,11 @@
-"""Opening the state store: its folder, its tables and, for a store that will be written, a first
-write, each failure said in one line (`StoreUnavailable`, `StoreConfigError`).
+"""Opening the state store: its folder, its tables and, for a SQLite store that will be written, a
+first write, each failure said in one line (`StoreUnavailable`, `StoreConfigError`).
 
-A store that cannot be written is refused when it is opened, not halfway through a run: a sync
-that had already created a sale order in Stokly could not record the link, and the next run
+A SQLite file that cannot be written is refused when it is opened, not halfway through a run: a
+sync that had already created a sale order in Stokly could not record the link, and the next run
 would create it again. The write is tried in a transaction that is rolled back (SQLite's header
-rewritten with the value it holds), so it changes nothing.
+rewritten with the value it holds), so it changes nothing. (On PostgreSQL, connecting and
+creating the tables is the check.)
 
 Nothing is left on disk by a URL that does not work: the folders made for a SQLite file are
 removed again when it cannot be opened, and a SQLite URI (``?uri=true``) gets no folder at all.
@@ -28,8 +29,8 @@ from stokline.store.tables import metadata
 
 
 def open_database(engine: Engine, setting: str, *, read_only: bool) -> None:
-    """Create the store's tables in ``engine``'s database and, unless ``read_only``, check that
-    it can be written; raise a `StoreError` naming ``setting`` when it cannot be used."""
+    """Create the store's tables in ``engine``'s database and, unless ``read_only``, check that a
+    SQLite file can be written; raise a `StoreError` naming ``setting`` when it cannot be used."""
     url = engine.url
     path = sqlite_file(url) if url.get_backend_name() == "sqlite" else None
     created: list[Path] = []
