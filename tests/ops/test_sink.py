@@ -81,3 +81,29 @@ def test_the_command_serves_until_sigterm_and_refuses_a_taken_port(tmp_path: Pat
     assert sink.returncode == 0
     assert "stopped after 1 notification(s)" in rest
     assert json.loads(log.read_text())["alert"] == "oversell_risk"
+
+
+def test_ctrl_c_stops_the_command_even_when_started_as_a_background_job(tmp_path: Path) -> None:
+    # A non-interactive shell starts a background job with SIGINT ignored; Ctrl-C (or a
+    # supervisor's SIGINT) must still stop the sink.
+    def as_a_background_job() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    port = free_port()
+    sink = subprocess.Popen(
+        [EXE, "sink", "--port", str(port), "--log", str(tmp_path / "alerts.log")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=as_a_background_job,
+    )
+    try:
+        assert sink.stdout is not None
+        assert "alert sink on" in sink.stdout.readline()  # serving: the handlers are in place
+        sink.send_signal(signal.SIGINT)
+        rest, _ = sink.communicate(timeout=20)
+    finally:
+        if sink.poll() is None:
+            sink.kill()
+            sink.wait()
+    assert sink.returncode == 0 and "stopped after 0 notification(s)" in rest

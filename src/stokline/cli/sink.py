@@ -55,6 +55,9 @@ def run(args: argparse.Namespace) -> int:
         )
         return 1
     signal.signal(signal.SIGTERM, _stop)
+    # Started in the background by a non-interactive shell, a process inherits SIGINT ignored:
+    # Ctrl-C (or a supervisor's SIGINT) must stop it all the same.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     print(f"alert sink on {sink.url}/alerts, writing to {args.log}", flush=True)
     try:
         sink.serve_forever()
