@@ -4,14 +4,18 @@ Both sandboxes are seeded with the demo catalogue at 20,000 SKUs; the SHOPLINE s
 third location (7004) and the mapping feeds each of 7001, 7002, 7004 from one Stokly location
 with no buffer, so one Stokly level changed is one SHOPLINE level changed. Then:
 
-1. baseline — a naive pass (same reads, same arithmetic, every level pushed; limits lifted),
-   which also brings SHOPLINE in line with Stokly;
+1. baseline — a naive pass (same reads, same arithmetic, every level set absolutely; limits
+   lifted), which also brings SHOPLINE in line with Stokly;
 2. stokline's first pass over that store: it finds every level already right and records them;
 3. 1 % of the levels get a goods receipt in Stokly, then stokline's pass runs with both clients
    and both sandboxes at the APIs' real limits (SHOPLINE 4 requests/s, burst 40);
 4. another 1 % change, then a pass with the limits lifted: time and peak memory (each pass runs
    in a process of its own: ``benchmarks/stock_pass.py``);
 5. a quiet pass that must write nothing: proof that the delta passes left nothing behind.
+
+stokline's passes write by difference (``inventory_levels/adjust.json``, from the level read in
+the same pass); writes ÷ levels changed must be 1.00, and every write of a pass over levels that
+all exist in SHOPLINE an adjust.
 
 The naive pass at the real limit is not run (it would take hours): its rate-limit bound is
 computed from the requests it made with the limit lifted.
@@ -61,10 +65,11 @@ def one_pass(mapping: Path, state_db: str, *, mode: str, limits: str, what: str)
         timeout=4 * 3600,
         what=what,
     )
-    shop = out["shopline"]
+    shop, kinds = out["shopline"], out["level_writes"]
     say(
         f"{what}: {out['seconds']:.1f} s, SHOPLINE {shop['reads']} reads + {shop['writes']} writes"
-        f" ({shop['rate_limited_429']} × 429), peak RSS {out['peak_rss_mb']} MB"
+        f" ({kinds['adjust']} adjust, {kinds['set']} set; {shop['rate_limited_429']} × 429),"
+        f" peak RSS {out['peak_rss_mb']} MB"
     )
     return out
 
@@ -173,6 +178,27 @@ def measure(
             goal="equal",
         )
     )
+
+    for name, run in (("real", real), ("lifted", lifted)):
+        result.add(
+            Figure(
+                f"writes_per_changed_{name}",
+                f"writes ÷ levels changed, pass {'at the real limit' if name == 'real' else 'lifted'}",
+                round(run["shopline"]["writes"] / changed, 2),
+                "×",
+                target=1.00,
+                goal="equal",
+                note=(
+                    f"{run['level_writes']['adjust']} adjusts by difference,"
+                    f" {run['level_writes']['set']} sets (levels not read)"
+                ),
+            )
+        )
+        if run["level_writes"]["adjust"] != run["shopline"]["writes"]:
+            result.notes.append(
+                f"the pass {name} wrote {run['shopline']['writes']} levels, of which only"
+                f" {run['level_writes']['adjust']} by difference"
+            )
 
     seconds = real["seconds"]
     write_bound = real_writes / RATE

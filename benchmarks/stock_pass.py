@@ -7,7 +7,9 @@ pushed would do. ``--limits real`` paces both clients at the APIs' documented li
 ``lifted`` lifts the client-side pacing (the sandboxes' limits must be lifted too).
 
 Prints one JSON object: seconds (from opening the clients to the end of the pass, imports
-excluded), the report's figures, the requests counted at the wire, and the peak RSS.
+excluded), the report's figures, the requests counted at the wire (``level_writes``: SHOPLINE's
+level writes by kind — stokline's pass adjusts by difference, sets only levels it could not
+read; the baseline sets every level), and the peak RSS.
 """
 
 from __future__ import annotations
@@ -122,6 +124,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 "levels_computed": report.levels_computed,
                 "levels_changed": report.levels_changed,
                 "pushed": report.pushed,
+                "pushed_absolute": report.pushed_absolute,
                 "failed": report.failed,
                 "drift_corrected": report.drift_corrected,
                 "api_calls": report.api_calls,
@@ -130,6 +133,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         else:
             figures = await naive_pass(mapping, shopline, stokly, store)
     seconds = time.monotonic() - started
+    accepted = [s for s in shop_wire.sent if s.method == "POST" and s.status == 200]
+    level_writes = {
+        kind: sum(1 for s in accepted if s.endpoint == f"{kind}.json") for kind in ("adjust", "set")
+    }
     return {
         "mode": args.mode,
         "limits": args.limits,
@@ -137,6 +144,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "report": figures,
         "shopline": shop_wire.summary(started),
         "stokly": stok_wire.summary(started),
+        "level_writes": level_writes,
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "rss_before_pass_mb": round(rss_before, 1) if rss_before is not None else None,
     }

@@ -53,7 +53,7 @@ CRASH_POINTS = {
     "orders": "/v2/saleorders",  # the sale order is created; its link is not recorded
     "fulfilment": "/fulfillments.json",  # SHOPLINE has the fulfillment; the store does not
     "finance": "/v0/journals",  # the journal is posted; the batch is left "posting"
-    "stock": "/inventory_levels/set.json",  # the level is set; the pushed value not kept
+    "stock": "/inventory_levels/adjust.json",  # the level is adjusted; the pushed value not kept
     "payments": "/payments",  # Stokly has the payment record; the store does not know
 }
 """Where each kind of pass is killed: right after its main write went through."""

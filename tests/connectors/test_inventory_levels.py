@@ -4,6 +4,10 @@ SHOPLINE's ``GET inventory_levels.json`` requires ``inventory_item_ids`` (at mos
 at most 10 ``location_ids``: a large read is many requests. The client sends them concurrently
 (up to ``max_concurrency``) and yields the levels in the order of the ids; a failure or an early
 stop leaves nothing running. The sandbox refuses what SHOPLINE documents as out of bounds.
+
+Levels are written by difference (``inventory_levels/adjust.json``): the sandbox adds the delta
+and refuses a body SHOPLINE would, and the client never resends an adjust whose answer was lost
+(an absolute set it may).
 """
 
 from __future__ import annotations
@@ -284,3 +288,72 @@ def test_the_client_reads_every_level_of_the_sandbox_in_requests_it_accepts(
     ]
     assert len(expected) >= 120
     assert sorted((lv.inventory_item_id, lv.location_id) for lv in levels) == sorted(expected)
+
+
+# -- writing by difference ------------------------------------------------------------------------
+
+
+def write(shopline: ShoplineClient, work: Callable[[ShoplineClient], Awaitable[Any]]) -> Any:
+    async def scenario() -> Any:
+        async with shopline:
+            return await work(shopline)
+
+    return asyncio.run(scenario())
+
+
+def test_the_sandbox_adjusts_by_the_delta_and_refuses_what_shopline_would(
+    sandbox: Sandbox,
+) -> None:
+    [item] = sandbox.item_ids(1)
+    target = {"inventory_item_id": item, "location_id": "7001"}
+    settled = sandbox.http.post("/inventory_levels/set.json", json={**target, "available": 10})
+    assert settled.status_code == 200
+    shopline = client(sandbox.handler)
+    level = write(shopline, lambda s: s.adjust_inventory_level(item, "7001", -3))
+    assert level.available == 7
+    again = client(sandbox.handler)
+    assert write(again, lambda s: s.adjust_inventory_level(item, "7001", 5)).available == 12
+
+    for body in (
+        target,  # no available_adjustment
+        {**target, "available_adjustment": "2"},
+        {**target, "available_adjustment": 1.5},
+        {**target, "available_adjustment": True},
+        {"location_id": "7001", "available_adjustment": 1},
+    ):
+        refused = sandbox.http.post("/inventory_levels/adjust.json", json=body)
+        assert refused.status_code == 422, body
+    levels = sandbox.get("/inventory_levels.json", inventory_item_ids=item, location_ids="7001")
+    assert [lv["available"] for lv in levels.json()["inventory_levels"]] == [12]
+
+
+def test_an_adjust_whose_answer_is_lost_is_never_resent() -> None:
+    sent: list[bytes] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request.content)
+        raise httpx.ReadTimeout("the answer was lost", request=request)
+
+    retrying = RetryPolicy(max_attempts=4, backoff_base=0.0, backoff_max=0.0)
+    shopline = ShoplineClient(
+        SHOPLINE_BASE,
+        SecretStr(SHOPLINE_TOKEN),
+        transport=httpx.MockTransport(handler),
+        rate_limit=FAST,
+        retry=retrying,
+    )
+    with pytest.raises(ConnectorError):
+        write(shopline, lambda s: s.adjust_inventory_level("1", "7001", 2))
+    assert len(sent) == 1
+
+    sent.clear()
+    absolute = ShoplineClient(
+        SHOPLINE_BASE,
+        SecretStr(SHOPLINE_TOKEN),
+        transport=httpx.MockTransport(handler),
+        rate_limit=FAST,
+        retry=retrying,
+    )
+    with pytest.raises(ConnectorError):
+        write(absolute, lambda s: s.set_inventory_level("1", "7001", 2))
+    assert len(sent) == 4  # an absolute set may be repeated

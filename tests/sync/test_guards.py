@@ -248,9 +248,13 @@ class StockSeams:
         raise AssertionError(f"no SHOPLINE variant {sku}")
 
     def pushed_items(self) -> set[str]:
-        """Inventory items whose level this pass set in SHOPLINE."""
-        sets = [sent for path, sent in self.shopline.sent if path.endswith("/set.json")]
-        return {str(json.loads(s.split(b" ", 1)[1])["inventory_item_id"]) for s in sets}
+        """Inventory items whose level this pass wrote in SHOPLINE (adjusted or set)."""
+        writes = [
+            sent
+            for path, sent in self.shopline.sent
+            if path.endswith(("/inventory_levels/adjust.json", "/inventory_levels/set.json"))
+        ]
+        return {str(json.loads(s.split(b" ", 1)[1])["inventory_item_id"]) for s in writes}
 
     def item_id(self, sku: str) -> str:
         return next(i["itemId"] for i in self.world.stokly_state.items if i["sku"] == sku)

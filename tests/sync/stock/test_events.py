@@ -31,7 +31,7 @@ def with_clients(s: Stock, work: Callable[..., Coroutine[Any, Any, Any]]) -> Any
         ) as (shopline, stokly):
             return await work(shopline, stokly)
 
-    s.shopline.sets.clear()
+    s.shopline.writes.clear()
     return asyncio.run(scenario())
 
 
@@ -56,6 +56,7 @@ def test_a_goods_receipt_is_handed_over_until_it_was_pushed(world: World) -> Non
     s = stock(world)
     settle(s)
     cursor = stored_cursor(world)
+    before = s.level(SOCKS, BRISTOL)
     s.move("goods-receipt", "Bristol DC", SOCKS, 6)
 
     batch = poll(s)
@@ -81,13 +82,16 @@ def test_a_goods_receipt_is_handed_over_until_it_was_pushed(world: World) -> Non
 
     report = with_clients(s, push)
     assert report.ok and report.pushed == 1
-    assert s.shopline.sets == [
+    assert s.shopline.writes == [
         {
+            "kind": "adjust",
             "inventory_item_id": s.inventory_item(SOCKS),
             "location_id": BRISTOL,
-            "available": s.stokly_sellable(SOCKS, ["Bristol DC"], buffer=0),
+            "available_adjustment": 6,
         }
     ]
+    assert s.level(SOCKS, BRISTOL) == before + 6
+    assert s.level(SOCKS, BRISTOL) == s.stokly_sellable(SOCKS, ["Bristol DC"], buffer=0)
     assert stored_cursor(world) == batch.cursor
     assert poll(s) is None
 

@@ -36,7 +36,7 @@ def reconcile(s: Stock) -> StockReconciliation:
                 s.world.mapping, shopline=shopline, stokly=stokly, store=s.world.store
             )
 
-    s.shopline.sets.clear()
+    s.shopline.writes.clear()
     return asyncio.run(scenario())
 
 
@@ -55,7 +55,7 @@ def test_levels_are_compared_with_stoklys_sellable_and_nothing_is_written(world:
     before_store = world.store_rows()
     result = reconcile(s)
 
-    assert s.shopline.sets == [] and s.levels() == before_levels
+    assert s.shopline.writes == [] and s.levels() == before_levels
     assert world.store_rows() == before_store  # no pushed level, no exception, no audit row
     assert result.errors == [] and result.api_calls > 0
     assert result.compared > 0 and result.unmatched == 1  # the SKU Stokly does not know

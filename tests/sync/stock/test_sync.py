@@ -1,7 +1,7 @@
 """The stock sync end to end against both sandboxes: delta-only pushes, arithmetic, drift, faults.
 
-Writes are counted at the transport seam (every ``POST inventory_levels/set.json`` SHOPLINE
-receives), and expected levels are derived from the Stokly sandbox's own state, not from our
+Writes are counted at the transport seam (every ``POST inventory_levels/adjust.json`` or
+``set.json`` SHOPLINE accepts), and expected levels are derived from the Stokly sandbox's own state, not from our
 report, so the arithmetic is checked against a second, independent sum.
 """
 
@@ -11,6 +11,7 @@ import asyncio
 import json
 import math
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
@@ -31,24 +32,41 @@ TENT = "ACME-TENT-2P-ORANGE"
 SOCKS = "CRAG-SOCKS-75-M"
 UNKNOWN = "ACME-HAMMOCK-XL-RED"  # sold in SHOPLINE, unknown to Stokly
 ONLINE, BRISTOL = "7001", "7002"
+WRITES = {"adjust": "/inventory_levels/adjust.json", "set": "/inventory_levels/set.json"}
 
 
 class CountingShopline(httpx.AsyncBaseTransport):
-    """The SHOPLINE sandbox behind a seam that records every level set it receives."""
+    """The SHOPLINE sandbox behind a seam that records every level write it accepts.
+
+    Each write is its JSON body with ``kind`` ("adjust" or "set") added. ``before_write``, when
+    set, runs once just before the first write is forwarded (a checkout landing between the
+    pass's read and its write); ``lose_answers`` writes are forwarded, and then their answers
+    lost as a timeout would lose them.
+    """
 
     def __init__(self, app: Any) -> None:
         self.inner = httpx.ASGITransport(app=app)
-        self.sets: list[dict[str, Any]] = []
+        self.writes: list[dict[str, Any]] = []
+        self.before_write: Callable[[httpx.AsyncBaseTransport], Awaitable[None]] | None = None
+        self.lose_answers = 0
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        kind = next((k for k in WRITES if request.url.path.endswith(WRITES[k])), None)
+        if kind is not None and self.before_write is not None:
+            hook, self.before_write = self.before_write, None
+            await hook(self.inner)
         try:
             response = await self.inner.handle_async_request(request)
         except DroppedConnection as exc:
             # In-process the sandbox's dropped connection surfaces as its own exception; over a
             # socket the client sees a protocol error, so that is what it gets here.
             raise httpx.RemoteProtocolError(str(exc), request=request) from exc
-        if request.url.path.endswith("/inventory_levels/set.json") and response.status_code == 200:
-            self.sets.append(json.loads(request.content))
+        if kind is not None and response.status_code == 200:
+            self.writes.append({"kind": kind, **json.loads(request.content)})
+            if self.lose_answers:
+                self.lose_answers -= 1
+                await response.aclose()
+                raise httpx.ReadTimeout("the answer was lost", request=request)
         return response
 
 
@@ -74,7 +92,7 @@ class Stock:
                     mapping, shopline=shopline, stokly=stokly, store=self.world.store, **options
                 )
 
-        self.shopline.sets.clear()
+        self.shopline.writes.clear()
         return asyncio.run(scenario())
 
     def move(self, kind: str, location: str, sku: str, quantity: int) -> None:
@@ -140,13 +158,13 @@ def test_a_second_pass_over_an_unchanged_catalogue_writes_nothing(world: World) 
     s = stock(world)
     progress: list[tuple[int, int]] = []
     first = s.run(progress=lambda done, total: progress.append((done, total)))
-    assert first.ok and first.pushed == len(s.shopline.sets) > 0
+    assert first.ok and first.pushed == len(s.shopline.writes) > 0
     assert progress[-1] == (first.pushed, first.pushed)
     assert first.levels_computed == first.pushed  # the fixture put 10,000 everywhere
     assert len(world.store.levels.all("demo-outdoor")) == first.levels_computed
 
     second = s.run()
-    assert s.shopline.sets == []
+    assert s.shopline.writes == []
     assert second.ok and second.pushed == 0 and second.levels_changed == 0
     assert second.levels_computed == first.levels_computed
     assert 0 < second.api_calls < first.api_calls  # reads only
@@ -158,11 +176,12 @@ def test_one_adjustment_in_stokly_costs_exactly_one_write(world: World) -> None:
     before = s.level(SOCKS, BRISTOL)
     s.move("adjust", "Bristol DC", SOCKS, 3)
     report = s.run()
-    assert s.shopline.sets == [
+    assert s.shopline.writes == [
         {
+            "kind": "adjust",
             "inventory_item_id": s.inventory_item(SOCKS),
             "location_id": BRISTOL,
-            "available": s.stokly_sellable(SOCKS, ["Bristol DC"], buffer=0),
+            "available_adjustment": s.stokly_sellable(SOCKS, ["Bristol DC"], buffer=0) - before,
         }
     ]
     assert s.level(SOCKS, BRISTOL) == s.stokly_sellable(SOCKS, ["Bristol DC"], buffer=0)
@@ -184,7 +203,7 @@ def test_buffers_and_the_many_to_one_location_mapping_are_applied(world: World) 
     s.move("goods-receipt", "York Store", TENT, 5)  # York counts towards 7001 only
     s.run()
     assert s.level(TENT, ONLINE) == online + 5
-    assert [w["location_id"] for w in s.shopline.sets] == [ONLINE]
+    assert [w["location_id"] for w in s.shopline.writes] == [ONLINE]
 
 
 def test_paid_orders_not_yet_in_stokly_are_subtracted(world: World) -> None:
@@ -202,7 +221,7 @@ def test_paid_orders_not_yet_in_stokly_are_subtracted(world: World) -> None:
     imported = s.run()
     assert s.level(TENT, ONLINE) == before - 2
     assert s.level(TENT, ONLINE) == s.stokly_sellable(TENT, ["Leeds DC", "York Store"], 2)
-    assert imported.pushed == 0 and s.shopline.sets == []
+    assert imported.pushed == 0 and s.shopline.writes == []
 
 
 def test_a_paid_order_refunded_in_part_while_waiting_for_import_is_subtracted(
@@ -250,7 +269,7 @@ def test_unknown_and_excluded_skus_are_never_pushed(world: World) -> None:
     s = stock(world, import_seeded=False)
     report = s.run()
     unknown_item = s.inventory_item(UNKNOWN)
-    assert unknown_item not in {w["inventory_item_id"] for w in s.shopline.sets}
+    assert unknown_item not in {w["inventory_item_id"] for w in s.shopline.writes}
     [row] = report.exceptions
     assert row["code"] == "unknown_shopline_sku" and row["team"] == "ecommerce"
     assert UNKNOWN in row["message"]
@@ -261,7 +280,7 @@ def test_unknown_and_excluded_skus_are_never_pushed(world: World) -> None:
     for _, product in world.shopline_app.state.shopline.store.scan("product"):
         for variant in product["variants"]:
             if str(variant["inventory_item_id"]) in {
-                w["inventory_item_id"] for w in s.shopline.sets
+                w["inventory_item_id"] for w in s.shopline.writes
             }:
                 pushed_skus.add(variant["sku"])
     assert not any(sku.upper().startswith(("GIFT-CARD-", "SAMPLE-")) for sku in pushed_skus)
@@ -271,7 +290,7 @@ def test_unknown_and_excluded_skus_are_never_pushed(world: World) -> None:
         lambda text: text.replace("  overrides:\n", "  overrides:\n" + override, 1)
     )
     healed = s.run(fixed)
-    assert unknown_item in {w["inventory_item_id"] for w in s.shopline.sets}
+    assert unknown_item in {w["inventory_item_id"] for w in s.shopline.writes}
     assert [(r["code"], r["status"]) for r in healed.exceptions] == [
         ("unknown_shopline_sku", "resolved")
     ]
@@ -285,7 +304,7 @@ def test_a_location_with_sync_off_is_left_alone(world: World) -> None:
     )
     report = s.run(off)
     assert report.pushed > 0
-    assert {w["location_id"] for w in s.shopline.sets} == {ONLINE}
+    assert {w["location_id"] for w in s.shopline.writes} == {ONLINE}
     assert s.level(SOCKS, BRISTOL) == 10_000
 
 
@@ -309,13 +328,13 @@ def test_the_event_path_pushes_only_the_skus_that_moved(world: World) -> None:
     assert asyncio.run(feed(later)) == (set(), later)
 
     only_tent = s.run(skus={TENT}, trigger="event")
-    assert [w["inventory_item_id"] for w in s.shopline.sets] == [s.inventory_item(TENT)]
+    assert [w["inventory_item_id"] for w in s.shopline.writes] == [s.inventory_item(TENT)]
     assert only_tent.trigger == "event" and only_tent.exceptions == []
     assert only_tent.levels_computed == 2  # one variant at two locations
     assert s.level(TENT, BRISTOL) == s.stokly_sellable(TENT, ["Bristol DC"], 0)
 
     rest = s.run()
-    assert [w["inventory_item_id"] for w in s.shopline.sets] == [s.inventory_item(SOCKS)]
+    assert [w["inventory_item_id"] for w in s.shopline.writes] == [s.inventory_item(SOCKS)]
     assert rest.pushed == 1
 
 
@@ -323,7 +342,7 @@ def test_a_dry_run_writes_nothing_and_lists_what_would_change(world: World) -> N
     s = stock(world, import_seeded=False)
     before = s.levels()
     report = s.run(dry_run=True)
-    assert s.shopline.sets == [] and s.levels() == before
+    assert s.shopline.writes == [] and s.levels() == before
     assert report.dry_run and report.pushed == 0
     assert len(report.would_push) == report.levels_computed > 0
     assert world.store.levels.all("demo-outdoor") == {}
@@ -383,3 +402,124 @@ def test_under_the_hostile_profile_repeated_passes_converge_on_sellable(world: W
     verdict = s.run(dry_run=True)
     assert verdict.levels_computed > 0 and verdict.would_push == []
     assert s.level(TENT, ONLINE) == s.stokly_sellable(TENT, ["Leeds DC", "York Store"], 2)
+
+
+# -- pushing by difference ------------------------------------------------------------------------
+
+
+def checkout(sku: str, quantity: int) -> Callable[[httpx.AsyncBaseTransport], Awaitable[None]]:
+    """A storefront order, placed through the sandbox's control API from inside the seam."""
+
+    async def place(inner: httpx.AsyncBaseTransport) -> None:
+        body = {"lines": [{"sku": sku, "quantity": quantity}]}
+        request = httpx.Request("POST", "http://shopline/_sandbox/orders", json=body)
+        response = await inner.handle_async_request(request)
+        await response.aread()
+        assert response.status_code == 200, response.text
+
+    return place
+
+
+def test_a_checkout_between_the_passs_read_and_its_write_is_kept(world: World) -> None:
+    s = stock(world)
+    s.run()
+    s.move("goods-receipt", "Leeds DC", TENT, 5)
+    read = s.level(TENT, ONLINE)
+    s.shopline.before_write = checkout(TENT, 1)  # SHOPLINE sells one after the pass read 7001
+
+    report = s.run()
+    sellable = s.stokly_sellable(TENT, ["Leeds DC", "York Store"], 2)
+    assert s.shopline.writes == [
+        {
+            "kind": "adjust",
+            "inventory_item_id": s.inventory_item(TENT),
+            "location_id": ONLINE,
+            "available_adjustment": sellable - read,
+        }
+    ]
+    assert s.level(TENT, ONLINE) == sellable - 1  # the sale survived the push
+    assert report.ok and report.pushed == 1 and report.pushed_absolute == 0
+
+    # The order waits for import: the next pass's target takes it off and SHOPLINE already
+    # shows that, so nothing is written; once imported, Stokly allocates it and nothing moves.
+    after = s.run()
+    assert s.shopline.writes == [] and after.ok and after.levels_changed == 1
+    assert s.level(TENT, ONLINE) == sellable - 1
+    world.run()
+    assert s.run().pushed == 0 and s.shopline.writes == []
+    assert s.level(TENT, ONLINE) == s.stokly_sellable(TENT, ["Leeds DC", "York Store"], 2)
+
+
+def test_a_level_the_pass_could_not_read_is_set(world: World) -> None:
+    s = stock(world)
+    s.run()
+    store = world.shopline_app.state.shopline.store
+    assert store.delete("inventory_level", f"{s.inventory_item(TENT)}:{BRISTOL}")
+    s.move("goods-receipt", "Bristol DC", SOCKS, 2)
+    socks = s.level(SOCKS, BRISTOL)
+    # The pass pushed TENT at 7002 before and remembers it: forget it, as after a reconnect.
+    world.store.levels.forget("demo-outdoor", [(s.inventory_item(TENT), BRISTOL)])
+
+    report = s.run()
+    assert sorted(s.shopline.writes, key=lambda w: w["kind"]) == [
+        {
+            "kind": "adjust",
+            "inventory_item_id": s.inventory_item(SOCKS),
+            "location_id": BRISTOL,
+            "available_adjustment": s.stokly_sellable(SOCKS, ["Bristol DC"], 0) - socks,
+        },
+        {
+            "kind": "set",
+            "inventory_item_id": s.inventory_item(TENT),
+            "location_id": BRISTOL,
+            "available": s.stokly_sellable(TENT, ["Bristol DC"], 0),
+        },
+    ]
+    assert report.ok and report.pushed == 2 and report.pushed_absolute == 1
+    assert s.level(TENT, BRISTOL) == s.stokly_sellable(TENT, ["Bristol DC"], 0)
+
+
+def test_a_lost_adjust_answer_is_not_recorded_and_never_applied_twice(world: World) -> None:
+    s = stock(world)
+    s.run()
+    key = (s.inventory_item(SOCKS), BRISTOL)
+    before = world.store.levels.all("demo-outdoor")[key]
+    s.move("goods-receipt", "Bristol DC", SOCKS, 4)
+    s.shopline.lose_answers = 1  # SHOPLINE applies the adjust; its answer never arrives
+
+    lost = s.run()
+    sellable = s.stokly_sellable(SOCKS, ["Bristol DC"], 0)
+    assert [w["kind"] for w in s.shopline.writes] == ["adjust"]  # sent once, never resent
+    assert s.level(SOCKS, BRISTOL) == sellable == before + 4
+    assert not lost.ok and lost.failed == 1 and lost.pushed == 0
+    assert key not in world.store.levels.all("demo-outdoor")  # not recorded as pushed
+
+    # The next pass reads the level afresh, finds it right and writes nothing: no second +4.
+    again = s.run()
+    assert s.shopline.writes == [] and again.ok and again.pushed == 0
+    assert s.level(SOCKS, BRISTOL) == sellable
+    assert world.store.levels.all("demo-outdoor")[key] == sellable
+
+    # A lost answer also unsettles what was pushed before it: when Stokly then goes back to
+    # that value, the level SHOPLINE shows is still compared with it, drift check or not.
+    s.move("goods-receipt", "Bristol DC", SOCKS, 4)
+    s.shopline.lose_answers = 1
+    assert s.run().failed == 1 and s.level(SOCKS, BRISTOL) == sellable + 4
+    s.move("adjust", "Bristol DC", SOCKS, -4)
+    back = s.run(check_drift=False)
+    assert back.ok and [w["available_adjustment"] for w in s.shopline.writes] == [-4]
+    assert s.level(SOCKS, BRISTOL) == sellable == s.stokly_sellable(SOCKS, ["Bristol DC"], 0)
+
+
+def test_a_pass_writes_once_per_changed_level_and_by_difference(world: World) -> None:
+    s = stock(world)
+    s.run()
+    for sku in (TENT, SOCKS):
+        for location in ("Leeds DC", "York Store", "Bristol DC"):
+            s.move("goods-receipt", location, sku, 3)
+    report = s.run()
+    assert report.ok and report.levels_changed == 4  # two SKUs at two SHOPLINE locations
+    assert len(s.shopline.writes) / report.levels_changed == 1.00
+    assert [w["kind"] for w in s.shopline.writes] == ["adjust"] * 4
+    assert {w["available_adjustment"] for w in s.shopline.writes} == {3, 6}
+    assert s.run().pushed == 0 and s.shopline.writes == []

@@ -17,8 +17,9 @@ class StockReport(SyncReport):
 
     ``levels_computed`` counts (inventory item, location) pairs whose sellable level was derived;
     ``levels_changed`` those whose level differs from the value last pushed; ``pushed`` the
-    writes SHOPLINE accepted, ``failed`` those it did not (left unrecorded, so the next pass
-    pushes them again); ``drift_corrected`` levels someone changed in SHOPLINE that were set
+    writes SHOPLINE accepted (adjusts by the difference from the level read, and of those
+    ``pushed_absolute`` sets of levels the pass could not read), ``failed`` those it did not
+    (left unrecorded, so the next pass reads the level again and pushes what is still missing); ``drift_corrected`` levels someone changed in SHOPLINE that were set
     back; ``skipped_excluded`` levels of SKUs the mapping never syncs; ``oversell_risk`` rows where
     SHOPLINE showed more than Stokly can fulfil when the pass read it; ``would_push`` what a dry
     run would have written; ``reconciliation`` every level the pass compared (Stokly sellable
@@ -28,6 +29,7 @@ class StockReport(SyncReport):
     levels_computed: int = 0
     levels_changed: int = 0
     pushed: int = 0
+    pushed_absolute: int = 0
     failed: int = 0
     drift_corrected: int = 0
     skipped_excluded: int = 0

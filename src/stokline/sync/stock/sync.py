@@ -11,12 +11,24 @@ is still being read), and writes a level only when
 2. (``check_drift``) SHOPLINE shows something other than what was last pushed: someone changed
    it in the admin; it is set back, audited and counted as drift.
 
+A write is an ``adjust`` by the target minus the level the pass read (DESIGN.md, "Stock
+arithmetic"): a full pass may write minutes after it read, and a checkout SHOPLINE took in
+between must stay taken, not be overwritten by an absolute set. Only a level the pass could not
+read (the item is not stocked at the location yet) is ``set``. The target is recorded as pushed,
+so a quiet catalogue costs no writes; the sale reaches the target through Stokly (or as a paid
+order not yet imported) on a later pass, where SHOPLINE already shows it.
+
 A level SHOPLINE already shows is recorded as pushed without a write. Every successful write is
-recorded at once, a failed one never: the next pass re-derives it from Stokly and pushes it
-again, so a 429 storm or a crash loses nothing. SHOPLINE's level is never taken as truth.
+recorded at once, a failed one never, and the value last pushed for it is forgotten: an adjust
+whose answer was lost may have been applied, and the client never resends it, so the next pass
+reads the level afresh and writes only the difference still missing (none if it landed). A 429
+storm or a crash loses nothing, and nothing is adjusted twice. SHOPLINE's level is never taken as
+truth: it is only the base of the difference.
 
 ``skus`` (Stokly SKUs, e.g. from `changed_skus_since`) limits a pass to those items: the event
-path. Nothing here ever writes to Stokly.
+path. It reads the SHOPLINE levels of just those items after its plan, right before writing, so
+its differences are taken from a read as fresh as the full pass's (never from the value last
+pushed). Nothing here ever writes to Stokly.
 """
 
 from __future__ import annotations
@@ -67,6 +79,7 @@ class _Run(SyncRun):
     def __post_init__(self) -> None:
         self.only = set(self.only) if self.only is not None else None
         self.written: set[tuple[str, str]] = set()
+        self.unsettled: list[tuple[str, str]] = []  # writes that failed: pushed value forgotten
         settings = self.mapping.syncs.stock
         self.batch_size = settings.batch_size if settings is not None else 250
         self.report = StockReport(client=self.client, trigger=self.trigger, dry_run=self.dry)
@@ -114,22 +127,37 @@ class _Run(SyncRun):
 
     # -- writing --------------------------------------------------------------------------------
 
-    async def _push(self, level: DesiredLevel, drift: int | None) -> None:
+    async def _push(self, level: DesiredLevel, shown: int | None, drift: int | None) -> None:
+        """Write one level: by difference from ``shown``, the level the pass read just before.
+
+        An adjust keeps whatever SHOPLINE sold between that read and this write; only a level
+        the pass could not read (not stocked at the location yet) is set absolutely.
+        """
         try:
-            await self.shopline.set_inventory_level(
-                level.inventory_item_id, level.location_id, level.available
-            )
+            if shown is None:
+                await self.shopline.set_inventory_level(
+                    level.inventory_item_id, level.location_id, level.available
+                )
+            else:
+                await self.shopline.adjust_inventory_level(
+                    level.inventory_item_id, level.location_id, level.available - shown
+                )
         except ConnectorError as exc:
             self.report.failed += 1
+            # Whatever was last pushed is no longer known to be what SHOPLINE shows (an adjust
+            # may have landed without its answer): the next pass compares a fresh read with the
+            # target instead, and never adjusts twice by the same difference.
+            self.unsettled.append(level.key)
+            verb = "setting" if shown is None else "adjusting"
             if not isinstance(exc, ApiError):
-                # No refusal: an answer that could not be read (the level may well be set) or no
-                # answer at all. The next pass reads SHOPLINE's level back and settles it.
+                # No refusal: an answer that could not be read (the write may well have been
+                # applied) or no answer at all. The next pass reads SHOPLINE's level back.
                 self._error(
-                    f"setting {level.shopline_sku} at {level.location_id} had no clear answer"
+                    f"{verb} {level.shopline_sku} at {level.location_id} had no clear answer"
                     f" (the next pass reads the level back): {exc}"
                 )
                 return
-            self._error(f"setting {level.shopline_sku} at {level.location_id}: {exc}")
+            self._error(f"{verb} {level.shopline_sku} at {level.location_id}: {exc}")
             if not is_transient(exc):
                 team = self.mapping.operating_model.owner_of("api_rejected")
                 self.store.exceptions.raise_(
@@ -143,11 +171,15 @@ class _Run(SyncRun):
                     payload={"sku": level.shopline_sku, "location_id": level.location_id},
                 )
             return
+        # The target is what was pushed, whatever SHOPLINE sold meanwhile: its sales reach
+        # Stokly (and the target) through the orders sync, so a quiet catalogue stays quiet.
         self.store.levels.record(
             self.client, [(level.inventory_item_id, level.location_id, level.available)]
         )
         self.written.add(level.key)
         self.report.pushed += 1
+        if shown is None:
+            self.report.pushed_absolute += 1
         if drift is not None:
             self.report.drift_corrected += 1
             self.store.audit.record(
@@ -201,7 +233,7 @@ class _Run(SyncRun):
         self, levels: list[DesiredLevel], current: dict[tuple[str, str], int | None]
     ) -> None:
         last = self.store.levels.all(self.client)
-        todo: list[tuple[DesiredLevel, int | None]] = []
+        todo: list[tuple[DesiredLevel, int | None, int | None]] = []  # level, shown, drift
         settled: list[tuple[str, str, int]] = []
         for level in levels:
             shown = current.get(level.key)
@@ -214,7 +246,7 @@ class _Run(SyncRun):
                 if shown == level.available:
                     settled.append((level.inventory_item_id, level.location_id, level.available))
                 else:
-                    todo.append((level, None))
+                    todo.append((level, shown, None))
             elif self.check_drift and shown is not None and shown != pushed:
                 log.info(
                     "drift: %s at %s shows %s, set %s",
@@ -223,15 +255,20 @@ class _Run(SyncRun):
                     shown,
                     pushed,
                 )
-                todo.append((level, shown))
+                todo.append((level, shown, shown))
         if self.dry:
-            self.report.would_push = [self._row(lv, current.get(lv.key)) for lv, _ in todo]
+            self.report.would_push = [self._row(lv, shown) for lv, shown, _ in todo]
             return
         self.store.levels.record(self.client, settled)
         done = 0
         for start in range(0, len(todo), self.batch_size):
             batch = todo[start : start + self.batch_size]
-            await asyncio.gather(*(self._push(level, drift) for level, drift in batch))
+            await asyncio.gather(
+                *(self._push(level, shown, drift) for level, shown, drift in batch)
+            )
+            if self.unsettled:
+                self.store.levels.forget(self.client, self.unsettled)
+                self.unsettled.clear()
             done += len(batch)
             if self.progress is not None:
                 self.progress(done, len(todo))
