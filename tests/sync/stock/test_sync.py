@@ -523,3 +523,80 @@ def test_a_pass_writes_once_per_changed_level_and_by_difference(world: World) ->
     assert [w["kind"] for w in s.shopline.writes] == ["adjust"] * 4
     assert {w["available_adjustment"] for w in s.shopline.writes} == {3, 6}
     assert s.run().pushed == 0 and s.shopline.writes == []
+
+
+# -- variants no Stokly item backs any more -------------------------------------------------------
+
+
+def key(write: dict[str, Any]) -> tuple[str, str]:
+    return (write["inventory_item_id"], write["location_id"])
+
+
+def test_a_variant_whose_item_is_gone_or_colliding_goes_to_zero(world: World) -> None:
+    s = stock(world)
+    report_only = world.mapping_with(
+        lambda text: text.replace("on_removed: archive", "on_removed: report")
+    )
+    s.run(report_only)
+    state = world.stokly_state
+    items = {i["sku"]: i for i in state.items}
+    sold = {
+        v["sku"]
+        for _, p in world.shopline_app.state.shopline.store.scan("product")
+        for v in p["variants"]
+        if v.get("sku")
+    }
+    third = next(
+        sku
+        for sku, i in sorted(items.items())
+        if sku in sold and sku not in (TENT, SOCKS) and i.get("format") != 2
+    )
+    assert s.level(third, ONLINE) > 0 and s.level(TENT, BRISTOL) > 0
+    state.save_item({**items[TENT], "status": 1})  # deleted
+    state.save_item({**items[third], "isSold": False})  # deactivated
+    twin = {**items[SOCKS], "itemId": state.new_id(), "sku": SOCKS.lower()}
+    state.save_item(twin)  # a second Stokly item matching SOCKS under case-insensitive rules
+
+    shown = s.levels()
+    report = s.run(report_only)
+    assert report.ok
+    for sku in (TENT, SOCKS, third):
+        for location in (ONLINE, BRISTOL):
+            assert s.level(sku, location) == 0, (sku, location)
+    gone = {(s.inventory_item(k), loc) for k in (TENT, SOCKS, third) for loc in (ONLINE, BRISTOL)}
+    assert {(w["inventory_item_id"], w["location_id"]) for w in s.shopline.writes} == {
+        key for key in gone if shown[key] != 0
+    }
+    assert all(w["available_adjustment"] == -shown[key(w)] for w in s.shopline.writes)
+    rows = {row["entity"].split(" ")[1]: row for row in report.exceptions}
+    assert rows[SOCKS]["code"] == "sku_collision"
+    assert rows[TENT]["code"] == rows[third]["code"] == "unknown_shopline_sku"
+    assert all("set to 0" in rows[k]["message"] for k in (TENT, SOCKS, third))
+    assert s.run(report_only).pushed == 0 and s.shopline.writes == []  # zero stays quiet
+
+    # Once Stokly has the item again, its level comes back and the exception is resolved.
+    state.save_item({**items[TENT], "status": 0})
+    back = s.run(report_only)
+    assert s.level(TENT, BRISTOL) == s.stokly_sellable(TENT, ["Bristol DC"], 0) > 0
+    assert ("unknown_shopline_sku", "resolved") in {
+        (r["code"], r["status"]) for r in back.exceptions if TENT in r["entity"]
+    }
+
+
+def test_a_variant_the_catalogue_archives_is_left_to_it_but_a_collision_is_not(
+    world: World,
+) -> None:
+    s = stock(world)  # the demo mapping archives products whose Stokly items are gone
+    s.run()
+    state = world.stokly_state
+    items = {i["sku"]: i for i in state.items}
+    before = s.level(TENT, ONLINE)
+    state.save_item({**items[TENT], "status": 1})
+    state.save_item({**items[SOCKS], "itemId": state.new_id(), "sku": SOCKS.lower()})
+
+    report = s.run()
+    assert s.level(TENT, ONLINE) == before  # the catalogue sync archives its product
+    assert {w["inventory_item_id"] for w in s.shopline.writes} == {s.inventory_item(SOCKS)}
+    assert s.level(SOCKS, ONLINE) == s.level(SOCKS, BRISTOL) == 0
+    rows = {row["entity"].split(" ")[1]: row for row in report.exceptions}
+    assert "set to 0" not in rows[TENT]["message"] and "set to 0" in rows[SOCKS]["message"]

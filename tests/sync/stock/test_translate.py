@@ -122,3 +122,21 @@ def test_only_limits_the_plan_to_those_stokly_skus_and_raises_nothing_else() -> 
 def test_an_item_without_stock_records_is_zero_not_unknown() -> None:
     plan = plan_levels(MAPPING, VARIANTS[:3], {**ITEMS}, LOCATIONS, [], [])
     assert set(levels(plan).values()) == {0} and plan.unmatched == []
+
+
+def test_a_variant_pushed_to_before_and_unmatched_now_is_planned_at_zero() -> None:
+    gone = VariantRef("v-gone", "inv-gone", "ACME-TENT-2P-ORANGE")  # no Stokly item any more
+    never = VariantRef("v-new", "inv-new", "ACME-HAMMOCK-XL-RED")  # never sold from Stokly
+    locations = {"Leeds DC": "L1", "York Store": "L2", "Bristol DC": "L3"}
+    plan = plan_levels(MAPPING, [gone, never], {}, locations, [], [], matched_before={"inv-gone"})
+    assert [(lv.variant_id, lv.location_id, lv.available) for lv in plan.levels] == [
+        ("v-gone", "7001", 0),
+        ("v-gone", "7002", 0),
+    ]
+    assert plan.zeroed == {"v-gone"}
+    assert [v.variant_id for v, _ in plan.unmatched] == ["v-gone", "v-new"]
+
+    archived = plan_levels(
+        MAPPING, [gone], {}, locations, [], [], matched_before={"inv-gone"}, removal_archives=True
+    )
+    assert archived.levels == [] and archived.zeroed == set()

@@ -18,7 +18,11 @@ record or allocation holds back every level of its item, and a paid order awaiti
 back its SKUs — a partial sum is never pushed. Each is one of ``problems``. Only a record that
 does not even say which item it concerns still fails the read.
 
-Nothing here writes anywhere: the state store is read for order links only.
+A variant that was sold from a Stokly item before (the store remembers a level pushed to it)
+and matches none now — the item deactivated, deleted, or colliding with another — is planned at
+0 (`plan_levels`' ``matched_before``), unless the catalogue sync archives it.
+
+Nothing here writes anywhere: the state store is read for order links and pushed levels only.
 """
 
 from __future__ import annotations
@@ -87,6 +91,9 @@ class _Reader(SyncContext):
         self.held_items: set[str] = set()  # Stokly item ids
         self.held_stokly_skus: set[str] = set()
         self.held_shopline_skus: set[str] = set()
+        # A malformed Stokly item whose SKU cannot be read: which variant it backs is unknown,
+        # so no unmatched variant is taken for one whose item is gone this pass.
+        self.unnamed_items = False
 
     # -- malformed records ----------------------------------------------------------------------
 
@@ -101,6 +108,8 @@ class _Reader(SyncContext):
         raw = record.raw if isinstance(record.raw, dict) else {}
         if isinstance(raw.get("sku"), str):
             self.held_stokly_skus.add(raw["sku"])
+        else:
+            self.unnamed_items = True
         if record.record_id:
             self.held_items.add(record.record_id)
         name = printable(raw.get("sku") or record.record_id or "without a SKU")
@@ -163,14 +172,20 @@ class _Reader(SyncContext):
         return variants
 
     async def items(self) -> dict[str, str]:
-        """Stockable Stokly items, SKU → itemId (variable parents hold no stock)."""
+        """Stockable Stokly items still sold, SKU → itemId (variable parents hold no stock).
+
+        A deleted item, or one deactivated (``isSold: false``, as the catalogue sync reads it),
+        backs no SHOPLINE level.
+        """
         wanted = None
         if self.only is not None:
             wanted = sorted({v for s in self.only for v in (s, s.upper(), s.lower())})
         return {
             item.sku: item.itemId
             async for item in self.stokly.iter_items(skus=wanted, on_invalid=self._bad_item)
-            if item.active and item.format != 2
+            if item.active
+            and item.format != 2
+            and (item.model_extra or {}).get("isSold") is not False
         }
 
     async def unimported(self) -> list[UnimportedLine]:
@@ -281,6 +296,7 @@ class _Reader(SyncContext):
             )
             item_ids = sorted(set(items.values()))
             records, allocations = await self.stokly_stock(item_ids, stokly_locations)
+        catalogue = self.mapping.syncs.catalogue
         plan = plan_levels(
             self.mapping,
             variants,
@@ -290,6 +306,15 @@ class _Reader(SyncContext):
             allocations,
             unimported,
             only=self.only,
+            # Variants this client's stock was pushed to: unmatched now, they are zeroed.
+            matched_before=(
+                {item for item, _ in self.store.levels.all(self.client)}
+                if self.only is None and not self.unnamed_items
+                else ()
+            ),
+            removal_archives=(
+                catalogue is not None and catalogue.enabled and catalogue.on_removed == "archive"
+            ),
         )
         self._hold(plan, items)
         read = StockPlanRead(locations=locations, plan=plan, problems=problems + self.problems)

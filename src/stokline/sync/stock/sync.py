@@ -209,9 +209,16 @@ class _Run(SyncRun):
             self._error(problem)
         plan = read.plan
         for variant, problem in plan.unmatched:
-            self._unknown(variant, problem.message, problem.code)
+            message = problem.message
+            if variant.variant_id in plan.zeroed:
+                message += (
+                    "; it was sold from Stokly's stock before, so its SHOPLINE level is set to 0"
+                    " until it matches a Stokly item again"
+                )
+            self._unknown(variant, message, problem.code)
         if self.only is None:
-            self._resolve_matched({level.variant_id for level in plan.levels})
+            matched = {lv.variant_id for lv in plan.levels if lv.variant_id not in plan.zeroed}
+            self._resolve_matched(matched)
         synced_count = sum(1 for loc in self.mapping.locations if loc.stock.sync)
         self.report.skipped_excluded = len(plan.excluded) * synced_count
         self.report.levels_computed = len(plan.levels)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -93,11 +93,17 @@ class DesiredLevel:
 
 @dataclass
 class StockPlan:
-    """Desired levels, and the variants left alone (excluded by the mapping, or unmatched)."""
+    """Desired levels, and the variants left alone (excluded by the mapping, or unmatched).
+
+    ``zeroed`` holds the ids of unmatched variants that were sold from a Stokly item before
+    (``matched_before``): each has a level of 0 in ``levels`` at every synced location, so a
+    variant whose item was deactivated, deleted or now collides is no longer on sale.
+    """
 
     levels: list[DesiredLevel] = field(default_factory=list)
     excluded: list[VariantRef] = field(default_factory=list)
     unmatched: list[tuple[VariantRef, Untranslatable]] = field(default_factory=list)
+    zeroed: set[str] = field(default_factory=set)
 
 
 def sellable(
@@ -120,6 +126,23 @@ def _resolve(mapping: ClientMapping, shopline_location: str | None) -> Location 
     return next((loc for loc in mapping.locations if loc.default), None)
 
 
+def _zero(variant: VariantRef, location: Location) -> DesiredLevel:
+    """Level 0 for a variant no Stokly item backs any more (its working all zero)."""
+    return DesiredLevel(
+        inventory_item_id=variant.inventory_item_id,
+        location_id=location.shopline_location,
+        variant_id=variant.variant_id,
+        shopline_sku=variant.sku,
+        stokly_sku="",
+        available=0,
+        on_hand=Decimal(0),
+        quarantined=Decimal(0),
+        allocated=Decimal(0),
+        buffer=location.stock.buffer,
+        unimported=0,
+    )
+
+
 def plan_levels(
     mapping: ClientMapping,
     variants: Iterable[VariantRef],
@@ -130,6 +153,8 @@ def plan_levels(
     unimported: Iterable[UnimportedLine] = (),
     *,
     only: set[str] | None = None,
+    matched_before: Collection[str] = (),
+    removal_archives: bool = False,
 ) -> StockPlan:
     """Desired levels for every variant × synced SHOPLINE location of ``mapping``.
 
@@ -138,6 +163,12 @@ def plan_levels(
     limits the plan to those items: variants matching none of them are left out silently, as
     they are another pass's business. SHOPLINE locations with ``stock.sync: false`` get no level,
     nor do locations whose Stokly locations are not all known (a partial sum would be wrong).
+
+    ``matched_before`` (SHOPLINE inventory item ids that had a level pushed) marks the unmatched
+    variants that were sold from Stokly's stock: each gets a level of 0 (``plan.zeroed``), as
+    nothing backs it now. ``removal_archives`` (the catalogue sync archives products whose Stokly
+    items are gone) leaves those that match no Stokly item to that archiving; a collision is
+    never archived, so it is zeroed regardless.
     """
     matcher = SkuMatcher(mapping, items)
     folded_locations = {name.strip().casefold(): lid for name, lid in stokly_locations.items()}
@@ -185,6 +216,10 @@ def plan_levels(
         except Untranslatable as exc:
             if only is None:
                 plan.unmatched.append((variant, exc))
+                archived = removal_archives and exc.code != "sku_collision"
+                if variant.inventory_item_id in matched_before and not archived:
+                    plan.zeroed.add(variant.variant_id)
+                    plan.levels.extend(_zero(variant, location) for location, _ in synced)
             continue
         if wanted is not None and sku_key(stokly_sku, match) not in wanted:
             continue
