@@ -292,7 +292,8 @@ def test_unknown_and_excluded_skus_are_never_pushed(world: World) -> None:
     healed = s.run(fixed)
     assert unknown_item in {w["inventory_item_id"] for w in s.shopline.writes}
     assert [(r["code"], r["status"]) for r in healed.exceptions] == [
-        ("unknown_shopline_sku", "resolved")
+        ("sku_collision", "open"),  # the override shares TENT's stock with TENT's own variant
+        ("unknown_shopline_sku", "resolved"),
     ]
     assert world.store.exceptions.get(record.id).status == "resolved"
 
@@ -600,3 +601,47 @@ def test_a_variant_the_catalogue_archives_is_left_to_it_but_a_collision_is_not(
     assert s.level(SOCKS, ONLINE) == s.level(SOCKS, BRISTOL) == 0
     rows = {row["entity"].split(" ")[1]: row for row in report.exceptions}
     assert "set to 0" not in rows[TENT]["message"] and "set to 0" in rows[SOCKS]["message"]
+
+
+# -- one Stokly item, one sellable figure ---------------------------------------------------------
+
+
+def test_one_stokly_item_shows_its_stock_on_one_variant_only(world: World) -> None:
+    s = stock(world)
+    s.run()
+    override = f"    - {{shopline_sku: {UNKNOWN}, stokly_sku: {TENT}}}\n"
+    both = world.mapping_with(
+        lambda text: text.replace("  overrides:\n", "  overrides:\n" + override, 1)
+    )
+    report = s.run(both)
+    assert report.ok
+    # TENT's own variant (its SKU is the Stokly SKU exactly) shows the figure; the override 0.
+    # (Paid orders of the hammock waiting for import now count against the tent.)
+    waiting = sum(
+        line["quantity"]
+        for _, order in world.shopline_app.state.shopline.store.scan("order")
+        if order.get("financial_status") == "paid" and not order.get("cancelled_at")
+        for line in order["line_items"]
+        if line.get("sku") == UNKNOWN
+    )
+    online = s.stokly_sellable(TENT, ["Leeds DC", "York Store"], 2, unimported=waiting)
+    assert s.level(TENT, ONLINE) == online > 0
+    assert s.level(TENT, BRISTOL) == s.stokly_sellable(TENT, ["Bristol DC"], 0) > 0
+    assert s.level(UNKNOWN, ONLINE) == s.level(UNKNOWN, BRISTOL) == 0
+    [shared] = [r for r in report.exceptions if r["code"] == "sku_collision"]
+    assert TENT in shared["entity"] and UNKNOWN in shared["message"]
+    assert f"shown on {TENT}" in shared["message"]
+    [record] = world.store.exceptions.list(
+        client="demo-outdoor", entity_kind="stokly_sku_shared", status="open"
+    )
+    assert {v["sku"] for v in record.payload["variants"]} == {TENT, UNKNOWN}
+
+    again = s.run(both)  # quiet, and still one exception
+    assert again.pushed == 0 and s.shopline.writes == []
+    assert len(world.store.exceptions.list(client="demo-outdoor", code="sku_collision")) == 1
+
+    # Without the override one variant sells TENT again: the exception closes by itself.
+    alone = s.run()
+    assert ("sku_collision", "resolved") in {(r["code"], r["status"]) for r in alone.exceptions}
+    assert world.store.exceptions.get(record.id).status == "resolved"
+    assert s.level(TENT, ONLINE) == s.stokly_sellable(TENT, ["Leeds DC", "York Store"], 2) > online

@@ -140,3 +140,21 @@ def test_a_variant_pushed_to_before_and_unmatched_now_is_planned_at_zero() -> No
         MAPPING, [gone], {}, locations, [], [], matched_before={"inv-gone"}, removal_archives=True
     )
     assert archived.levels == [] and archived.zeroed == set()
+
+
+def test_one_stokly_item_is_shown_on_one_variant_the_rest_at_zero() -> None:
+    variants = [
+        VariantRef("12", "inv-12", "crag-socks-75-m"),  # matches only under case-insensitivity
+        VariantRef("30", "inv-30", "CRAG-SOCKS-75-M"),  # the Stokly SKU exactly, same SKU on
+        VariantRef("21", "inv-21", "CRAG-SOCKS-75-M"),  # two products: the lower id shows it
+        VariantRef("9", "inv-9", "TENT-2P-GRN"),  # override to the tent
+        VariantRef("40", "inv-40", "acme-tent-2p-green"),  # no exact match: the first by id
+    ]
+    plan = plan_levels(MAPPING, variants, ITEMS, LOCATIONS, RECORDS, [], [])
+    shown = {(lv.variant_id, lv.location_id): lv.available for lv in plan.levels}
+    assert {k: [v.variant_id for v in vs] for k, vs in plan.shared.items()} == {
+        "CRAG-SOCKS-75-M": ["21", "12", "30"],
+        "ACME-TENT-2P-GREEN": ["9", "40"],
+    }
+    assert shown[("21", "7002")] == 2 and shown[("9", "7002")] == 5
+    assert all(shown[(v, loc)] == 0 for v in ("12", "30", "40") for loc in ("7001", "7002"))

@@ -61,6 +61,9 @@ log = logging.getLogger("stokline.sync.stock")
 
 ACTOR = "stokline.sync.stock"
 VARIANT = "variant"
+# An exception about a Stokly SKU several SHOPLINE variants resolve to (the catalogue sync's
+# "stokly_sku" collisions are Stokly SKUs that collide with each other: another thing).
+SHARED = "stokly_sku_shared"
 MOVEMENT_EVENTS = ("stock.movement", "item.created", "item.updated")
 """Change-feed events after which an item's sellable level may differ."""
 _SKU_CODES = frozenset({"unknown_shopline_sku", "sku_collision"})
@@ -121,6 +124,48 @@ class _Run(SyncRun):
                 )
                 entity = f"variant {sku} ({record.entity_id})"
                 note = "the variant's SKU matches a Stokly item now"
+                self.report.add_exception(record.code, record.team, entity, note, "resolved")
+                if not self.dry:
+                    self.store.exceptions.resolve(record.id, note)
+
+    def _shared(self, stokly_sku: str, variants: list[VariantRef]) -> None:
+        """One exception for a Stokly item that several SHOPLINE variants resolve to."""
+        code = "sku_collision"
+        team = self.mapping.operating_model.owner_of(code)
+        names = ", ".join(f"{v.sku} ({v.variant_id})" for v in variants)
+        shown = variants[0]
+        message = (
+            f"Stokly item {stokly_sku} is sold by {len(variants)} SHOPLINE variants: {names}; its"
+            f" sellable stock is shown on {shown.sku} ({shown.variant_id}) only, the others are"
+            " set to 0 until one variant is left"
+        )
+        entity = f"Stokly item {stokly_sku}"
+        if self.dry:
+            self.report.add_exception(code, team, entity, message)
+            return
+        record = self.store.exceptions.raise_(
+            self.client,
+            code,
+            SHARED,
+            stokly_sku,
+            message,
+            team=team,
+            payload={
+                "sku": stokly_sku,
+                "variants": [{"id": v.variant_id, "sku": v.sku} for v in variants],
+                "shown_on": shown.variant_id,
+            },
+        )
+        self.report.add_exception(code, team, entity, message, record.status)
+
+    def _resolve_shared(self, shared: set[str]) -> None:
+        """Close the shared-item exceptions of Stokly items one variant sells again."""
+        for record in self.store.exceptions.list(
+            client=self.client, entity_kind=SHARED, status=ACTIVE
+        ):
+            if record.code == "sku_collision" and record.entity_id not in shared:
+                note = "one SHOPLINE variant sells the Stokly item now"
+                entity = f"Stokly item {record.entity_id}"
                 self.report.add_exception(record.code, record.team, entity, note, "resolved")
                 if not self.dry:
                     self.store.exceptions.resolve(record.id, note)
@@ -216,9 +261,12 @@ class _Run(SyncRun):
                     " until it matches a Stokly item again"
                 )
             self._unknown(variant, message, problem.code)
+        for stokly_sku, variants in plan.shared.items():
+            self._shared(stokly_sku, variants)
         if self.only is None:
             matched = {lv.variant_id for lv in plan.levels if lv.variant_id not in plan.zeroed}
             self._resolve_matched(matched)
+            self._resolve_shared(set(plan.shared))
         synced_count = sum(1 for loc in self.mapping.locations if loc.stock.sync)
         self.report.skipped_excluded = len(plan.excluded) * synced_count
         self.report.levels_computed = len(plan.levels)

@@ -39,6 +39,7 @@ __all__ = [
     "VariantRef",
     "plan_levels",
     "sellable",
+    "shown_on",
 ]
 
 
@@ -104,6 +105,9 @@ class StockPlan:
     excluded: list[VariantRef] = field(default_factory=list)
     unmatched: list[tuple[VariantRef, Untranslatable]] = field(default_factory=list)
     zeroed: set[str] = field(default_factory=set)
+    shared: dict[str, list[VariantRef]] = field(default_factory=dict)
+    """Stokly SKU → the SHOPLINE variants it resolves to, when more than one: the first shows
+    its sellable figure (`shown_on`), the others are planned at 0."""
 
 
 def sellable(
@@ -143,6 +147,23 @@ def _zero(variant: VariantRef, location: Location) -> DesiredLevel:
     )
 
 
+def _id_order(variant: VariantRef) -> tuple[int, int, str]:
+    vid = variant.variant_id
+    return (0, int(vid), vid) if vid.isdigit() else (1, 0, vid)
+
+
+def shown_on(stokly_sku: str, variants: Iterable[VariantRef]) -> list[VariantRef]:
+    """The variants one Stokly item resolves to, the one to show its sellable figure first.
+
+    That is the variant whose SKU is the Stokly SKU exactly, else the first by id (the lowest
+    id among exact matches, if several products carry the same SKU); the rest follow by id.
+    """
+    ordered = sorted(variants, key=_id_order)
+    exact = [v for v in ordered if v.sku == stokly_sku]
+    first = exact[0] if exact else ordered[0]
+    return [first, *(v for v in ordered if v is not first)]
+
+
 def plan_levels(
     mapping: ClientMapping,
     variants: Iterable[VariantRef],
@@ -169,6 +190,11 @@ def plan_levels(
     nothing backs it now. ``removal_archives`` (the catalogue sync archives products whose Stokly
     items are gone) leaves those that match no Stokly item to that archiving; a collision is
     never archived, so it is zeroed regardless.
+
+    One Stokly item's sellable figure is shown on one SHOPLINE variant only (DESIGN.md): when
+    several resolve to the same item (an override beside the item's own SKU, SKUs that differ
+    only in case, one SKU on two products), `shown_on` picks the variant that shows it and the
+    others are planned at 0 (``plan.shared``); their units are sold through the one.
     """
     matcher = SkuMatcher(mapping, items)
     folded_locations = {name.strip().casefold(): lid for name, lid in stokly_locations.items()}
@@ -207,6 +233,7 @@ def plan_levels(
     match = mapping.skus.match
     wanted = None if only is None else {sku_key(s, match) for s in only}
     plan = StockPlan()
+    matched: list[tuple[VariantRef, str]] = []
     for variant in variants:
         if matcher.excluded(variant.sku):
             plan.excluded.append(variant)
@@ -223,6 +250,17 @@ def plan_levels(
             continue
         if wanted is not None and sku_key(stokly_sku, match) not in wanted:
             continue
+        matched.append((variant, stokly_sku))
+
+    by_item: dict[str, dict[str, VariantRef]] = defaultdict(dict)
+    for variant, stokly_sku in matched:
+        by_item[stokly_sku].setdefault(variant.variant_id, variant)
+    for stokly_sku, group in by_item.items():
+        if len(group) > 1:
+            plan.shared[stokly_sku] = shown_on(stokly_sku, group.values())
+    for variant, stokly_sku in matched:
+        group = plan.shared.get(stokly_sku)
+        silent = group is not None and group[0].variant_id != variant.variant_id
         item_id = items[stokly_sku]
         for location, location_ids in synced:
             on_hand = sum((stock[(item_id, lid)][0] for lid in location_ids), Decimal(0))
@@ -237,7 +275,9 @@ def plan_levels(
                     variant_id=variant.variant_id,
                     shopline_sku=variant.sku,
                     stokly_sku=stokly_sku,
-                    available=sellable(
+                    available=0
+                    if silent
+                    else sellable(
                         [(on_hand, quarantined, reserved)],
                         buffer=location.stock.buffer,
                         unimported=waiting,
