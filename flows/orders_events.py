@@ -65,6 +65,7 @@ from stokline.store import Store
 from stokline.sync.clients import open_clients
 from stokline.sync.followers import Follower
 from stokline.sync.orders.report import OrdersReport
+from stokline.sync.orders.run import LINK as ORDER_LEASE
 from stokline.sync.orders.sync import ORDER_TOPICS, sync_orders
 
 WATCHER = "orders-inbox"
@@ -148,6 +149,9 @@ async def orders_inbox_flow(
             retry_at = 0.0
             async for began in watch.polls():
                 waiting = store.inbox.claimable(client, topics=ORDER_TOPICS)
+                # Orders a run that died had leased are taken over as soon as their leases
+                # expire, not at the next sweep.
+                waiting += len(store.leases.orphaned(client, ORDER_LEASE, limit=1))
                 if waiting and began >= retry_at:
                     try:
                         report = await import_inbox(loaded, shopline, stokly, store, locations)

@@ -1,12 +1,13 @@
-"""How long a killed run's orders wait: from the SIGKILL to another run having handled them.
+"""How long a killed run's orders wait: from the SIGKILL to another run having taken them over.
 
 At each kill the probe notes the orders the killed runs held — those leased to a run and those of
-webhook deliveries claimed by one — that are not in Stokly yet. A thread then looks at the state
-store every `POLL_SECONDS`: an order counts as recovered when another run has handled it, that
-is when it is linked to a Stokly sale order, or when a run has (re)raised an exception on it
-after the kill (an order held by an unknown SKU is handled too: it waits for a person, not for a
-lease). The figures are the seconds from the kill to that moment; orders never handled before the
-campaign ends are counted apart.
+webhook deliveries claimed by one — that are not in Stokly yet, with the lease holders and claim
+tokens of the dead runs. A thread then looks at the state store every `POLL_SECONDS`: an order
+counts as recovered when another run has taken it over — none of its leases is the dead run's
+any more and none of its deliveries is still claimed by it — or when it is in Stokly, or when a
+run has (re)raised an exception on it after the kill. The figures are the seconds from the kill
+to that moment (`imported` counts those that are in Stokly by the end); orders never taken over
+before the campaign ends are counted apart.
 """
 
 from __future__ import annotations
@@ -38,6 +39,10 @@ class RecoveryProbe:
         self.client = client
         # order id → (kill number, monotonic time of the kill, wall time of the kill)
         self.pending: dict[str, tuple[int, float, datetime]] = {}
+        # what the dead runs held: order id → lease holders, and → (inbox row, claim token)
+        self.dead_leases: dict[str, set[str]] = {}
+        self.dead_claims: dict[str, set[tuple[int, str]]] = {}
+        self.recovered: set[str] = set()
         self.waits: list[float] = []
         self.held_at_kill: list[int] = []
         self._lock = threading.Lock()
@@ -47,31 +52,42 @@ class RecoveryProbe:
 
     # -- at a kill ------------------------------------------------------------------------------
 
-    def _held(self) -> set[str]:
-        """Orders a run holds now: leased, or named by a delivery a run has claimed."""
-        with self.store.engine.connect() as conn:
-            leased = {
-                r.key
-                for r in conn.execute(
-                    select(leases_table.c.key).where(
-                        leases_table.c.client == self.client, leases_table.c.kind == "order"
-                    )
-                )
-            }
-            bodies = conn.execute(
-                select(inbox_table.c.body).where(
-                    inbox_table.c.client == self.client, inbox_table.c.status == "processing"
-                )
+    def _leases(self, conn: Any) -> dict[str, set[str]]:
+        rows = conn.execute(
+            select(leases_table.c.key, leases_table.c.holder).where(
+                leases_table.c.client == self.client, leases_table.c.kind == "order"
             )
-            claimed = set()
-            for (body,) in bodies:
-                try:
-                    order_id = json.loads(bytes(body)).get("id")
-                except (ValueError, AttributeError):
-                    continue
-                if isinstance(order_id, str | int):
-                    claimed.add(str(order_id))
-        return leased | claimed
+        )
+        found: dict[str, set[str]] = {}
+        for r in rows:
+            found.setdefault(r.key, set()).add(r.holder)
+        return found
+
+    def _claims(self, conn: Any) -> dict[str, set[tuple[int, str]]]:
+        rows = conn.execute(
+            select(inbox_table.c.id, inbox_table.c.body, inbox_table.c.claimed_by).where(
+                inbox_table.c.client == self.client, inbox_table.c.status == "processing"
+            )
+        )
+        found: dict[str, set[tuple[int, str]]] = {}
+        for r in rows:
+            try:
+                order_id = json.loads(bytes(r.body)).get("id")
+            except (ValueError, AttributeError):
+                continue
+            if isinstance(order_id, str | int):
+                found.setdefault(str(order_id), set()).add((r.id, r.claimed_by or ""))
+        return found
+
+    def _held(self) -> set[str]:
+        """Orders the runs hold now (leased, or named by a claimed delivery), noting by whom."""
+        with self.store.engine.connect() as conn:
+            leases, claims = self._leases(conn), self._claims(conn)
+        for order_id, holders in leases.items():
+            self.dead_leases.setdefault(order_id, set()).update(holders)
+        for order_id, held in claims.items():
+            self.dead_claims.setdefault(order_id, set()).update(held)
+        return set(leases) | set(claims)
 
     def _linked(self, order_ids: list[str]) -> set[str]:
         if not order_ids:
@@ -121,12 +137,18 @@ class RecoveryProbe:
         ids = sorted(pending)
         linked = self._linked(ids)
         touched = self._handled_since(ids)
+        with self.store.engine.connect() as conn:
+            leases, claims = self._leases(conn), self._claims(conn)
         now = time.monotonic()
         with self._lock:
             for order_id in ids:
                 _, at, wall = pending[order_id]
-                if order_id in linked or touched.get(order_id, wall) > wall:
+                dead_lease = leases.get(order_id, set()) & self.dead_leases.get(order_id, set())
+                dead_claim = claims.get(order_id, set()) & self.dead_claims.get(order_id, set())
+                taken_over = not dead_lease and not dead_claim
+                if taken_over or order_id in linked or touched.get(order_id, wall) > wall:
                     self.waits.append(now - at)
+                    self.recovered.add(order_id)
                     self.pending.pop(order_id, None)
 
     def _loop(self) -> None:
@@ -149,9 +171,11 @@ class RecoveryProbe:
                 return None
             return round(waits[min(len(waits) - 1, round(q * (len(waits) - 1)))], 1)
 
+        imported = len(self._linked(sorted(self.recovered)))
         return {
             "orders_held_at_kills": self.held_at_kill,
             "recovered": len(waits),
+            "imported": imported,
             "not_recovered": len(self.pending),
             "p50_seconds": at(0.5),
             "p95_seconds": at(0.95),

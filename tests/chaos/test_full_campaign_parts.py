@@ -4,6 +4,7 @@ Prefect calls it makes as an operator (checked against a fake Prefect API at the
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -78,7 +79,8 @@ def test_the_recovery_probe_times_a_killed_runs_orders_until_another_run_handles
 ) -> None:
     with Store(f"sqlite:///{tmp_path / 'state.db'}") as store:
         store.links.put("demo", "order", "already", "SO-0")  # in Stokly before the kill
-        store.leases.acquire("demo", "order", ["already", "leased", "held"], "dead-run")
+        store.leases.acquire("demo", "order", ["already", "leased"], "dead-run")
+        store.leases.acquire("demo", "order", ["held"], "dead-run", ttl=timedelta(seconds=-1))
         store.inbox.add("demo", "wh-1", "orders/paid", json.dumps({"id": 42}).encode())
         store.inbox.add("demo", "wh-2", "orders/paid", b"not json")
         assert len(store.inbox.claim("demo", "dead-worker", 10)) == 2
@@ -93,6 +95,10 @@ def test_the_recovery_probe_times_a_killed_runs_orders_until_another_run_handles
             summary = probe.summary()
             assert summary["recovered"] == 2 and summary["not_recovered"] == 1
             assert summary["p95_seconds"] is not None and summary["p95_seconds"] >= 0
-            assert summary["orders_held_at_kills"] == [3]
+            assert summary["orders_held_at_kills"] == [3] and summary["imported"] == 1
+            # Its lease expired and another run takes the order over: recovered, not imported.
+            assert store.leases.acquire("demo", "order", ["held"], "next-run") == {"held"}
+            probe.look()
+            assert probe.summary()["recovered"] == 3 and probe.summary()["not_recovered"] == 0
         finally:
             probe.close()

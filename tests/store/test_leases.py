@@ -70,3 +70,15 @@ def test_racing_runs_never_share_a_key(store):
         t.join()
     every = [k for got in taken.values() for k in got]
     assert sorted(every, key=int) == keys  # each key held by exactly one run
+
+
+def test_orphaned_keys_are_the_expired_leases_nobody_took(store):
+    store.leases.acquire("demo", "order", ["dead-1", "dead-2"], "dead", ttl=timedelta(seconds=-1))
+    store.leases.acquire("demo", "order", ["live"], "live")
+    store.leases.acquire("demo", "order", ["gone"], "done", ttl=timedelta(seconds=-1))
+    store.leases.release("done")  # a run that ended released its leases: nothing orphaned
+    store.leases.acquire("other", "order", ["dead-3"], "dead", ttl=timedelta(seconds=-1))
+    assert sorted(store.leases.orphaned("demo", "order")) == ["dead-1", "dead-2"]
+    assert store.leases.orphaned("demo", "order", limit=1) in (["dead-1"], ["dead-2"])
+    assert store.leases.acquire("demo", "order", ["dead-1"], "next") == {"dead-1"}
+    assert store.leases.orphaned("demo", "order") == ["dead-2"]

@@ -93,6 +93,18 @@ class Leases:
         with self._engine.begin() as conn:
             conn.execute(query)
 
+    def orphaned(self, client: str, kind: str, limit: int = _CHUNK) -> list[str]:
+        """Keys whose lease expired and that nobody took since: the work of a run that died
+        (a run that ends, even by an error, releases its leases). Oldest expiry first."""
+        query = (
+            select(table.c.key)
+            .where(table.c.client == client, table.c.kind == kind, table.c.expires_at < now())
+            .order_by(table.c.expires_at)
+            .limit(limit)
+        )
+        with self._engine.connect() as conn:
+            return [r.key for r in conn.execute(query)]
+
     def holders(self, client: str, kind: str, keys: Iterable[str]) -> dict[str, str]:
         """Who holds a live lease on each of ``keys`` (for reports and tests)."""
         chosen = [str(k) for k in keys]

@@ -119,3 +119,26 @@ def test_a_live_run_slower_than_the_expiry_keeps_its_order_from_a_second_run(
     assert len(world.sale_orders(order["id"])) == 1
     assert world.stokly_summary()["duplicateSaleOrders"] == []
     assert world.store.inbox.count(CLIENT, "done") == 1
+
+
+def test_the_inbox_watchers_pass_takes_over_a_dead_runs_swept_order_without_a_sweep(
+    world: World, short: None
+) -> None:
+    # The order reached the run that died through its sweep: no webhook delivery will bring it
+    # back. The watcher's inbox-only passes take it over once its lease expires.
+    order = world.place((TENT, 1), customer={"email": "tim@example.net"})
+    assert world.store.leases.acquire(CLIENT, "order", [order["id"]], "orders:dead-host:2")
+
+    early = world.run(sweep=False)
+    assert early.seen == 0 and world.sale_orders(order["id"]) == []
+
+    def imported() -> bool:
+        world.run(sweep=False)
+        return len(world.sale_orders(order["id"])) == 1
+
+    wait_until(imported, EXPIRY.total_seconds() + 10)
+    assert world.store.leases.orphaned(CLIENT, "order") == []
+    assert world.store.leases.holders(CLIENT, "order", [order["id"]]) == {}  # released at the end
+    world.run()
+    assert len(world.sale_orders(order["id"])) == 1
+    assert world.stokly_summary()["duplicateSaleOrders"] == []

@@ -1,9 +1,10 @@
 """The work of one orders run, read in: webhook events, the sweep, replays; and handed back.
 
-Candidates come from three places: the webhook inbox (events claimed row by row, ``FOR UPDATE
+Candidates come from four places: the webhook inbox (events claimed row by row, ``FOR UPDATE
 SKIP LOCKED`` on PostgreSQL, so concurrent runs split them), a sweep of the SHOPLINE orders
-updated since the stored cursor minus the look-back window, and the orders whose exceptions are
-open or marked for retry. The inbox's orders are re-read from SHOPLINE by id for their current
+updated since the stored cursor minus the look-back window, the orders whose exceptions are
+open or marked for retry, and the orders a run that died had leased (their leases expired and
+nobody took them: every pass takes them over, the inbox-only pass of the watcher included). The inbox's orders are re-read from SHOPLINE by id for their current
 state (the webhook's own copy is the fallback). Every order is leased to the run before it is
 worked on (`stokline.store.leases`); one another run holds is left to it, with its events.
 A malformed delivery or order becomes a ``poison_message``. At the end, the events of settled
@@ -212,8 +213,21 @@ class OrderIntake(OrdersRun):
             self.report.add_error(f"re-reading {len(wanted)} orders from SHOPLINE failed: {exc}")
             return None
 
+    def _orphans(self) -> list[str]:
+        """Orders a run that died had leased: taken now, so that they wait no longer than their
+        lease's expiry (about a minute), not for the next sweep; released when this run ends."""
+        if self.dry:
+            return []
+        orphaned = self.store.leases.orphaned(self.client, LINK)
+        if not orphaned:
+            return []
+        taken = self.store.leases.acquire(self.client, LINK, orphaned, self.holder)
+        log.info("%d order(s) of a run that died are taken over", len(taken))
+        return sorted(taken)
+
     async def _candidates(self, since: datetime) -> dict[str, dict[str, Any]]:
         bodies = self._read_events()
+        orphans = self._orphans()
         for record in self.store.exceptions.list(
             client=self.client, entity_kind=LINK, status=ACTIVE
         ):
@@ -222,7 +236,7 @@ class OrderIntake(OrdersRun):
         swept = await self._sweep(since) if self.sweep else None
         orders = dict(swept or {})
         fetched = await self._fetch(
-            i for i in [*bodies, *replay] if i not in orders and i not in self.unreadable
+            i for i in [*bodies, *replay, *orphans] if i not in orders and i not in self.unreadable
         )
         # SHOPLINE cannot be read: the webhook's own copy of an order is the next best; orders
         # replayed for their exceptions wait for the next run (their exceptions stay open).
