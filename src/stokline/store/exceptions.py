@@ -44,7 +44,9 @@ REASONS: dict[str, Reason] = {
     ),
     "sku_collision": Reason(
         "high",
-        "Give the colliding Stokly items distinct SKUs, or match SKUs more strictly (skus.match).",
+        "Give the colliding Stokly items distinct SKUs, or match SKUs more strictly (skus.match); "
+        "for one Stokly item behind several SHOPLINE variants, remove the extra variant or the "
+        "override that points it at the item.",
     ),
     "unknown_location": Reason(
         "high", "Map the SHOPLINE location under locations:, or mark a default location."
