@@ -58,8 +58,9 @@ def run(args: argparse.Namespace) -> int:
     # Started in the background by a non-interactive shell, a process inherits SIGINT ignored:
     # Ctrl-C (or a supervisor's SIGINT) must stop it all the same.
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    print(f"alert sink on {sink.url}/alerts, writing to {args.log}", flush=True)
     try:
+        # Inside the try: a Ctrl-C right after the line is printed stops it cleanly too.
+        print(f"alert sink on {sink.url}/alerts, writing to {args.log}", flush=True)
         sink.serve_forever()
     except KeyboardInterrupt:
         pass
