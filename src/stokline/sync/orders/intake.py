@@ -4,10 +4,12 @@ Candidates come from four places: the webhook inbox (events claimed row by row, 
 SKIP LOCKED`` on PostgreSQL, so concurrent runs split them), a sweep of the SHOPLINE orders
 updated since the stored cursor minus the look-back window, the orders whose exceptions are
 open or marked for retry, and the orders a run that died had leased (their leases expired and
-nobody took them: every pass takes them over, the inbox-only pass of the watcher included). The inbox's orders are re-read from SHOPLINE by id for their current
-state (the webhook's own copy is the fallback). Every order is leased to the run before it is
-worked on (`stokline.store.leases`); one another run holds is left to it, with its events.
-A malformed delivery or order becomes a ``poison_message``. At the end, the events of settled
+nobody took them: every pass takes them over, the inbox-only pass of the watcher included). The
+inbox's orders are re-read from SHOPLINE by id for their current state (the webhook's own copy
+is the fallback). Every order is leased to the run before it is worked on
+(`stokline.store.leases`); one another run holds is left to it, with its events. A delivery
+is validated into the order model like a record of an API page: a malformed delivery or order
+becomes a ``poison_message``. At the end, the events of settled
 orders are done and the others go back to the inbox, and the sweep cursor moves only as far as
 the oldest order still unsettled.
 """
