@@ -132,3 +132,31 @@ def test_malformed_transactions_hold_back_only_their_order(world: World) -> None
     assert run_payments(shop, seam).ok
     assert len(shop.payments_of(broken["id"])) == 1
     assert [r.status for r in poison(world)] == ["resolved"]
+
+
+def test_a_malformed_refund_holds_back_only_its_order(world: World) -> None:
+    shop = Finance(world)
+    good, broken = shop.place((TENT, 1)), shop.place((SOCKS, 2))
+    world.run()
+    shop.refund(good["id"], note="Wrong size")
+    refund = shop.refund(broken["id"], note="Damaged in transit")
+    seam = Tamper(world.shopline_app)
+    seam.edits[("refunds", "id", str(refund["id"]))] = break_amount  # its id is no string
+
+    report = run_payments(shop, seam)
+    assert report.ok, report.errors
+    assert len(shop.refunds_of(good["id"])) == 1 and shop.refunds_of(broken["id"]) == []
+    [record] = poison(world)
+    assert record.entity_id == broken["id"] and "refunds are malformed" in record.message
+
+    again = run_payments(shop, seam)  # still malformed: the same exception, not a new one
+    assert again.ok and again.exceptions_opened == 0 and again.exceptions_resolved == 0
+    [still] = poison(world)
+    assert still.id == record.id and still.status in ("open", "retrying")
+
+    seam.edits.clear()
+    fixed = run_payments(shop, seam)
+    assert fixed.ok and fixed.exceptions_resolved == 1
+    assert len(shop.refunds_of(broken["id"])) == 1
+    assert [r.status for r in poison(world)] == ["resolved"]
+    assert len(shop.refunds_of(good["id"])) == 1  # nothing recorded twice

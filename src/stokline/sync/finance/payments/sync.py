@@ -46,7 +46,14 @@ from typing import Any
 
 from stokline.config import Mapping
 from stokline.config.models import Gateway
-from stokline.connectors import ApiError, ConnectorError, ShoplineClient, StoklyClient, is_transient
+from stokline.connectors import (
+    ApiError,
+    ConnectorError,
+    ResponseFormatError,
+    ShoplineClient,
+    StoklyClient,
+    is_transient,
+)
 from stokline.connectors.shopline.models import Order, Refund
 from stokline.connectors.stokly.filters import one_of
 from stokline.connectors.stokly.invented import Payment
@@ -106,6 +113,10 @@ class _OrderContext:
     payments: dict[tuple[str, str], Payment] | None = None
     refunds: dict[str, StoklyRefund] | None = None
     lines: list[SaleOrderItem] | None = None
+
+
+class _MalformedRefunds(Exception):
+    """SHOPLINE answered an order's refunds in a shape no model accepts (not retried)."""
 
 
 @dataclass(eq=False, repr=False)
@@ -195,9 +206,11 @@ class _Run(SyncRun):
         self.active[key] = [record]
         self.report.add_exception(exc.code, team, entity, exc.message, record.status)
 
-    def _malformed(self, order_id: str, raw: Any, why: str) -> None:
+    def _malformed(self, order_id: str, raw: Any, why: str, part: str = "order") -> None:
         """One ``poison_message`` for an order whose money SHOPLINE sent malformed; what it
-        sent is kept (cut to `RAW_KEPT` characters) and the order is read again next run."""
+        sent is kept (cut to `RAW_KEPT` characters) and the order is read again next run.
+        ``part``: what was malformed — the order or its transactions (closed once they read), or
+        its refunds (closed once the order's money is recorded)."""
         team = self.mapping.operating_model.owner_of("poison_message")
         name = raw.get("name") if isinstance(raw, dict) else None
         entity = f"order {printable(name)} ({printable(order_id)})" if name else f"order {order_id}"
@@ -214,12 +227,17 @@ class _Run(SyncRun):
             order_id,
             message,
             team=team,
-            payload={"order": name, "order_id": order_id, "sent": sent},
+            payload={"order": name, "order_id": order_id, "sent": sent, "part": part},
         )
         if "poison_message" not in before and record.status == "open":
             self.report.exceptions_opened += 1
         self.active[(MONEY, order_id)] = [record]
         self.report.add_exception("poison_message", team, entity, message, record.status)
+
+    def _malformed_part(self, order_id: str) -> str:
+        records = self.active.get((MONEY, order_id), [])
+        payload = records[0].payload if records and isinstance(records[0].payload, dict) else {}
+        return str(payload.get("part") or "order")
 
     def _resolve(self, kind: str, entity_id: str, note: str) -> None:
         for record in self.active.pop((kind, entity_id), []):
@@ -486,6 +504,8 @@ class _Run(SyncRun):
                 await self._refunds(ctx, refund_moves)
         except _Deferred:
             self._defer(order.id)
+        except _MalformedRefunds as exc:  # SHOPLINE's refunds in a shape no model accepts
+            self._malformed(order.id, None, f"its refunds are malformed: {exc}", "refunds")
         except ConnectorError as exc:  # a read of Stokly or SHOPLINE failed: all of it waits
             self.report.add_error(f"reading the records of {order.name or order.id} failed: {exc}")
             self._defer(order.id)
@@ -493,9 +513,17 @@ class _Run(SyncRun):
             why = describe_failure(exc)
             self.report.add_error(f"the records of {order.name or order.id} failed: {why}")
             self._defer(order.id)
+        else:
+            if self._malformed_part(order.id) == "refunds" and (MONEY, order.id) in self.active:
+                self._resolve(MONEY, order.id, "its refunds read and its money is recorded")
 
     async def _refunds(self, ctx: _OrderContext, moves: list[Movement]) -> None:
-        grouped, loose = await read_refunds(self.shopline, ctx.order.id, moves, self.money)
+        try:
+            grouped, loose = await read_refunds(self.shopline, ctx.order.id, moves, self.money)
+        except ResponseFormatError as exc:
+            if is_transient(exc):  # not SHOPLINE's answer (an HTML page, cut-off JSON): it waits
+                raise
+            raise _MalformedRefunds(str(exc)) from None
         for movement in loose:  # refund money SHOPLINE shows under no refund: record the money
             gateway = self._gateway(ctx.order, PAYMENT_LINK, movement.transaction_id, movement)
             if gateway is not None:
@@ -535,6 +563,8 @@ class _Run(SyncRun):
         for why in money.unidentified:
             self.report.add_error(why)
         for _, order_id in [k for k in self.active if k[0] == MONEY]:
+            if self._malformed_part(order_id) == "refunds":
+                continue  # closed once the order's refunds read and its money is recorded
             if order_id in money.transactions and order_id not in money.malformed:
                 self._resolve(MONEY, order_id, "SHOPLINE's record of it reads now")
         for order_id, why in money.unread.items():
