@@ -25,7 +25,6 @@ from stokline.store import Store
 from stokline.store.tables import exceptions as exceptions_table
 from stokline.store.tables import inbox as inbox_table
 from stokline.store.tables import leases as leases_table
-from stokline.store.tables import links as links_table
 
 __all__ = ["RecoveryProbe"]
 
@@ -90,15 +89,7 @@ class RecoveryProbe:
         return set(leases) | set(claims)
 
     def _linked(self, order_ids: list[str]) -> set[str]:
-        if not order_ids:
-            return set()
-        query = select(links_table.c.shopline_id).where(
-            links_table.c.client == self.client,
-            links_table.c.kind == "order",
-            links_table.c.shopline_id.in_(order_ids),
-        )
-        with self.store.engine.connect() as conn:
-            return {r.shopline_id for r in conn.execute(query)}
+        return set(self.store.links.get_many(self.client, "order", order_ids))
 
     def killed(self, number: int) -> int:
         """Note what the runs just killed held; how many orders that is."""

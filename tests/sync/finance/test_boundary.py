@@ -13,8 +13,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import httpx
-
 from stokline.sync.clients import open_clients
 from stokline.sync.finance.ledger.sync import post_ledger
 from stokline.sync.finance.payments.sync import MONEY, sync_payments
@@ -33,7 +31,9 @@ def break_amount(transaction: dict[str, Any]) -> None:
     transaction["id"] = {"not": "an id"}
 
 
-def run_payments(shop: Finance, seam: Tamper) -> Any:
+def run_day(shop: Finance, seam: Tamper, use: Any, **options: Any) -> Any:
+    """``use`` (a finance use case) over today, with SHOPLINE behind ``seam``."""
+
     async def scenario() -> Any:
         async with open_clients(
             shop.world.mapping,
@@ -41,37 +41,25 @@ def run_payments(shop: Finance, seam: Tamper) -> Any:
             shopline_transport=seam,
             stokly_transport=shop.seam,
         ) as (shopline, stokly):
-            return await sync_payments(
+            return await use(
                 shop.world.mapping,
                 shopline=shopline,
                 stokly=stokly,
                 store=shop.world.store,
                 start=shop.day,
                 end=shop.day,
+                **options,
             )
 
     return asyncio.run(scenario())
+
+
+def run_payments(shop: Finance, seam: Tamper) -> Any:
+    return run_day(shop, seam, sync_payments)
 
 
 def run_ledger(shop: Finance, seam: Tamper) -> Any:
-    async def scenario() -> Any:
-        async with open_clients(
-            shop.world.mapping,
-            lift_limits=True,
-            shopline_transport=seam,
-            stokly_transport=httpx.ASGITransport(app=shop.world.stokly_app),
-        ) as (shopline, stokly):
-            return await post_ledger(
-                shop.world.mapping,
-                shopline=shopline,
-                stokly=stokly,
-                store=shop.world.store,
-                start=shop.day,
-                end=shop.day,
-                dry_run=True,
-            )
-
-    return asyncio.run(scenario())
+    return run_day(shop, seam, post_ledger, dry_run=True)
 
 
 def poison(world: World) -> list[Any]:
