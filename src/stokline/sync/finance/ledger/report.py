@@ -42,6 +42,9 @@ class LedgerReport(SyncReport):
     exceptions_opened: int = 0
     exceptions_resolved: int = 0
     fetch_ok: bool = True
+    unimported: list[dict[str, Any]] = field(default_factory=list)
+    unimported_total: Decimal = Decimal(0)
+    unimported_policy: str = "hold"
 
     @property
     def ok(self) -> bool:
