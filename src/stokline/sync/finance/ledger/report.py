@@ -25,6 +25,13 @@ class LedgerReport(SyncReport):
     group or, for an adjustment, only the difference; ``refused`` the journals that were not
     posted because they do not balance or cannot be translated; ``batches`` one row per group
     with its outcome.
+
+    ``unimported`` lists the money of SHOPLINE orders that are not in Stokly yet (the orders
+    sync has not imported them): one row per order, gateway and day, with keys ``order``
+    (SHOPLINE name), ``shopline_id``, ``gateway``, ``day`` (ISO date) and ``amount`` (decimal
+    text, refunds negative); ``unimported_total`` their sum; ``unimported_policy`` what was done
+    with them: ``hold`` (kept out of the journals until the order is in Stokly) or
+    ``suspense:<account>`` (posted to that suspense account instead of sales and tax).
     """
 
     start: date | None = None
