@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, PrivateAttr, SecretStr
+from pydantic import BaseModel, BeforeValidator, ConfigDict, PrivateAttr, SecretStr, model_validator
 
 from stokline.config.schedules import Schedule, parse_duration
 from stokline.config.templates import Template
@@ -256,13 +256,29 @@ class FinanceAccounts(_Model):
     discounts: str | None = None
     refunds: str
     fees: str | None = None
+    suspense: str | None = None
     tax: dict[str, str]
 
 
 class FinanceSync(_Sync):
     group_by: tuple[Literal["day", "gateway", "currency"], ...] = ("day", "gateway", "currency")
     approval: Literal["required", "none"] = "none"
+    unimported: Literal["hold", "suspense"] = "hold"
     accounts: FinanceAccounts
+
+    @model_validator(mode="after")
+    def _suspense_needs_its_account(self) -> FinanceSync:
+        if self.unimported == "suspense" and not self.accounts.suspense:
+            raise ValueError("unimported: suspense needs accounts.suspense")
+        return self
+
+    @property
+    def unimported_policy(self) -> str:
+        """``hold``, or ``suspense:<account>``: what the ledger does with the money of orders
+        not yet in Stokly."""
+        if self.unimported == "suspense" and self.accounts.suspense:
+            return f"suspense:{self.accounts.suspense}"
+        return "hold"
 
 
 class Syncs(_Model):
