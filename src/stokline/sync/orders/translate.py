@@ -10,6 +10,29 @@ Money is `Decimal` from SHOPLINE's strings to the payload (the Stokly client wri
 JSON numbers). Stokly's ``display*`` amounts are tax-inclusive, as a UK shop shows them: with
 ``taxes_included`` (SHOPLINE's UK default) they are SHOPLINE's prices as they are; otherwise the
 line's tax is added.
+
+What the sale order carries (the rules of `translate_order`):
+
+* **Units to ship.** A line carries the units paid and not refunded (`shippable_quantities`):
+  its quantity less what ``refunds[].refund_line_items`` give back when the order carries its
+  refunds ([I]: Shopify's shape; SHOPLINE documents the refunds endpoint, not the key on the
+  order), and never more than SHOPLINE's ``fulfillable_quantity`` [C] when it is given (the only
+  figure when the refunds are not on the order). A line refunded entirely is left out and listed
+  in ``SaleOrderDraft.refunded``; an order with nothing left to ship is not created.
+* **Money of a refunded unit.** A line's price, tax and discount are shared between the units
+  kept and the units refunded by quantity (to the penny, `stokline.mapping.money.allocate`);
+  the sale order shows only the units kept. Its payments stay what the buyer paid: the money
+  given back is the payments sync's refund payment, so a credit note for a refund made before
+  the import must not credit those goods again (they never were on the sale order).
+* **Discounts.** A line's own ``discount_allocations`` are its discount; a shipping line costs
+  its ``discounted_price`` when SHOPLINE gives one (``0.00`` included), else its ``price``. An
+  order-level discount no line carries — ``total_discounts`` beyond the lines' allocations and
+  the shipping discounts (the rule the ledger uses), or, without ``total_discounts``, the
+  ``discount_applications`` on lines when no line has an allocation — is spread over the
+  order's lines in proportion to their totals after their own discounts, to the penny, so that
+  the sale order's total is what the buyer paid.
+* **Delivery.** A line is collected only when SHOPLINE says ``requires_shipping: false``;
+  omitted or null means it is delivered.
 """
 
 from __future__ import annotations
@@ -23,6 +46,7 @@ from typing import Any
 
 from stokline.config.models import Location
 from stokline.config.models import Mapping as ClientMapping
+from stokline.mapping.money import allocate, minor_unit
 from stokline.mapping.translate import (
     SkuMatcher,
     Untranslatable,
@@ -43,6 +67,8 @@ __all__ = [
     "is_importable",
     "order_fingerprint",
     "refunded_before_import",
+    "refunded_quantities",
+    "shippable_quantities",
     "translate_order",
 ]
 
@@ -155,10 +181,13 @@ class SaleOrderDraft:
     shipping_option: str | None
     total: Decimal
     fingerprint: dict[str, str] = field(default_factory=dict)
+    refunded: tuple[str, ...] = ()
+    quantities: dict[str, int] = field(default_factory=dict)
 
     @property
     def importable(self) -> bool:
-        """False when every line is a never-sync SKU (a gift-card-only order): nothing to create."""
+        """False when no line is left to ship: every line is a never-sync SKU (a gift-card-only
+        order) or was refunded before the import. Nothing to create then."""
         return bool(self.lines)
 
     def payload_for(self, customer_id: str | None) -> dict[str, Any]:
@@ -173,7 +202,7 @@ class SaleOrderDraft:
             "order": self.name,
             "shopline_id": self.order_id,
             "items": ", ".join(f"{line.stokly_sku} x{line.quantity}" for line in self.lines),
-            "excluded": ", ".join(self.excluded),
+            "excluded": ", ".join([*self.excluded, *(f"{r} (refunded)" for r in self.refunded)]),
             "total": str(self.total),
             "location": self.location,
             "shipping": self.shipping_option or "",
@@ -195,11 +224,42 @@ def _address_of(order: Mapping[str, Any]) -> Mapping[str, Any]:
     return order.get("shipping_address") or order.get("billing_address") or addresses[0] or {}
 
 
+def refunded_quantities(order: Mapping[str, Any]) -> dict[str, int] | None:
+    """Units refunded per line id, from the refunds the order carries; None when it carries none
+    (the key is absent or null: then SHOPLINE's ``fulfillable_quantity`` is all there is)."""
+    refunds = order.get("refunds")
+    if refunds is None:
+        return None
+    out: dict[str, int] = {}
+    for refund in refunds:
+        for item in refund.get("refund_line_items") or []:
+            key = str(item.get("line_item_id"))
+            out[key] = out.get(key, 0) + int(item.get("quantity") or 0)
+    return out
+
+
+def shippable_quantities(order: Mapping[str, Any]) -> dict[str, int]:
+    """Units to ship per line id: paid and not refunded, never more than SHOPLINE's
+    ``fulfillable_quantity`` when it gives one (see the module's rules)."""
+    refunded = refunded_quantities(order) or {}
+    out: dict[str, int] = {}
+    for li in _positive_lines(order):
+        key = str(li.get("id"))
+        left = int(li["quantity"]) - refunded.get(key, 0)
+        fulfillable = li.get("fulfillable_quantity")
+        if fulfillable is not None:
+            left = min(left, int(fulfillable))
+        out[key] = max(left, 0)
+    return out
+
+
 def order_fingerprint(order: Mapping[str, Any]) -> dict[str, str]:
-    """Digests of what an edit can change after import: the lines, the delivery, the notes.
+    """Digests of what can change after import: the lines, the delivery, the notes, the refunds.
 
     Built from SHOPLINE's own values (not the translation), so changing the mapping never looks
-    like an edit of the order. Refunds leave line quantities alone and so are no edit here.
+    like an edit of the order. ``refunds`` digests the units refunded per line when the order
+    carries its refunds, else its financial status once it says refunded (all SHOPLINE tells
+    then); an order without refunds digests as one whose refunds list is empty.
     """
     lines = sorted(
         (
@@ -227,7 +287,19 @@ def order_fingerprint(order: Mapping[str, Any]) -> dict[str, str]:
         "shipping": [s.get("title") for s in order.get("shipping_lines") or []],
     }
     notes = {k: order.get(k) for k in ("note", "buyer_note", "tags")}
-    return {"lines": _digest(lines), "delivery": _digest(delivery), "notes": _digest(notes)}
+    refunded = refunded_quantities(order)
+    if refunded is not None:
+        refunds: Any = sorted((k, v) for k, v in refunded.items() if v)
+    elif order.get("financial_status") in ("partially_refunded", "refunded"):
+        refunds = order.get("financial_status")
+    else:
+        refunds = []
+    return {
+        "lines": _digest(lines),
+        "delivery": _digest(delivery),
+        "notes": _digest(notes),
+        "refunds": _digest(refunds),
+    }
 
 
 def _order_location(order: Mapping[str, Any]) -> str | None:
@@ -257,15 +329,74 @@ def _tax_classes(
     return total, classes, problems
 
 
+def _allocated(line: Mapping[str, Any]) -> Decimal:
+    """The discount SHOPLINE allocated to ``line`` (its ``discount_allocations``)."""
+    return sum((money(d.get("amount")) for d in line.get("discount_allocations") or []), Decimal(0))
+
+
+def _line_value(line: Mapping[str, Any], taxes_included: bool) -> Decimal:
+    """What ``line`` costs before discounts, tax-inclusive as Stokly shows it."""
+    value = money(line.get("price")) * int(line["quantity"])
+    if not taxes_included:
+        value += sum((money(t.get("price")) for t in line.get("tax_lines") or []), Decimal(0))
+    return value
+
+
+def _shipping_charged(shipping_line: Mapping[str, Any]) -> Decimal:
+    """A shipping line's price after its discount: ``discounted_price`` whenever SHOPLINE gives
+    one, ``0.00`` (free delivery) included; else its ``price``."""
+    discounted = shipping_line.get("discounted_price")
+    return money(shipping_line.get("price") if discounted in (None, "") else discounted)
+
+
+def _order_discount(
+    order: Mapping[str, Any], lines: list[Mapping[str, Any]], values: list[Decimal]
+) -> Decimal:
+    """The order-level discount no line carries (see the module's rules), never negative."""
+    allocated = sum((_allocated(li) for li in lines), Decimal(0))
+    shipping = sum(
+        (money(s.get("price")) - _shipping_charged(s) for s in order.get("shipping_lines") or []),
+        Decimal(0),
+    )
+    stated = order.get("total_discounts")
+    if stated not in (None, ""):
+        return max(cents(money(stated) - allocated - shipping), Decimal(0))
+    if allocated:
+        return Decimal(0)
+    goods = sum(values, Decimal(0))
+    amount = Decimal(0)
+    for application in order.get("discount_applications") or []:
+        if (application.get("target_type") or "line_item") != "line_item":
+            continue
+        value = money(application.get("value"))
+        if application.get("value_type") == "percentage":
+            amount += cents(goods * value / 100)
+        else:
+            amount += value
+    return min(max(cents(amount), Decimal(0)), max(goods, Decimal(0)))
+
+
+def _kept(amount: Decimal, quantity: int, kept: int, unit: Decimal) -> Decimal:
+    """The part of a line's ``amount`` that belongs to ``kept`` of its ``quantity`` units."""
+    if kept >= quantity:
+        return amount
+    weights = [Decimal(kept), Decimal(quantity - kept)]
+    return allocate(cents(amount), weights, unit)[0]
+
+
 def _line(
     mapping: ClientMapping,
     catalogue: StoklyCatalogue,
     line: Mapping[str, Any],
     taxes_included: bool,
     problems: list[Untranslatable],
+    *,
+    spread: Decimal,
+    kept: int,
+    unit: Decimal,
 ) -> tuple[dict[str, Any], DraftLine, Location | None] | None:
     sku = str(line.get("sku") or "").strip()
-    quantity = int(line["quantity"])
+    ordered = int(line["quantity"])
     label = f"line {sku or line.get('id')}"
     location = None
     try:
@@ -281,10 +412,10 @@ def _line(
     problems.extend(tax_problems)
     if stokly_sku is None or tax_problems:
         return None
-    discount = sum(
-        (money(d.get("amount")) for d in line.get("discount_allocations") or []), Decimal(0)
-    )
-    line_price = money(line.get("price")) * quantity + (Decimal(0) if taxes_included else tax)
+    quantity = kept
+    line_price = _kept(_line_value(line, taxes_included), ordered, kept, unit)
+    discount = _kept(_allocated(line) + spread, ordered, kept, unit)
+    tax = _kept(tax, ordered, kept, unit)
     total = line_price - discount
     payload = {
         "type": "item",
@@ -297,7 +428,8 @@ def _line(
         "displayLineTax": cents(tax),
         "displayLineDiscount": cents(discount),
         "displayLineTotal": cents(total),
-        "fulfilmentType": "delivery" if line.get("requires_shipping", True) else "collection",
+        # Only an explicit "no" is a collection: omitted (None in a model dump) is a delivery.
+        "fulfilmentType": "collection" if line.get("requires_shipping") is False else "delivery",
     }
     tax_class = ",".join(dict.fromkeys(classes)) or None
     return payload, DraftLine(sku, stokly_sku, quantity, cents(total), tax_class), location
@@ -349,23 +481,48 @@ def translate_order(
 ) -> SaleOrderDraft:
     """The Stokly sale order for ``order`` (a SHOPLINE order as JSON-like data).
 
-    Lines with never-sync SKUs (gift cards, samples) are left out and listed in ``excluded``;
+    Lines with never-sync SKUs (gift cards, samples) are left out and listed in ``excluded``,
+    units refunded before the import in ``refunded`` (see the module's rules for their money);
     payments stay what the buyer paid. Raises `OrderUntranslatable` naming every problem.
     """
     problems: list[Untranslatable] = []
     order_id = str(order["id"])
     name = str(order.get("name") or order_id)
     taxes_included = order.get("taxes_included") is not False
-    items, lines, excluded, line_locations = [], [], [], []
-    for line in _positive_lines(order):
+    currency = order.get("currency") or mapping.client.currency
+    unit = minor_unit(currency)
+    positive = _positive_lines(order)
+    values = [max(_line_value(li, taxes_included) - _allocated(li), Decimal(0)) for li in positive]
+    extra = _order_discount(order, positive, values)
+    spread = allocate(extra, values, unit) if positive and extra else [Decimal(0)] * len(positive)
+    to_ship = shippable_quantities(order)
+    items, lines, excluded, refunded, line_locations = [], [], [], [], []
+    quantities: dict[str, int] = {}
+    for line, share in zip(positive, spread, strict=True):
         sku = str(line.get("sku") or "")
+        ordered = int(line["quantity"])
         if sku and catalogue.matcher.excluded(sku):
-            excluded.append(f"{sku} x{int(line['quantity'])}")
+            excluded.append(f"{sku} x{ordered}")
             continue
-        translated = _line(mapping, catalogue, line, taxes_included, problems)
+        kept = to_ship[str(line.get("id"))]
+        if kept < ordered:
+            refunded.append(f"{sku or line.get('id')} x{ordered - kept}")
+        if kept == 0:
+            continue
+        translated = _line(
+            mapping,
+            catalogue,
+            line,
+            taxes_included,
+            problems,
+            spread=share,
+            kept=kept,
+            unit=unit,
+        )
         if translated is not None:
             items.append(translated[0])
             lines.append(translated[1])
+            quantities[str(line.get("id"))] = kept
             if translated[2] is not None:
                 line_locations.append(translated[2])
 
@@ -393,15 +550,13 @@ def translate_order(
     shipping_lines = order.get("shipping_lines") or []
     shipping: dict[str, Any] = {}
     option = None
-    if shipping_lines or any(li.get("requires_shipping", True) for li in _positive_lines(order)):
+    if shipping_lines or any(li.get("requires_shipping") is not False for li in positive):
         first = shipping_lines[0] if shipping_lines else {}
         try:
             option = resolve_shipping(mapping, first.get("title"), first.get("code")).stokly_option
         except Untranslatable as exc:
             problems.append(exc)
-        cost = sum(
-            (money(s.get("discounted_price") or s.get("price")) for s in shipping_lines), Decimal(0)
-        )
+        cost = sum((_shipping_charged(s) for s in shipping_lines), Decimal(0))
         tax, _, tax_problems = _tax_classes(
             mapping,
             [t for s in shipping_lines for t in s.get("tax_lines") or []],
@@ -434,7 +589,7 @@ def translate_order(
     payload: dict[str, Any] = {
         "stage": "order",
         "createdAt": created.isoformat() if hasattr(created, "isoformat") else created,
-        "currency": order.get("currency") or mapping.client.currency,
+        "currency": currency,
         "sourceType": "other",
         "sourceId": mapping.connections.stokly.channel_id,
         "sourceReferenceId": order_id,
@@ -456,4 +611,6 @@ def translate_order(
         shipping_option=option,
         total=cents(total),
         fingerprint=order_fingerprint(order),
+        refunded=tuple(refunded),
+        quantities=quantities,
     )
