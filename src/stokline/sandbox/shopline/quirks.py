@@ -167,3 +167,21 @@ DEFAULT_SHIPPING_PRICE = "4.95"
 #: Sandbox data: collection methods, and the location an order for collection is placed at.
 PICKUP_LOCATIONS = {"Click & Collect Bristol": "7002"}
 SHIPPING_TAX_TITLE = "VAT 20%"
+
+#: [I] keys SHOPLINE may leave out of an order when it has no value for them (an order placed
+#: with ``omit: "keys"`` leaves them out, ``omit: "null"`` sends null): whether SHOPLINE omits
+#: keys or sends null is unknown, so the sandbox can do both. ``a.b`` is a key of object ``a``;
+#: ``requires_shipping`` and ``discount_allocations`` are line item keys.
+OMITTABLE_FIELDS = (
+    "buyer_note",
+    "note",
+    "note_attributes",
+    "tags",
+    "requires_shipping",
+    "discount_allocations",
+    "shipping_address.phone",
+    "billing_address.phone",
+    "customer.phone",
+    "phone",
+    "email",
+)

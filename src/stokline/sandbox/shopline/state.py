@@ -17,12 +17,12 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from stokline.sandbox.common import DocStore
-from stokline.sandbox.shopline import quirks
+from stokline.sandbox.shopline import pricing, quirks
 
 Emit = Callable[[str, dict[str, Any]], None]
 
 CENT = Decimal("0.01")
-TAX_RATES = {"VAT 20%": Decimal("0.20"), "VAT 5%": Decimal("0.05"), "VAT 0%": Decimal("0")}
+TAX_RATES = pricing.TAX_RATES
 PAY_CHANNELS = {"shopline_payments": "card", "paypal": "paypal", "klarna": "klarna"}
 
 
@@ -139,14 +139,61 @@ def vat_of(gross: Decimal, rate: Decimal) -> Decimal:
 
 
 def public(doc: dict[str, Any]) -> dict[str, Any]:
-    """Drop sandbox-internal keys (``_...``) at the top level and in variants/line items."""
+    """Drop sandbox-internal keys (``_...``) at the top level and in variants/line items.
+
+    An order also shows its ``refunds[]`` ([I] Shopify-like) and, when it was placed with
+    ``omit``, leaves out (or nulls) the optional keys SHOPLINE may leave out (:func:`_omitted`).
+    """
     out = {k: v for k, v in doc.items() if not k.startswith("_")}
     for key in ("variants", "line_items"):
         if isinstance(out.get(key), list):
             out[key] = [
                 {k: v for k, v in item.items() if not k.startswith("_")} for item in out[key]
             ]
+    if isinstance(doc.get("_refunds"), list):
+        out["refunds"] = list(doc["_refunds"])
+    if doc.get("_omit"):
+        out = _omitted(out, doc["_omit"]["mode"], doc["_omit"]["fields"])
     return out
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value == "" or value == [] or value == {}
+
+
+def _omitted(order: dict[str, Any], mode: str, fields: Iterable[str]) -> dict[str, Any]:
+    """``order`` with the empty optional ``fields`` left out (``keys``) or sent as null.
+
+    A field is a top-level key (``buyer_note``), a line item key (``requires_shipping``,
+    ``discount_allocations``) or ``object.key`` (``shipping_address.phone``). Only empty values
+    go ([I] SHOPLINE leaves out what it has no value for), except ``requires_shipping``, which
+    goes whatever its value (the field the official SDK's order model may lack).
+    """
+
+    def drop(target: dict[str, Any], key: str, always: bool = False) -> None:
+        if key in target and (always or _empty(target[key])):
+            if mode == "keys":
+                del target[key]
+            else:
+                target[key] = None
+
+    line_keys = {"requires_shipping", "discount_allocations", "properties", "tax_lines"}
+    for field in fields:
+        head, _, tail = field.partition(".")
+        if tail:
+            if isinstance(order.get(head), dict):
+                order[head] = dict(order[head])
+                drop(order[head], tail)
+        elif head in line_keys:
+            lines = []
+            for line in order.get("line_items") or []:
+                line = dict(line)
+                drop(line, head, always=head == "requires_shipping")
+                lines.append(line)
+            order["line_items"] = lines
+        else:
+            drop(order, head)
+    return order
 
 
 class ShoplineState:
@@ -714,19 +761,32 @@ class ShoplineState:
     def create_order(self, spec: dict[str, Any]) -> dict[str, Any]:
         """Place an order as the storefront does (the control API and ``POST /orders.json``).
 
-        ``spec``: ``line_items[{sku | variant_id, quantity, price?, location_id?}]``,
-        ``customer{id | email, phone, area_code, first_name, last_name}``, ``shipping_title``,
-        ``gateway``, ``paid``, ``location_id``, ``created_at``, ``note``, ``buyer_note``, ``tags``,
-        ``order_source``, ``shipping_address``; ``checkout`` refuses sold-out ``deny`` variants
-        as the storefront does (admin-created orders may oversell).
+        ``spec``: ``line_items[{sku | variant_id, quantity, price?, discount?, discount_title?,
+        tax_line?, location_id?}]``, ``customer{id | email, phone, area_code, first_name,
+        last_name}``, ``shipping_title``, ``shipping_price`` (list price),
+        ``shipping_discounted_price`` (charged), ``shipping_code``, ``shipping_tax_line``,
+        ``discount_code{code, type, value}``, ``order_discount``, ``taxes_included``,
+        ``gateway``, ``paid`` (captured at checkout), ``authorize`` (authorised only, captured
+        later), ``payments`` (amounts captured at checkout, when not the whole total),
+        ``location_id``, ``created_at``, ``note``, ``buyer_note``, ``tags``, ``order_source``,
+        ``shipping_address``, ``omit`` (``keys`` | ``null``) and ``omit_fields``; ``checkout``
+        refuses sold-out ``deny`` variants as the storefront does (admin-created orders may
+        oversell). Money comes from :func:`~stokline.sandbox.shopline.pricing.price_order`.
         """
         events: list[tuple[str, dict[str, Any]]] = []
         with self.store.transaction():
             order = self._build_order(spec, events)
             self.store.insert("order", order, id=order["id"])
-            if spec.get("paid"):
-                self._pay(order, events, stamp=order["created_at"])
-                self.store.update("order", order["id"], order)
+            stamp = order["created_at"]
+            if spec.get("authorize"):
+                self._authorize(order, events, stamp=stamp)
+            payments = spec.get("payments")
+            if payments:
+                for amount in payments:
+                    self._pay(order, events, stamp=stamp, amount=money_field(amount, "amount"))
+            elif spec.get("paid"):
+                self._pay(order, events, stamp=stamp)
+            self.store.update("order", order["id"], order)
         for topic, payload in events:
             self.emit(topic, payload)
         return order
@@ -756,65 +816,16 @@ class ShoplineState:
         if created and customer is not None:
             events.append(("customers/create", dict(customer)))
 
-        line_items = []
-        tax_totals: dict[str, Decimal] = {}
-        subtotal = Decimal(0)
-        line_tax_total = Decimal(0)
+        pricing_lines: list[dict[str, Any]] = []
+        variants: list[dict[str, Any]] = []
+        line_items: list[dict[str, Any]] = []
         for offset, line in enumerate(lines_in):
             quantity = number_field(line.get("quantity"), "quantity", minimum=1)
-            if line.get("variant_id"):
-                product, variant = self.variant(str(line["variant_id"]))
-            elif line.get("sku"):
-                found = self._find_variant_by_sku(str(line["sku"]))
-                if found is None:
-                    raise ApiError(422, f"sku {line['sku']} not found", {"sku": ["not found"]})
-                product, variant = found
-            else:
-                raise ApiError(422, "variant_id or sku required", {"line_items": ["is invalid"]})
-            price = money_field(line.get("price") or variant["price"], "price")
-            gross = price * quantity
-            title = variant.get("_vat_title", "VAT 20%")
-            rate = TAX_RATES.get(title, Decimal("0.20"))
-            tax = vat_of(gross, rate)
-            tax_totals[title] = tax_totals.get(title, Decimal(0)) + tax
-            subtotal += gross
-            line_tax_total += tax
+            product, variant = self._line_variant(line)
             location_id = str(line.get("location_id") or default_location)
-            line_items.append(
-                {
-                    "id": str(quirks.LINE_ITEM_ID_START + offset),
-                    "product_id": product["id"],
-                    "variant_id": variant["id"],
-                    "sku": variant["sku"],
-                    "title": product["title"],
-                    "name": f"{product['title']} - {variant['title']}",
-                    "variant_title": variant["title"],
-                    "vendor": product.get("vendor", ""),
-                    "quantity": quantity,
-                    "price": money(price),
-                    "price_set": money_set(price, currency),
-                    "tax_lines": [
-                        {
-                            "type": "product_tax",
-                            "title": title,
-                            "rate": float(rate),
-                            "price": money(tax),
-                            "price_set": money_set(tax, currency),
-                        }
-                    ],
-                    "discount_allocations": [],
-                    "location_id": location_id,
-                    "fulfillable_quantity": quantity,
-                    "fulfillment_status": None,
-                    "requires_shipping": bool(variant.get("required_shipping", True))
-                    and not variant.get("_gift_card"),
-                    "taxable": bool(variant.get("taxable", True)),
-                    "gift_card": bool(variant.get("_gift_card", False)),
-                    "grams": grams_of(variant),
-                    "properties": [],
-                    "_refunded_quantity": 0,
-                }
-            )
+            line_items.append(self._line_doc(product, variant, offset, quantity, location_id))
+            pricing_lines.append(self._pricing_line(line, quantity))
+            variants.append(self._pricing_variant(variant))
             if quirks.ORDERS_DECREMENT_STOCK:
                 level = self._take_stock(
                     variant, location_id, quantity, checkout=bool(spec.get("checkout"))
@@ -822,18 +833,27 @@ class ShoplineState:
                 if level is not None:
                     events.append(("inventory_levels/update", self._level_event(level)))
 
-        shipping_price = money_field(
-            spec.get("shipping_price")
-            or quirks.SHIPPING_PRICES.get(shipping_title, quirks.DEFAULT_SHIPPING_PRICE),
-            "shipping_lines.price",
-        )
-        ship_rate = TAX_RATES[quirks.SHIPPING_TAX_TITLE]
-        ship_tax = vat_of(shipping_price, ship_rate)
-        if ship_tax:
-            key = quirks.SHIPPING_TAX_TITLE
-            tax_totals[key] = tax_totals.get(key, Decimal(0)) + ship_tax
-        total = subtotal + shipping_price
-        total_tax = line_tax_total + ship_tax
+        list_shipping = spec.get("shipping_price")
+        if list_shipping in (None, ""):
+            list_shipping = quirks.SHIPPING_PRICES.get(
+                shipping_title, quirks.DEFAULT_SHIPPING_PRICE
+            )
+        pricing_spec: dict[str, Any] = {
+            "line_items": pricing_lines,
+            "shipping_price": money(money_field(list_shipping, "shipping_lines.price")),
+            "taxes_included": spec.get("taxes_included", True) is not False,
+        }
+        for key in (
+            "discount_code",
+            "order_discount",
+            "order_discount_title",
+            "shipping_discounted_price",
+            "shipping_code",
+            "shipping_tax_line",
+        ):
+            if spec.get(key) not in (None, ""):
+                pricing_spec[key] = spec[key]
+        priced = self._price(pricing_spec, variants)
         number = self._next_order_number()
         gateway = spec.get("gateway") or "shopline_payments"
         email = (customer or {}).get("email") or spec.get("email")
@@ -863,28 +883,6 @@ class ShoplineState:
             "financial_status": "unpaid",
             "fulfillment_status": None,
             "taxes_included": True,
-            "subtotal_price": money(subtotal),
-            "subtotal_price_set": money_set(subtotal, currency),
-            "total_discounts": "0.00",
-            "total_discounts_set": money_set(0, currency),
-            "total_shipping_price_set": money_set(shipping_price, currency),
-            "total_tax": money(total_tax),
-            "total_tax_set": money_set(total_tax, currency),
-            "total_price": money(total),
-            "total_price_set": money_set(total, currency),
-            "current_total_price": money(total),
-            "current_total_price_set": money_set(total, currency),
-            "total_outstanding": money(total),
-            "total_outstanding_set": money_set(total, currency),
-            "tax_lines": [
-                {
-                    "title": title,
-                    "rate": float(TAX_RATES.get(title, Decimal(0))),
-                    "price": money(amount),
-                    "price_set": money_set(amount, currency),
-                }
-                for title, amount in sorted(tax_totals.items())
-            ],
             "tags": spec.get("tags", ""),
             "note": spec.get("note", ""),
             "buyer_note": spec.get("buyer_note", ""),
@@ -906,34 +904,128 @@ class ShoplineState:
                     "title": shipping_title,
                     "code": quirks.SHIPPING_CODES.get(shipping_title, shipping_title.lower()),
                     "source": "shopline",
-                    "price": money(shipping_price),
-                    "price_set": money_set(shipping_price, currency),
-                    "discounted_price": money(shipping_price),
-                    "discounted_price_set": money_set(shipping_price, currency),
-                    "tax_lines": [
-                        {
-                            "type": "shipping_tax",
-                            "title": quirks.SHIPPING_TAX_TITLE,
-                            "rate": float(ship_rate),
-                            "price": money(ship_tax),
-                            "price_set": money_set(ship_tax, currency),
-                        }
-                    ],
                 }
             ],
             "shipping_address": address,
             "billing_address": address,
             "payment_details": [],
             "_gateway": gateway,
+            "_pricing": pricing_spec,
             "_transactions": [],
             "_refunds": [],
             "_fulfillments": [],
         }
+        omit = spec.get("omit")
+        if omit not in (None, ""):
+            if omit not in ("keys", "null"):
+                raise ApiError(422, "omit must be keys or null", {"omit": ["is invalid"]})
+            order["_omit"] = {
+                "mode": omit,
+                "fields": list(spec.get("omit_fields") or quirks.OMITTABLE_FIELDS),
+            }
+        self._apply_prices(order, priced)
         events.append(("orders/create", public(order)))
         if customer is not None:
             customer["orders_count"] = int(customer.get("orders_count") or 0) + 1
             self.store.update("customer", customer["id"], customer)
         return order
+
+    def _line_variant(self, line: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        if line.get("variant_id"):
+            return self.variant(str(line["variant_id"]))
+        if line.get("sku"):
+            found = self._find_variant_by_sku(str(line["sku"]))
+            if found is None:
+                raise ApiError(422, f"sku {line['sku']} not found", {"sku": ["not found"]})
+            return found
+        raise ApiError(422, "variant_id or sku required", {"line_items": ["is invalid"]})
+
+    @staticmethod
+    def _line_doc(
+        product: dict[str, Any],
+        variant: dict[str, Any],
+        offset: int,
+        quantity: int,
+        location_id: str,
+    ) -> dict[str, Any]:
+        """A line item without its money (:meth:`_apply_prices` adds it)."""
+        return {
+            "id": str(quirks.LINE_ITEM_ID_START + offset),
+            "product_id": product["id"],
+            "variant_id": variant["id"],
+            "sku": variant["sku"],
+            "title": product["title"],
+            "name": f"{product['title']} - {variant['title']}",
+            "variant_title": variant["title"],
+            "vendor": product.get("vendor", ""),
+            "quantity": quantity,
+            "location_id": location_id,
+            "fulfillable_quantity": quantity,
+            "fulfillment_status": None,
+            "requires_shipping": bool(variant.get("required_shipping", True))
+            and not variant.get("_gift_card"),
+            "taxable": bool(variant.get("taxable", True)),
+            "gift_card": bool(variant.get("_gift_card", False)),
+            "grams": grams_of(variant),
+            "properties": [],
+            "_refunded_quantity": 0,
+            "_refunded_subtotal": "0.00",
+            "_refunded_tax": "0.00",
+        }
+
+    @staticmethod
+    def _pricing_line(line: dict[str, Any], quantity: int) -> dict[str, Any]:
+        """What pricing needs of a spec line: quantity, price override, discount, tax line."""
+        out: dict[str, Any] = {"quantity": quantity}
+        if line.get("price") not in (None, ""):
+            out["price"] = money(money_field(line["price"], "price"))
+        discount = line.get("discount")
+        if discount not in (None, ""):
+            out["discount"] = money(money_field(discount, "line_items.discount"))
+            if line.get("discount_title"):
+                out["discount_title"] = str(line["discount_title"])
+        if isinstance(line.get("tax_line"), dict):
+            out["tax_line"] = dict(line["tax_line"])
+        return out
+
+    @staticmethod
+    def _pricing_variant(variant: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "price": variant["price"],
+            "taxable": bool(variant.get("taxable", True)),
+            "_vat_title": variant.get("_vat_title", pricing.DEFAULT_TAX_TITLE),
+        }
+
+    def _price(self, spec: dict[str, Any], variants: list[dict[str, Any]]) -> dict[str, Any]:
+        try:
+            return pricing.price_order(spec, variants, currency=self.currency)
+        except pricing.PricingError as exc:
+            raise ApiError(422, str(exc), {exc.field: [exc.message]}) from None
+
+    def _order_variants(self, order: dict[str, Any]) -> list[dict[str, Any]]:
+        return [
+            self._pricing_variant(self.variant(li["variant_id"])[1]) for li in order["line_items"]
+        ]
+
+    @staticmethod
+    def _apply_prices(order: dict[str, Any], priced: dict[str, Any]) -> None:
+        """Write priced money into the order: lines, shipping line and order totals.
+
+        ``total_outstanding`` and ``current_total_price`` follow what was captured and refunded.
+        """
+        for line, money_of in zip(order["line_items"], priced["line_items"], strict=True):
+            line.update(money_of)
+        order["shipping_lines"][0].update(priced["shipping_lines"][0])
+        for key, value in priced.items():
+            if key not in ("line_items", "shipping_lines"):
+                order[key] = value
+        currency = order["currency"]
+        captured, refunded = ShoplineState._paid_refunded(order)
+        total = Decimal(order["total_price"])
+        order["total_outstanding"] = money(total - captured)
+        order["total_outstanding_set"] = money_set(total - captured, currency)
+        order["current_total_price"] = money(total - refunded)
+        order["current_total_price_set"] = money_set(total - refunded, currency)
 
     @staticmethod
     def _default_address(customer: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -976,17 +1068,102 @@ class ShoplineState:
         )
         return out
 
-    def _pay(self, order: dict[str, Any], events: list, stamp: str | None = None) -> None:
-        stamp = stamp or now_iso()
-        gateway = order["_gateway"]
-        amount = order["total_outstanding"]
-        pay_seq = self.new_id("payment")
-        digest = hashlib.sha256(pay_seq.encode()).hexdigest()
-        deal_id = {
+    def _deal_id(self, gateway: str, seed: str) -> str:
+        digest = hashlib.sha256(seed.encode()).hexdigest()
+        return {
             "shopline_payments": f"pi_3{digest[:22]}",
             "paypal": f"PAYID-{digest[:20].upper()}",
             "klarna": f"kl_{digest[:8]}-{digest[8:12]}-{digest[12:16]}",
         }.get(gateway, f"tx_{digest[:24]}")
+
+    def _transaction(
+        self,
+        order: dict[str, Any],
+        kind: str,
+        amount: Decimal,
+        stamp: str,
+        detail: dict[str, Any] | None,
+        parent_id: str | None = None,
+    ) -> dict[str, Any]:
+        return {
+            "id": self.new_id("transaction"),
+            "order_id": order["id"],
+            "kind": kind,
+            "gateway": order["_gateway"],
+            "amount": money(amount),
+            "currency": order["currency"],
+            "status": "success",
+            "status_code": "0",
+            "status_msg": "success",
+            "error_code": None,
+            "error_msg": None,
+            "parent_id": parent_id,
+            "payment_details": detail or {},
+            "receipt": {},
+            "created_at": stamp,
+            "processed_at": stamp,
+        }
+
+    def _authorization(self, order: dict[str, Any]) -> dict[str, Any] | None:
+        return next((t for t in order["_transactions"] if t["kind"] == "authorization"), None)
+
+    def _authorize(self, order: dict[str, Any], events: list, stamp: str | None = None) -> None:
+        """Authorise the order's total at checkout; captures follow ([I] Shopify-like kinds)."""
+        stamp = stamp or now_iso()
+        gateway = order["_gateway"]
+        pay_seq = self.new_id("payment")
+        detail = {
+            "pay_seq": pay_seq,
+            "pay_channel_deal_id": self._deal_id(gateway, pay_seq),
+            "gateway": gateway,
+            "pay_channel": PAY_CHANNELS.get(gateway, gateway),
+            "pay_amount": amount_number(order["total_outstanding"]),
+            "settle_currency": order["currency"],
+            "settle_pay_amount": amount_number(order["total_outstanding"]),
+            "create_time": stamp,
+            "processed_at": stamp,
+            "status_code": "0",
+            "status_msg": "success",
+            "pay_status": "pending",
+        }
+        transaction = self._transaction(
+            order, "authorization", Decimal(order["total_outstanding"]), stamp, detail
+        )
+        order["_transactions"].append(transaction)
+        order["financial_status"] = "authorized"
+        order["processed_at"] = stamp
+        order["updated_at"] = stamp
+
+    def _pay(
+        self,
+        order: dict[str, Any],
+        events: list,
+        stamp: str | None = None,
+        *,
+        amount: Decimal | None = None,
+        reuse_deal_id: bool = False,
+    ) -> dict[str, Any]:
+        """Take a payment: a ``sale``, or a ``capture`` of the order's authorisation.
+
+        ``amount`` defaults to what is outstanding. Each payment has its own
+        ``payment_details[]`` entry and ``pay_seq``; ``reuse_deal_id`` gives a capture the
+        authorisation's ``pay_channel_deal_id`` (some gateways reuse it) [I].
+        """
+        stamp = stamp or now_iso()
+        gateway = order["_gateway"]
+        outstanding = Decimal(order["total_outstanding"])
+        amount = outstanding if amount is None else amount
+        if amount <= 0 or amount > outstanding:
+            raise ApiError(
+                422,
+                f"amount must be between 0.01 and the outstanding {money(outstanding)}",
+                {"amount": [f"must be between 0.01 and {money(outstanding)}"]},
+            )
+        authorization = self._authorization(order)
+        pay_seq = self.new_id("payment")
+        deal_id = self._deal_id(gateway, pay_seq)
+        if authorization is not None and reuse_deal_id:
+            deal_id = authorization["payment_details"].get("pay_channel_deal_id") or deal_id
         detail = {
             "pay_seq": pay_seq,
             "pay_channel_deal_id": deal_id,
@@ -1002,37 +1179,37 @@ class ShoplineState:
             "status_msg": "success",
             "pay_status": "paid",
         }
-        transaction = {
-            "id": self.new_id("transaction"),
-            "order_id": order["id"],
-            "kind": "sale",
-            "gateway": gateway,
-            "amount": amount,
-            "currency": order["currency"],
-            "status": "success",
-            "status_code": "0",
-            "status_msg": "success",
-            "error_code": None,
-            "error_msg": None,
-            "payment_details": detail,
-            "receipt": {},
-            "created_at": stamp,
-            "processed_at": stamp,
-        }
+        kind = "capture" if authorization is not None else "sale"
+        transaction = self._transaction(
+            order,
+            kind,
+            amount,
+            stamp,
+            detail,
+            parent_id=authorization["id"] if authorization is not None else None,
+        )
         order["payment_details"].append(detail)
         order["_transactions"].append(transaction)
-        order["financial_status"] = "paid"
-        order["total_outstanding"] = "0.00"
-        order["total_outstanding_set"] = money_set(0, order["currency"])
-        order["processed_at"] = stamp
+        left = outstanding - amount
+        order["total_outstanding"] = money(left)
+        order["total_outstanding_set"] = money_set(left, order["currency"])
+        _, refunded = self._paid_refunded(order)
+        if left > 0:
+            order["financial_status"] = "partially_paid"
+        elif refunded > 0:
+            order["financial_status"] = "partially_refunded"
+        else:
+            order["financial_status"] = "paid"
+        order["processed_at"] = order.get("processed_at") or stamp
         order["updated_at"] = stamp
         if order.get("customer"):
             customer = self.store.get("customer", order["customer"]["id"])
             if customer is not None:
-                spent = Decimal(customer.get("total_spent") or "0") + Decimal(amount)
+                spent = Decimal(customer.get("total_spent") or "0") + amount
                 customer["total_spent"] = money(spent)
                 self.store.update("customer", customer["id"], customer)
-        events.append(("orders/paid", public(order)))
+        if left <= 0:
+            events.append(("orders/paid", public(order)))
         events.append(
             (
                 "order_transactions/create",
@@ -1048,19 +1225,52 @@ class ShoplineState:
                 },
             )
         )
+        return transaction
 
     def pay_order(self, order_id: str) -> dict[str, Any]:
-        """Capture payment for an unpaid order (the buyer completes checkout)."""
+        """Capture payment for an unpaid order (the buyer completes checkout), or what is left."""
         events: list[tuple[str, dict[str, Any]]] = []
         with self.store.transaction():
             order = self.order(order_id)
             if order["status"] == "cancelled":
                 raise ApiError(422, "order is cancelled", {"order": ["is cancelled"]})
-            if order["financial_status"] != "unpaid":
+            if Decimal(order["total_outstanding"]) <= 0:
                 raise ApiError(
                     422, "order is already paid", {"financial_status": [order["financial_status"]]}
                 )
             self._pay(order, events)
+            self.store.update("order", order["id"], order)
+            events.append(("orders/updated", public(order)))
+        for topic, payload in events:
+            self.emit(topic, payload)
+        return order
+
+    def capture_order(
+        self,
+        order_id: str,
+        amount: Decimal | str | None = None,
+        *,
+        at: str | None = None,
+        reuse_deal_id: bool = False,
+    ) -> dict[str, Any]:
+        """Capture ``amount`` (default: everything outstanding) at ``at`` (ISO 8601, default now).
+
+        An authorised order goes ``partially_paid`` until the last capture makes it ``paid``;
+        each capture is its own ``capture`` transaction and ``payment_details[]`` entry.
+        """
+        stamp = None
+        if at:
+            try:
+                stamp = parse_time(str(at)).replace(microsecond=0).isoformat()
+            except ValueError:
+                raise ApiError(422, "at is invalid", {"at": ["is invalid"]}) from None
+        wanted = None if amount in (None, "") else money_field(amount, "amount")
+        events: list[tuple[str, dict[str, Any]]] = []
+        with self.store.transaction():
+            order = self.order(order_id)
+            if order["status"] == "cancelled":
+                raise ApiError(422, "order is cancelled", {"order": ["is cancelled"]})
+            self._pay(order, events, stamp, amount=wanted, reuse_deal_id=reuse_deal_id)
             self.store.update("order", order["id"], order)
             events.append(("orders/updated", public(order)))
         for topic, payload in events:
@@ -1095,6 +1305,130 @@ class ShoplineState:
         self.emit("orders/updated", public(order))
         return order
 
+    def edit_order(
+        self,
+        order_id: str,
+        *,
+        quantities: dict[str, int] | None = None,
+        add: list[dict[str, Any]] | None = None,
+        remove: list[str] | None = None,
+    ) -> dict[str, Any]:
+        """The merchant edits an order: changes line quantities, adds or removes lines.
+
+        The order is priced again with its discounts; stock follows the change. A line can
+        lose only units neither shipped nor refunded; a removed line must be untouched.
+        [I] An edit may raise the total of a paid order (it becomes ``partially_paid`` until
+        the difference is captured) but not lower it below what was paid: lowering a paid
+        order is a refund. Fires ``orders/edited`` [I: its payload here is the order] and
+        ``orders/updated``.
+        """
+        quantities = {str(k): v for k, v in (quantities or {}).items()}
+        remove = [str(r) for r in remove or []]
+        add = list(add or [])
+        if not quantities and not remove and not add:
+            raise ApiError(422, "nothing to edit", {"line_items": ["no change"]})
+        events: list[tuple[str, dict[str, Any]]] = []
+        with self.store.transaction():
+            order = self.order(order_id)
+            if order["status"] == "cancelled":
+                raise ApiError(422, "order is cancelled", {"order": ["is cancelled"]})
+            lines = {li["id"]: li for li in order["line_items"]}
+            spec_lines = dict(zip(lines, order["_pricing"]["line_items"], strict=True))
+            changes: list[tuple[dict[str, Any], int]] = []  # (line, quantity delta)
+            for line_id, wanted in quantities.items():
+                line = lines.get(line_id)
+                if line is None:
+                    raise ApiError(
+                        422, f"line item {line_id} not found", {"line_items": ["id is invalid"]}
+                    )
+                wanted = number_field(wanted, "quantity", minimum=1)
+                locked = line["quantity"] - line["fulfillable_quantity"]
+                if wanted < locked:
+                    raise ApiError(
+                        422,
+                        f"line item {line_id} has {locked} units shipped or refunded",
+                        {"quantity": [f"must be at least {locked}"]},
+                    )
+                changes.append((line, wanted - line["quantity"]))
+            for line_id in remove:
+                line = lines.get(line_id)
+                if line is None:
+                    raise ApiError(
+                        422, f"line item {line_id} not found", {"line_items": ["id is invalid"]}
+                    )
+                if line["fulfillable_quantity"] != line["quantity"]:
+                    raise ApiError(
+                        422,
+                        f"line item {line_id} has units shipped or refunded",
+                        {"line_items": ["cannot be removed"]},
+                    )
+                changes.append((line, -line["quantity"]))
+            if len(remove) >= len(lines) and not add:
+                raise ApiError(
+                    422, "an order keeps at least one line", {"line_items": ["can't be blank"]}
+                )
+            stamp = now_iso()
+            for line, delta in changes:
+                _, variant = self.variant(line["variant_id"])
+                if delta > 0:
+                    level = self._take_stock(variant, line["location_id"], delta, checkout=False)
+                elif delta < 0:
+                    level = self._return_stock(variant, line["location_id"], -delta, stamp)
+                else:
+                    level = None
+                if level is not None:
+                    events.append(("inventory_levels/update", self._level_event(level)))
+                line["quantity"] += delta
+                line["fulfillable_quantity"] += delta
+                spec_lines[line["id"]]["quantity"] = line["quantity"]
+            kept = [li for li in order["line_items"] if li["id"] not in remove]
+            next_offset = (
+                max(int(li["id"]) for li in order["line_items"]) + 1 - quirks.LINE_ITEM_ID_START
+            )
+            for offset, raw in enumerate(add, start=next_offset):
+                quantity = number_field(raw.get("quantity", 1), "quantity", minimum=1)
+                product, variant = self._line_variant(raw)
+                location_id = str(raw.get("location_id") or kept[0]["location_id"])
+                line = self._line_doc(product, variant, offset, quantity, location_id)
+                kept.append(line)
+                spec_lines[line["id"]] = self._pricing_line(raw, quantity)
+                level = self._take_stock(variant, location_id, quantity, checkout=False)
+                if level is not None:
+                    events.append(("inventory_levels/update", self._level_event(level)))
+            order["line_items"] = kept
+            order["_pricing"]["line_items"] = [spec_lines[li["id"]] for li in kept]
+            captured, _ = self._paid_refunded(order)
+            priced = self._price(order["_pricing"], self._order_variants(order))
+            if captured > 0 and Decimal(priced["total_price"]) < captured:
+                raise ApiError(
+                    422,
+                    f"the edited total {priced['total_price']} is below the {money(captured)} "
+                    "paid: refund instead",
+                    {"line_items": ["edit would lower a paid order below what was paid"]},
+                )
+            self._apply_prices(order, priced)
+            if Decimal(order["total_outstanding"]) > 0 and captured > 0:
+                order["financial_status"] = "partially_paid"
+            order["updated_at"] = stamp
+            self.store.update("order", order["id"], order)
+            events.append(("orders/edited", public(order)))
+            events.append(("orders/updated", public(order)))
+        for topic, payload in events:
+            self.emit(topic, payload)
+        return order
+
+    def _return_stock(
+        self, variant: dict[str, Any], location_id: str, quantity: int, stamp: str
+    ) -> dict[str, Any] | None:
+        key = f"{variant['inventory_item_id']}:{location_id}"
+        level = self.store.get("inventory_level", key)
+        if level is None:
+            return None
+        level["available"] += quantity
+        level["updated_at"] = stamp
+        self.store.update("inventory_level", key, level)
+        return level
+
     def cancel_order(self, order_id: str, reason: str | None = None) -> dict[str, Any]:
         """``POST /orders/{id}/cancel.json``: refused once anything shipped; paid orders refund."""
         events: list[tuple[str, dict[str, Any]]] = []
@@ -1107,10 +1441,8 @@ class ShoplineState:
                     422, "order has fulfillments", {"fulfillment_status": ["is not null"]}
                 )
             stamp = now_iso()
-            if quirks.CANCEL_REFUNDS_PAID and order["financial_status"] in (
-                "paid",
-                "partially_refunded",
-            ):
+            captured, _ = self._paid_refunded(order)
+            if quirks.CANCEL_REFUNDS_PAID and captured > 0:
                 remaining = self._refundable(order)
                 if remaining > 0:
                     body = {
@@ -1118,16 +1450,28 @@ class ShoplineState:
                         "refund_line_items": [
                             {
                                 "line_item_id": li["id"],
-                                "quantity": li["quantity"] - li["_refunded_quantity"],
+                                "quantity": li["fulfillable_quantity"],
                                 "type": "Unshipped",
                                 "restock_type": "cancel",
                             }
                             for li in order["line_items"]
-                            if li["quantity"] > li["_refunded_quantity"]
+                            if li["fulfillable_quantity"] > 0
                         ],
                         "transactions": [{"kind": "refund", "amount": money(remaining)}],
                     }
                     self._refund(order, body, events, reason=reason or "other")
+            authorization = self._authorization(order)
+            outstanding = Decimal(order["total_outstanding"])
+            if authorization is not None and outstanding > 0:
+                # [I] what was authorised and not captured is voided (Shopify's "void" kind).
+                void = self._transaction(
+                    order, "void", outstanding, stamp, None, parent_id=authorization["id"]
+                )
+                order["_transactions"].append(void)
+                if captured == 0:
+                    order["financial_status"] = "voided"
+            order["total_outstanding"] = "0.00"
+            order["total_outstanding_set"] = money_set(0, order["currency"])
             order["status"] = "cancelled"
             order["cancelled_at"] = stamp
             order["cancel_reason"] = reason or "other"
@@ -1178,14 +1522,45 @@ class ShoplineState:
 
     @staticmethod
     def _paid_refunded(order: dict[str, Any]) -> tuple[Decimal, Decimal]:
-        totals = {"sale": Decimal(0), "refund": Decimal(0)}
+        """Money captured (``sale`` and ``capture`` transactions) and refunded so far."""
+        paid, refunded = Decimal(0), Decimal(0)
         for t in order["_transactions"]:
-            totals[t["kind"]] = totals.get(t["kind"], Decimal(0)) + Decimal(t["amount"])
-        return totals["sale"], totals["refund"]
+            if t["kind"] in ("sale", "capture"):
+                paid += Decimal(t["amount"])
+            elif t["kind"] == "refund":
+                refunded += Decimal(t["amount"])
+        return paid, refunded
 
     def _refundable(self, order: dict[str, Any]) -> Decimal:
         paid, refunded = self._paid_refunded(order)
         return paid - refunded
+
+    @staticmethod
+    def _line_net(line: dict[str, Any]) -> Decimal:
+        """What the buyer pays for the whole line: price × quantity less its allocations."""
+        allocated = sum(
+            (Decimal(a["amount"]) for a in line.get("discount_allocations") or []), Decimal(0)
+        )
+        return Decimal(line["price"]) * line["quantity"] - allocated
+
+    def _refund_line(
+        self, order: dict[str, Any], line: dict[str, Any], quantity: int
+    ) -> tuple[Decimal, Decimal]:
+        """Subtotal (after the line's discounts) and tax refunded for ``quantity`` units.
+
+        The last units refunded take what is left, so a line refunded in parts gives back
+        exactly what was charged for it.
+        """
+        net = self._line_net(line)
+        tax_total = sum((Decimal(t["price"]) for t in line.get("tax_lines") or []), Decimal(0))
+        done_subtotal = Decimal(line.get("_refunded_subtotal") or "0")
+        done_tax = Decimal(line.get("_refunded_tax") or "0")
+        if line["_refunded_quantity"] + quantity >= line["quantity"]:
+            return net - done_subtotal, tax_total - done_tax
+        share = Decimal(quantity) / Decimal(line["quantity"])
+        subtotal = (net * share).quantize(CENT, rounding=ROUND_HALF_UP)
+        tax = (tax_total * share).quantize(CENT, rounding=ROUND_HALF_UP)
+        return subtotal, tax
 
     def _refund(
         self,
@@ -1194,13 +1569,15 @@ class ShoplineState:
         events: list,
         reason: str | None = None,
     ) -> dict[str, Any]:
-        if order["financial_status"] not in ("paid", "partially_refunded"):
+        paid, refunded = self._paid_refunded(order)
+        if paid <= 0:
             raise ApiError(
                 422,
                 f"order cannot be refunded when {order['financial_status']}",
                 {"financial_status": [order["financial_status"]]},
             )
         currency = order["currency"]
+        included = order.get("taxes_included", True) is not False
         stamp = now_iso()
         lines = {li["id"]: li for li in order["line_items"]}
         refund_lines = []
@@ -1218,18 +1595,30 @@ class ShoplineState:
                     f"quantity must be between 1 and {left}",
                     {"quantity": [f"must be between 1 and {left}"]},
                 )
-            kind = raw.get("type", "Unshipped")
+            # [I] without a type, units not yet shipped are refunded first (Unshipped).
+            kind = raw.get("type") or (
+                "Unshipped" if quantity <= line["fulfillable_quantity"] else "Returned"
+            )
+            if kind not in ("Unshipped", "Returned"):
+                raise ApiError(422, "type is invalid", {"type": ["is invalid"]})
+            if kind == "Unshipped" and quantity > line["fulfillable_quantity"]:
+                raise ApiError(
+                    422,
+                    f"only {line['fulfillable_quantity']} unshipped units can be refunded",
+                    {"quantity": [f"must be at most {line['fulfillable_quantity']}"]},
+                )
             restock = raw.get("restock_type") or ("return" if kind == "Returned" else "cancel")
             if restock not in ("no_restock", "cancel", "return"):
                 raise ApiError(422, "restock_type is invalid", {"restock_type": ["is invalid"]})
-            subtotal = Decimal(line["price"]) * quantity
-            rate = Decimal(str(line["tax_lines"][0]["rate"])) if line["tax_lines"] else Decimal(0)
-            line_tax = vat_of(subtotal, rate)
-            goods += subtotal
+            subtotal, line_tax = self._refund_line(order, line, quantity)
+            goods += subtotal + (Decimal(0) if included else line_tax)
             tax += line_tax
             line["_refunded_quantity"] += quantity
-            if restock == "cancel":
-                line["fulfillable_quantity"] = max(0, line["fulfillable_quantity"] - quantity)
+            line["_refunded_subtotal"] = money(Decimal(line["_refunded_subtotal"]) + subtotal)
+            line["_refunded_tax"] = money(Decimal(line["_refunded_tax"]) + line_tax)
+            if kind == "Unshipped":
+                # Refunded unshipped units are no longer to be fulfilled, whatever the restock.
+                line["fulfillable_quantity"] -= quantity
             if restock in ("cancel", "return"):
                 location_id = str(raw.get("location_id") or line["location_id"])
                 _, variant = self.variant(line["variant_id"])
@@ -1246,6 +1635,7 @@ class ShoplineState:
                     "line_item_id": line["id"],
                     "quantity": quantity,
                     "restock_type": restock,
+                    "type": kind,
                     "location_id": raw.get("location_id") or line["location_id"],
                     "subtotal": money(subtotal),
                     "subtotal_set": money_set(subtotal, currency),
@@ -1259,37 +1649,59 @@ class ShoplineState:
         ship_line = order["shipping_lines"][0] if order["shipping_lines"] else None
         ship_amount = Decimal(0)
         if ship_line is not None and (shipping.get("full_refund") or shipping.get("amount")):
+            charged = Decimal(ship_line.get("discounted_price") or ship_line["price"])
+            ship_tax_total = sum(
+                (Decimal(t["price"]) for t in ship_line.get("tax_lines") or []), Decimal(0)
+            )
+            if not included:
+                charged += ship_tax_total
+            done = Decimal(order.get("_refunded_shipping") or "0")
+            ship_left = charged - done
             ship_amount = (
-                Decimal(ship_line["price"])
+                ship_left
                 if shipping.get("full_refund")
                 else money_field(shipping["amount"], "shipping.amount")
             )
-            ship_tax = vat_of(ship_amount, TAX_RATES[quirks.SHIPPING_TAX_TITLE])
-            adjustments.append(
-                {
-                    "kind": "shipping_refund",
-                    "reason": reason or "Shipping refund",
-                    "amount": money(-ship_amount),
-                    "tax_amount": money(-ship_tax),
-                }
+            if ship_amount < 0 or ship_amount > ship_left:
+                raise ApiError(
+                    422,
+                    f"shipping refund must be between 0 and {money(ship_left)}",
+                    {"shipping": [f"amount must be at most {money(ship_left)}"]},
+                )
+            rate = (
+                Decimal(str(ship_line["tax_lines"][0]["rate"]))
+                if ship_line.get("tax_lines")
+                else Decimal(0)
             )
+            ship_tax = pricing.tax_of(ship_amount, rate, included=True)
+            order["_refunded_shipping"] = money(done + ship_amount)
+            if ship_amount > 0:
+                adjustments.append(
+                    {
+                        "kind": "shipping_refund",
+                        "reason": reason or "Shipping refund",
+                        "amount": money(-ship_amount),
+                        "tax_amount": money(-ship_tax),
+                    }
+                )
         computed = goods + ship_amount
         transactions_in = body.get("transactions") or []
         requested = sum(
             (money_field(t.get("amount"), "transactions.amount") for t in transactions_in),
             Decimal(0),
         )
-        amount = requested if transactions_in else computed
         if not transactions_in and not refund_lines and not ship_amount:
             raise ApiError(422, "nothing to refund", {"refund_line_items": ["can't be blank"]})
-        paid, refunded = self._paid_refunded(order)
+        # [I] without transactions, the refund is what the lines and shipping come to, capped
+        # at what is left to refund (an order discount no line carries was never paid).
+        amount = requested if transactions_in else min(computed, paid - refunded)
         if amount + refunded > paid:
             raise ApiError(
                 422,
                 f"refund amount {money(amount)} exceeds the refundable {money(paid - refunded)}",
                 {"transactions": ["amount exceeds the refundable amount"]},
             )
-        if transactions_in and amount != computed:
+        if amount != computed:
             adjustments.append(
                 {
                     "kind": "refund_discrepancy",
@@ -1299,25 +1711,19 @@ class ShoplineState:
                 }
             )
         refund_id = self.new_id("refund")
-        transaction = {
-            "id": self.new_id("transaction"),
-            "order_id": order["id"],
-            "kind": "refund",
-            "gateway": order["_gateway"],
-            "amount": money(amount),
-            "currency": currency,
-            "status": "success",
-            "status_code": "0",
-            "status_msg": "success",
-            "error_code": None,
-            "error_msg": None,
-            "parent_id": order["_transactions"][0]["id"] if order["_transactions"] else None,
-            "payment_details": order["payment_details"][0] if order["payment_details"] else {},
-            "receipt": {},
-            "channel_refund_id": f"re_{hashlib.sha256(refund_id.encode()).hexdigest()[:24]}",
-            "created_at": stamp,
-            "processed_at": stamp,
-        }
+        payments = [t for t in order["_transactions"] if t["kind"] in ("sale", "capture")]
+        parent = payments[-1] if payments else None
+        transaction = self._transaction(
+            order,
+            "refund",
+            amount,
+            stamp,
+            parent["payment_details"] if parent else None,
+            parent_id=parent["id"] if parent else None,
+        )
+        transaction["channel_refund_id"] = (
+            f"re_{hashlib.sha256(refund_id.encode()).hexdigest()[:24]}"
+        )
         refund = {
             "id": refund_id,
             "order_id": order["id"],
@@ -1346,7 +1752,14 @@ class ShoplineState:
         order["_transactions"].append(transaction)
         order["_refunds"].append(refund)
         total_refunded = refunded + amount
-        order["financial_status"] = "refunded" if total_refunded >= paid else "partially_refunded"
+        if Decimal(order["total_outstanding"]) <= 0 or order["financial_status"] in (
+            "paid",
+            "partially_refunded",
+            "refunded",
+        ):
+            order["financial_status"] = (
+                "refunded" if total_refunded >= paid else "partially_refunded"
+            )
         current = Decimal(order["total_price"]) - total_refunded
         order["current_total_price"] = money(current)
         order["current_total_price_set"] = money_set(current, currency)
