@@ -5,8 +5,9 @@ SKIP LOCKED`` on PostgreSQL, so concurrent runs split them), a sweep of the SHOP
 updated since the stored cursor minus the look-back window, the orders whose exceptions are
 open or marked for retry, and the orders a run that died had leased (their leases expired and
 nobody took them: every pass takes them over, the inbox-only pass of the watcher included). The
-inbox's orders are re-read from SHOPLINE by id for their current state (the webhook's own copy
-is the fallback). Every order is leased to the run before it is worked on
+inbox's orders are re-read from SHOPLINE by id for their current state; the webhook's own copy
+stands in only when SHOPLINE cannot be read, never for an order SHOPLINE answers without (that
+delivery becomes an ``api_rejected`` exception, "SHOPLINE has no order ...", and is settled). Every order is leased to the run before it is worked on
 (`stokline.store.leases`); one another run holds is left to it, with its events. A delivery
 is validated into the order model like a record of an API page: a malformed delivery or order
 becomes a ``poison_message``. At the end, the events of settled
@@ -242,10 +243,22 @@ class OrderIntake(OrdersRun):
         )
         # SHOPLINE cannot be read: the webhook's own copy of an order is the next best; orders
         # replayed for their exceptions wait for the next run (their exceptions stay open).
+        # SHOPLINE read and answering without an order: it does not have it (deleted, or a
+        # delivery naming an order it never had) — the delivery's copy never stands in for it.
         orders.update(fetched or {})
+        missing = {
+            i
+            for i in replay
+            if fetched is not None and i not in orders and i not in self.unreadable
+        }
+        denied: list[str] = []
         for order_id, body in bodies.items():
-            if order_id not in self.unreadable:
-                orders.setdefault(order_id, body)
+            if order_id in self.unreadable or order_id in orders:
+                continue
+            if fetched is None:
+                orders[order_id] = body
+            else:
+                denied.append(order_id)
         for order_id, order in list(orders.items()):
             if (why := unusable(order)) is not None:
                 self.unreadable[order_id] = (orders.pop(order_id), why)
@@ -258,14 +271,41 @@ class OrderIntake(OrdersRun):
                 log.info("order %s of a webhook is not in SHOPLINE (deleted?)", order_id)
         if not self.dry:
             for order_id in replay:
-                if order_id in self.busy:
+                if order_id in self.busy or order_id in missing:
                     continue
                 for record in self.active[order_id]:
                     if record.status == "open":
                         self.store.exceptions.mark_retrying(record.id)
         for order_id, (raw, why) in self.unreadable.items():
             self._unreadable(order_id, raw, why)
+        for order_id in denied:
+            self._denied(order_id, bodies[order_id].get("name"))
+        for order_id in sorted(missing - set(denied) - set(self.busy)):
+            records = self.active.get(order_id, [])
+            name = next((r.order for r in records if r.order), None)
+            self._denied(order_id, name)
         return orders
+
+    def _denied(self, order_id: str, name: Any) -> None:
+        """An order SHOPLINE answers without while it is up (a delivery named it, or its open
+        exception was replayed): one ``api_rejected`` exception, refreshed by every run that
+        finds it missing; its events are settled (done) with the run. A deletion's own
+        delivery is only logged."""
+        topics = sorted({e.topic for e in self.events.get(order_id, [])})
+        if topics == ["orders/delete"]:
+            return
+        if topics:
+            said = f"a signed {', '.join(topics)} delivery named it, but SHOPLINE answers without"
+            said += " it, so it was not imported from the delivery's own copy"
+        else:
+            said = "SHOPLINE answers without it, so it cannot be imported"
+        message = printable(
+            f"SHOPLINE has no order {order_id} (deleted?): {said}; check the order in the"
+            " SHOPLINE admin (the next sweep imports it if it appears)",
+            600,
+        )
+        stub = {"id": printable(order_id), "name": printable(str(name)) if name else None}
+        self._raise(stub, Untranslatable("api_rejected", message), {"topics": topics})
 
     def _unreadable(self, order_id: str, raw: Any, why: str) -> None:
         """One ``poison_message`` for an order no step can work on; replayed from SHOPLINE."""
