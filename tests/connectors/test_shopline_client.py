@@ -244,15 +244,16 @@ def test_create_fulfillment_refuses_more_than_ten_tracking_entries(
         clock.run(shopline.create_fulfillment("1", [{"id": "1", "quantity": 1}], tracking))
 
 
+@pytest.mark.parametrize("wrapper", ["data", "refund"])  # SHOPLINE's SDK reads "data"
 def test_create_refund_uses_singular_order_path(
-    shopline: ShoplineClient, transport: StrictTransport, clock: FakeClock
+    shopline: ShoplineClient, transport: StrictTransport, clock: FakeClock, wrapper: str
 ) -> None:
     transport.expect(
         "POST",
         f"{API}/order/refund.json",
         json_body={"note": "damaged", "order_id": "9001"},
         body={
-            "refund": {
+            wrapper: {
                 "id": "r1",
                 "order_id": "9001",
                 "transactions": [{"id": "t1", "amount": "4.50", "kind": "refund"}],

@@ -530,7 +530,7 @@ def test_refunds_partial_then_full(shopline_server: ShoplineServer) -> None:
         },
     )
     assert partial.status_code == 200
-    refund = partial.json()["refund"]
+    refund = partial.json()["data"]  # as SHOPLINE's SDK reads it
     assert refund["transactions"][0]["amount"] == "139.95"
     assert refund["refund_line_items"][0]["subtotal"] == "139.95"
     assert refund["note"] == "one arrived dented"

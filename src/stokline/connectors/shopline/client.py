@@ -680,7 +680,15 @@ class ShoplineClient(ClientBase):
         ``transactions``.
         """
         body = {**refund, "order_id": order_id}
-        return await self._one("POST", "order/refund.json", "refund", Refund, json_body=body)
+        data, response = await self._core.request_json("POST", "order/refund.json", json_body=body)
+        # SHOPLINE's SDK reads the created refund from "data"; "refund" is accepted too.
+        key = (
+            "refund"
+            if isinstance(data, dict) and "data" not in data and "refund" in data
+            else "data"
+        )
+        record = self._core.field(data, key, dict, response)
+        return self._core.model(Refund, record, response, where=key)
 
     # -- fulfilments --------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ and is never rate-limited or faulted, so a rehearsal can always steer the sandbo
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -69,6 +69,10 @@ class StorefrontLine(BaseModel):
     sku: str
     quantity: int = Field(1, ge=1)
     price: str | None = Field(None, description="Override the variant price (VAT-inclusive).")
+    discount: str | None = Field(
+        None, description="Amount off the whole line (a manual discount allocated to it)."
+    )
+    discount_title: str | None = None
 
 
 class StorefrontCustomer(BaseModel):
@@ -81,6 +85,14 @@ class StorefrontCustomer(BaseModel):
     last_name: str = ""
 
 
+class DiscountCode(BaseModel):
+    """A discount code the buyer entered, allocated across the lines."""
+
+    code: str
+    type: Literal["percentage", "fixed_amount"] = "percentage"
+    value: str = Field(description='Percent ("10") or amount ("5.00").')
+
+
 class StorefrontOrder(BaseModel):
     """An order placed as a buyer would, through checkout."""
 
@@ -89,11 +101,30 @@ class StorefrontOrder(BaseModel):
     shipping_title: str = "Royal Mail Tracked 48"
     gateway: str = "shopline_payments"
     paid: bool = True
+    authorize: bool = Field(
+        False, description="Authorise the total at checkout and capture it later (/capture)."
+    )
     location_id: str | None = None
     note: str = ""
     buyer_note: str = ""
     order_source: str = "web"
     created_at: str | None = Field(None, description="Backdate the order (ISO 8601).")
+    discount_code: DiscountCode | None = None
+    order_discount: str | None = Field(
+        None, description="An order-level discount no line carries (total_discounts only)."
+    )
+    shipping_discounted_price: str | None = Field(
+        None, description='What shipping was charged ("0.00" = free delivery).'
+    )
+    shipping_code: str | None = Field(None, description="The code that discounted shipping.")
+    taxes_included: bool = Field(True, description="False: tax is added on top of prices.")
+    omit: Literal["keys", "null"] | None = Field(
+        None, description="Leave empty optional keys out of the order (keys) or send null."
+    )
+    omit_fields: list[str] | None = Field(
+        None, description="Which keys omit applies to (default: quirks.OMITTABLE_FIELDS)."
+    )
+    shapes: list[str] | None = Field(None, description="Ignored: what a generator drew.")
 
 
 class CancelRequest(BaseModel):
@@ -108,6 +139,9 @@ class RefundLine(BaseModel):
     line_item_id: str
     quantity: int = Field(1, ge=1)
     restock_type: str = "no_restock"
+    type: Literal["Unshipped", "Returned"] | None = Field(
+        None, description="Unshipped units first when not given."
+    )
 
 
 class RefundRequest(BaseModel):
@@ -116,7 +150,35 @@ class RefundRequest(BaseModel):
     lines: list[RefundLine] | None = None
     amount: str | None = Field(None, description="Refund exactly this amount.")
     shipping: bool = Field(False, description="Also refund shipping in full.")
+    shipping_amount: str | None = Field(None, description="Refund this much of shipping.")
     note: str = "Refunded by merchant"
+
+
+class CaptureRequest(BaseModel):
+    """Capture (part of) an authorised order, or what an edit left outstanding."""
+
+    amount: str | None = Field(None, description="Default: everything outstanding.")
+    at: str | None = Field(None, description="When the capture happened (ISO 8601).")
+    reuse_deal_id: bool = Field(
+        False, description="Give the capture the authorisation's pay_channel_deal_id."
+    )
+
+
+class EditLine(BaseModel):
+    """A line an edit adds."""
+
+    sku: str
+    quantity: int = Field(1, ge=1)
+
+
+class EditRequest(BaseModel):
+    """The merchant edits the order after it was placed (or paid)."""
+
+    quantities: dict[str, int] = Field(
+        default_factory=dict, description="New quantity by line item id."
+    )
+    add: list[EditLine] = Field(default_factory=list)
+    remove: list[str] = Field(default_factory=list, description="Line item ids to remove.")
 
 
 @router.get("/health", summary="Liveness and identity")
@@ -194,10 +256,14 @@ def put_webhook_settings(sandbox: Sandbox, body: WebhookSettings) -> dict[str, A
 @router.get("/skus", summary="SKUs the storefront sells")
 def skus(sandbox: Sandbox) -> dict[str, Any]:
     out: list[str] = []
+    titles: dict[str, str] = {}
     for _, product in sandbox.store.scan("product"):
         if product.get("status") == "active":
-            out.extend(v["sku"] for v in product["variants"] if v["sku"])
-    return {"skus": out}
+            for variant in product["variants"]:
+                if variant["sku"]:
+                    out.append(variant["sku"])
+                    titles[variant["sku"]] = variant.get("_vat_title", "VAT 20%")
+    return {"skus": out, "tax_titles": titles}
 
 
 @router.post(
@@ -206,16 +272,53 @@ def skus(sandbox: Sandbox) -> dict[str, Any]:
     description="Sold-out variants with inventory_policy deny are refused (422), as at checkout.",
 )
 def place_order(sandbox: Sandbox, body: StorefrontOrder) -> dict[str, Any]:
-    spec = body.model_dump()
-    spec["line_items"] = [
-        {"sku": line["sku"], "quantity": line["quantity"], "price": line["price"]}
-        for line in spec.pop("lines")
-    ]
+    spec = body.model_dump(exclude={"shapes"})
+    spec["line_items"] = spec.pop("lines")
+    if spec["discount_code"] is None:
+        spec.pop("discount_code")
     spec["checkout"] = True
     spec["customer"] = {k: v for k, v in (spec.get("customer") or {}).items() if v}
     if spec["customer"].get("phone") is None:
         spec["customer"].pop("area_code", None)
     return {"order": public(sandbox.state.create_order(spec))}
+
+
+@router.get("/orders/{order_id}", summary="An order as the API shows it")
+def get_order(order_id: str, sandbox: Sandbox) -> dict[str, Any]:
+    return {"order": public(sandbox.state.order(order_id))}
+
+
+@router.post(
+    "/orders/{order_id}/capture",
+    summary="Capture an authorised order, in full or in part",
+    description=(
+        "Each capture is its own capture transaction and payment_details entry; the order is"
+        " partially_paid until nothing is outstanding."
+    ),
+)
+def capture_order(
+    order_id: str, sandbox: Sandbox, body: CaptureRequest | None = None
+) -> dict[str, Any]:
+    body = body or CaptureRequest()
+    order = sandbox.state.capture_order(
+        order_id, body.amount, at=body.at, reuse_deal_id=body.reuse_deal_id
+    )
+    return {"order": public(order)}
+
+
+@router.post(
+    "/orders/{order_id}/edit",
+    summary="The merchant edits the order",
+    description="Change quantities, add or remove lines; the order is priced again.",
+)
+def edit_order(order_id: str, sandbox: Sandbox, body: EditRequest) -> dict[str, Any]:
+    order = sandbox.state.edit_order(
+        order_id,
+        quantities=body.quantities,
+        add=[line.model_dump() for line in body.add],
+        remove=body.remove,
+    )
+    return {"order": public(order)}
 
 
 @router.post("/orders/{order_id}/pay", summary="The buyer completes payment")
@@ -239,18 +342,26 @@ def refund_order(
     state = sandbox.state
     order = state.order(order_id)
     if body.lines is None and body.amount is None:
-        lines = [
-            {
-                "line_item_id": li["id"],
-                "quantity": li["quantity"] - li["_refunded_quantity"],
-                "restock_type": "no_restock",
-            }
-            for li in order["line_items"]
-            if li["quantity"] > li["_refunded_quantity"]
-        ]
+        lines = []
+        for li in order["line_items"]:
+            left = li["quantity"] - li["_refunded_quantity"]
+            unshipped = min(left, li["fulfillable_quantity"])
+            for kind, quantity in (("Unshipped", unshipped), ("Returned", left - unshipped)):
+                if quantity > 0:
+                    lines.append(
+                        {
+                            "line_item_id": li["id"],
+                            "quantity": quantity,
+                            "type": kind,
+                            "restock_type": "no_restock",
+                        }
+                    )
         shipping = True
     else:
-        lines = [line.model_dump() for line in body.lines or []]
+        lines = [
+            {k: v for k, v in line.model_dump().items() if v is not None}
+            for line in body.lines or []
+        ]
         shipping = body.shipping
     request: dict[str, Any] = {
         "order_id": order_id,
@@ -258,6 +369,8 @@ def refund_order(
         "refund_line_items": lines,
         "shipping": {"full_refund": shipping},
     }
+    if body.shipping_amount is not None and not shipping:
+        request["shipping"] = {"amount": body.shipping_amount}
     if body.amount is not None:
         request["transactions"] = [
             {"kind": "refund", "gateway": order["_gateway"], "amount": money(Decimal(body.amount))}

@@ -7,6 +7,7 @@ and body, call the state, wrap the result the way SHOPLINE does (``{"product": .
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
@@ -19,6 +20,8 @@ from stokline.sandbox.shopline.pagination import Matcher, Rows, paginate, select
 from stokline.sandbox.shopline.state import (
     ApiError,
     ShoplineState,
+    money,
+    money_field,
     now_iso,
     parse_time,
     public,
@@ -463,21 +466,135 @@ _ORDER_EXAMPLE = {
 }
 
 
+_UNCAPTURED = ("unpaid", "pending", "failure", "failed", "authorized", "voided")
+
+
+def _gateway_name(value: Any) -> str | None:
+    """A gateway as the store names it: "PayPal" → "paypal" ([I] case and spaces vary)."""
+    if value in (None, ""):
+        return None
+    return re.sub(r"[\s-]+", "_", str(value).strip().lower())
+
+
+def _tax_line_in(raw: Any) -> dict[str, Any] | None:
+    if isinstance(raw, list):
+        raw = raw[0] if raw else None
+    if not isinstance(raw, dict) or not (raw.get("title") or raw.get("rate") not in (None, "")):
+        return None
+    return {k: raw[k] for k in ("title", "rate", "price") if raw.get(k) not in (None, "")}
+
+
+def order_spec_from_api(data: dict[str, Any]) -> dict[str, Any]:
+    """The state's order spec from a ``POST /orders.json`` body as the official SDK sends it.
+
+    Honoured rather than priced by the sandbox: ``line_items[].price``,
+    ``line_items[].discount_price{title, amount}`` (amount off the whole line [I]),
+    ``line_items[].tax_line{title, rate, price}``, ``shipping_lines[].price`` and ``.tax_line``
+    (also the singular ``shipping_line``), ``price_info.current_extra_total_discounts`` (an
+    order discount no line carries), ``price_info.total_shipping_price`` (shipping charged),
+    ``price_info.taxes_included`` (absent means true: the SDK omits false [I]),
+    ``discount_codes[{code, amount, type}]`` and ``transaction_list[{gateway, amount, status}]``
+    (each transaction not ``unpaid``/``pending``/``failure`` is captured at creation [I]).
+    """
+    shipping_in = data.get("shipping_lines") or [data.get("shipping_line") or {}]
+    shipping = shipping_in[0] if isinstance(shipping_in, list) and shipping_in else {}
+    if not isinstance(shipping, dict):
+        raise ApiError(422, "shipping_lines is invalid", {"shipping_lines": ["is invalid"]})
+    price_info = data.get("price_info") or {}
+    if not isinstance(price_info, dict):
+        raise ApiError(422, "price_info is invalid", {"price_info": ["is invalid"]})
+    lines: list[dict[str, Any]] = []
+    for raw in data.get("line_items") or []:
+        if not isinstance(raw, dict):
+            raise ApiError(422, "line_items is invalid", {"line_items": ["is invalid"]})
+        line = {
+            k: raw[k]
+            for k in ("sku", "variant_id", "quantity", "price", "location_id", "taxable")
+            if raw.get(k) not in (None, "")
+        }
+        discount = raw.get("discount_price")
+        title = None
+        if isinstance(discount, dict):
+            discount, title = discount.get("amount"), discount.get("title")
+        if discount not in (None, ""):
+            line["discount"] = discount
+            if title:
+                line["discount_title"] = title
+        tax = _tax_line_in(raw.get("tax_line") or raw.get("tax_lines"))
+        if tax is not None:
+            line["tax_line"] = tax
+            line.pop("taxable", None)
+        lines.append(line)
+    title = shipping.get("title") or data.get("shipping_title")
+    list_price = shipping.get("price")
+    if list_price in (None, ""):
+        list_price = quirks.SHIPPING_PRICES.get(str(title), quirks.DEFAULT_SHIPPING_PRICE)
+    charged = price_info.get("total_shipping_price")
+    spec: dict[str, Any] = {
+        **{k: v for k, v in data.items() if k not in ("line_items", "price_info")},
+        "line_items": lines,
+        "customer": data.get("customer") or ({"email": data["email"]} if data.get("email") else {}),
+        "shipping_title": title,
+        "note": data.get("note") or data.get("order_note") or "",
+    }
+    if charged not in (None, ""):
+        charged_amount = money_field(charged, "price_info.total_shipping_price")
+        if charged_amount > money_field(list_price, "shipping_lines.price"):
+            list_price = charged
+        spec["shipping_discounted_price"] = money(charged_amount)
+    spec["shipping_price"] = list_price
+    ship_tax = _tax_line_in(shipping.get("tax_line") or shipping.get("tax_lines"))
+    if ship_tax is not None:
+        spec["shipping_tax_line"] = ship_tax
+    extra = price_info.get("current_extra_total_discounts")
+    if extra not in (None, ""):
+        spec["order_discount"] = extra
+    if "taxes_included" in price_info:
+        spec["taxes_included"] = bool(price_info["taxes_included"])
+    for code in data.get("discount_codes") or []:
+        if not isinstance(code, dict) or code.get("amount") in (None, ""):
+            continue
+        kind = code.get("type") or "fixed_amount"
+        if kind == "shipping":
+            spec["shipping_code"] = code.get("code") or "SHIPPING"
+            if "shipping_discounted_price" not in spec:
+                left = money_field(list_price, "shipping_lines.price") - money_field(
+                    code["amount"], "discount_codes.amount"
+                )
+                spec["shipping_discounted_price"] = money(max(left, 0))
+        elif "discount_code" not in spec:
+            spec["discount_code"] = {
+                "code": code.get("code") or "CODE",
+                "type": "percentage" if kind == "percentage" else "fixed_amount",
+                "value": code["amount"],
+            }
+    gateway = _gateway_name(data.get("gateway")) or _gateway_name(
+        (data.get("payment_gateway_names") or [None])[0]
+    )
+    transactions = data.get("transaction_list") or []
+    if not isinstance(transactions, list):
+        raise ApiError(422, "transaction_list is invalid", {"transaction_list": ["is invalid"]})
+    payments = []
+    for t in transactions:
+        if not isinstance(t, dict):
+            raise ApiError(422, "transaction_list is invalid", {"transaction_list": ["is invalid"]})
+        gateway = gateway or _gateway_name(t.get("gateway") or t.get("gateways"))
+        if str(t.get("status") or "success").lower() not in _UNCAPTURED:
+            payments.append(money(money_field(t.get("amount"), "transaction_list.amount")))
+    spec["gateway"] = gateway
+    spec["payments"] = payments
+    financial = data.get("financial_status")
+    spec["paid"] = not transactions and (financial == "paid" or bool(data.get("paid")))
+    spec["authorize"] = financial == "authorized"
+    return spec
+
+
 @router.post("/orders.json", tags=["orders"], summary="Create an order")
 def create_order(
     state: State, body: Annotated[JsonBody, Body(examples=[_ORDER_EXAMPLE])]
 ) -> dict[str, Any]:
     data = _unwrap(body, "order")
-    shipping = (data.get("shipping_lines") or [{}])[0]
-    spec = {
-        **data,
-        "customer": data.get("customer") or ({"email": data["email"]} if data.get("email") else {}),
-        "shipping_title": shipping.get("title") or data.get("shipping_title"),
-        "shipping_price": shipping.get("price"),
-        "gateway": data.get("gateway") or (data.get("payment_gateway_names") or [None])[0],
-        "paid": data.get("financial_status") == "paid" or bool(data.get("paid")),
-    }
-    return {"order": public(state.create_order(spec))}
+    return {"order": public(state.create_order(order_spec_from_api(data)))}
 
 
 @router.put("/orders/{order_id}.json", tags=["orders"], summary="Update an order")
@@ -554,7 +671,8 @@ def create_refund(
     state: State, body: Annotated[JsonBody, Body(examples=[_REFUND_EXAMPLE])]
 ) -> dict[str, Any]:
     data = body.get("refund") if isinstance(body.get("refund"), dict) else body
-    return {"refund": state.create_refund(data)}
+    # [C] SHOPLINE's SDK reads the created refund from "data", not "refund".
+    return {"data": state.create_refund(data)}
 
 
 _FULFILLMENT_EXAMPLE = {

@@ -95,17 +95,6 @@ SHIPPING_TITLES = (
 )
 #: Gateways the demo mapping maps.
 GATEWAYS = ("shopline_payments", "shopline_payments", "shopline_payments", "paypal", "klarna")
-#: Keys an ``omit`` order leaves out (or sends as null), as SHOPLINE may for empty values.
-OMITTABLE = (
-    "buyer_note",
-    "note",
-    "note_attributes",
-    "tags",
-    "requires_shipping",
-    "discount_allocations",
-    "shipping_address.phone",
-    "customer.phone",
-)
 NEVER_SOLD = ("GIFT-CARD-", "SAMPLE-")
 _NAMES = ("Ada", "Alan", "Grace", "Tim", "Mary", "Rosalind", "Charles", "Dorothy", "Kath")
 _CENT = Decimal("0.01")

@@ -2,6 +2,15 @@
 
 It drives only the control API (``/_sandbox/``), so it works against any running SHOPLINE
 sandbox, in-process or not. The CLI runs it for demos and soak tests.
+
+Orders and what happens to them afterwards are drawn from :mod:`~stokline.sandbox.shopline.shapes`
+(discounts, free delivery, several VAT rates, phone-only buyers, omitted keys, authorisations
+captured in parts, edits, refunds by line, amount or shipping, cancellations), so every shape
+reaches the demo and the load runs. Follow-ups run in order, one per order at a time, a few
+orders later than the order they belong to; refunds after dispatch wait until the order has
+shipped (and are dropped if it never does while the simulator runs). Captures drawn for "days
+later" happen a few orders later in wall-clock time: the simulator never writes timestamps in
+the future (tests that need captures on different days pass ``at`` to ``/capture``).
 """
 
 from __future__ import annotations
@@ -10,31 +19,70 @@ import logging
 import random
 import threading
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
+from stokline.sandbox.shopline.shapes import draw_follow_ups, draw_order
+
 log = logging.getLogger(__name__)
 
-_SHIPPING = (
-    "Royal Mail Tracked 48",
-    "Royal Mail Tracked 48",
-    "DPD Next Day",
-    "Click & Collect Bristol",
-)
-_GATEWAYS = ("shopline_payments", "shopline_payments", "shopline_payments", "paypal", "klarna")
-_NAMES = ("Ada", "Alan", "Grace", "Tim", "Mary", "Rosalind", "Charles", "Dorothy", "Kath")
+
+@dataclass
+class _Pending:
+    """An order's follow-ups still to do, and the step at which the next one may run."""
+
+    order: dict[str, Any]
+    actions: list[dict[str, Any]]
+    due: int
+    waited: int = field(default=0)
 
 
-def _buyer(rng: random.Random) -> dict[str, Any]:
-    name = rng.choice(_NAMES)
-    kind = rng.random()
-    buyer: dict[str, Any] = {"first_name": name, "last_name": "Buyer"}
-    if kind < 0.8:
-        buyer["email"] = f"{name.lower()}.buyer{rng.randint(1, 400)}@example.com"
-    if kind > 0.6:
-        buyer["phone"] = f"7700900{rng.randint(0, 999):03d}"
-    return buyer
+def _run_action(http: httpx.Client, pending: _Pending) -> str:
+    """Do the next follow-up of an order: ``done``, ``wait`` (not yet possible) or ``failed``."""
+    order_id = pending.order["id"]
+    action = pending.actions[0]
+    name = action["action"]
+    if name == "pay":
+        response = http.post(f"/_sandbox/orders/{order_id}/pay")
+    elif name == "capture":
+        body: dict[str, Any] = {"reuse_deal_id": bool(action.get("reuse_deal_id"))}
+        if action.get("amount"):
+            body["amount"] = action["amount"]
+        response = http.post(f"/_sandbox/orders/{order_id}/capture", json=body)
+    elif name == "edit":
+        body = {
+            "quantities": action.get("quantities") or {},
+            "add": action.get("add") or [],
+            "remove": action.get("remove") or [],
+        }
+        response = http.post(f"/_sandbox/orders/{order_id}/edit", json=body)
+    elif name == "cancel":
+        response = http.post(f"/_sandbox/orders/{order_id}/cancel", json={"reason": "customer"})
+    elif name == "refund":
+        if action.get("when") in ("before_dispatch", "after_dispatch"):
+            current = http.get(f"/_sandbox/orders/{order_id}")
+            if current.status_code != 200:
+                return "failed"
+            shipped = current.json()["order"].get("fulfillment_status") is not None
+            if action["when"] == "after_dispatch" and not shipped:
+                return "wait"
+            if action["when"] == "before_dispatch" and shipped:
+                return "failed"  # the warehouse was quicker than the buyer
+        response = http.post(f"/_sandbox/orders/{order_id}/refund", json=action.get("body") or {})
+    else:
+        return "failed"
+    if response.status_code != 200:
+        log.info(
+            "storefront %s of %s refused: %s %s",
+            name,
+            order_id,
+            response.status_code,
+            response.text,
+        )
+        return "failed"
+    return "done"
 
 
 def run_storefront(
@@ -49,9 +97,10 @@ def run_storefront(
 ) -> int:
     """Place orders until ``count`` orders, ``duration_s`` seconds or ``stop`` is set.
 
-    Most orders are paid at checkout; some are paid a little later (``orders/paid`` after
-    ``orders/create``), a few are cancelled or refunded by the merchant. Returns the number of
-    orders placed.
+    Orders and their follow-ups come from :func:`shapes.draw_order` and
+    :func:`shapes.draw_follow_ups` with their default mix: most orders are paid at checkout and
+    import cleanly; some are paid or captured later, edited, refunded or cancelled by the
+    merchant. Returns the number of orders placed.
     """
     if orders_per_minute <= 0:
         raise ValueError("orders_per_minute must be positive")
@@ -63,41 +112,27 @@ def run_storefront(
     deadline = time.monotonic() + duration_s if duration_s is not None else None
     placed = 0
     refusals = 0
-    unpaid: list[str] = []
+    step = 0
+    pending: list[_Pending] = []
     try:
-        skus = http.get("/_sandbox/skus").raise_for_status().json()["skus"]
-        sellable = [s for s in skus if not s.upper().startswith(("GIFT-CARD-", "SAMPLE-"))]
+        listed = http.get("/_sandbox/skus").raise_for_status().json()
+        skus = listed["skus"]
+        tax_titles = listed.get("tax_titles") or {}
         while not stop.is_set():
             if count is not None and placed >= count:
                 break
             if deadline is not None and time.monotonic() >= deadline:
                 break
-            lines = [
-                {"sku": sku, "quantity": rng.choice((1, 1, 1, 2))}
-                for sku in rng.sample(sellable, rng.choice((1, 1, 2, 3)))
-            ]
-            paid = rng.random() < 0.85
-            response = http.post(
-                "/_sandbox/orders",
-                json={
-                    "lines": lines,
-                    "customer": _buyer(rng),
-                    "shipping_title": rng.choice(_SHIPPING),
-                    "gateway": rng.choice(_GATEWAYS),
-                    "paid": paid,
-                },
-            )
+            step += 1
+            body = draw_order(rng, skus, tax_titles=tax_titles)
+            response = http.post("/_sandbox/orders", json=body)
             if response.status_code == 200:
                 placed += 1
-                order = response.json()["order"]
-                if not paid:
-                    unpaid.append(order["id"])
-                roll = rng.random()
-                if roll < 0.03:
-                    http.post(f"/_sandbox/orders/{order['id']}/cancel", json={"reason": "customer"})
-                elif roll < 0.06 and paid:
-                    http.post(f"/_sandbox/orders/{order['id']}/refund", json={})
                 refusals = 0
+                order = response.json()["order"]
+                actions = draw_follow_ups(rng, order, skus=skus)
+                if actions:
+                    pending.append(_Pending(order, actions, due=step + rng.randint(0, 3)))
             else:
                 # Sold-out items are refused at checkout; a buyer simply tries something else.
                 refusals += 1
@@ -105,10 +140,32 @@ def run_storefront(
                 if refusals >= 50:
                     log.warning("storefront stopped: 50 orders refused in a row")
                     break
-            if unpaid and rng.random() < 0.5:
-                http.post(f"/_sandbox/orders/{unpaid.pop(0)}/pay")
+            _follow_up(http, rng, pending, step)
             stop.wait(interval)
     finally:
         if own:
             http.close()
     return placed
+
+
+def _follow_up(http: httpx.Client, rng: random.Random, pending: list[_Pending], step: int) -> None:
+    """Run at most one due follow-up of each waiting order; later ones wait a few steps more."""
+    for item in list(pending):
+        if item.due > step:
+            continue
+        outcome = _run_action(http, item)
+        if outcome == "wait":
+            item.waited += 1
+            item.due = step + 2
+            if item.waited > 30:  # never shipped while we ran: the buyer gives up
+                pending.remove(item)
+            continue
+        if outcome == "failed" and item.actions[0]["action"] in ("pay", "capture", "edit"):
+            # The order did not get paid (or edited) as planned: later steps may not fit it.
+            pending.remove(item)
+            continue
+        item.actions.pop(0)
+        if not item.actions:
+            pending.remove(item)
+        else:
+            item.due = step + 1 + rng.randint(0, 2)
