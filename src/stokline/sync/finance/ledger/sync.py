@@ -20,8 +20,17 @@ builds one journal per group (`stokline.sync.finance.ledger.translate`). Then, p
    ``reference`` — which Stokly keeps unique [I], so a second post of the same key is a 409 and
    never a second journal — and recorded ``posted`` with the journal id, plus an audit row.
 
-A journal that does not balance to the minor unit, or whose money cannot be translated, is refused
-whole: nothing of it is posted and it becomes an exception for finance. If SHOPLINE cannot be read
+An order whose money does not balance to the minor unit, or cannot be translated, is set aside
+alone: the rest of its group's journal is posted, and the group gets one exception per code naming
+the orders. The money of orders not in Stokly yet (no sale order linked by the orders sync:
+Stokly is the source of truth finance reconciles from) is, by ``syncs.finance.unimported``,
+**held** out of the journals (default) or posted to ``accounts.suspense``; either way the group
+gets a ``payout_variance`` exception for finance listing the orders and the amount, and the
+report lists them (`LedgerReport.unimported`). Each run also looks back `CATCH_UP_DAYS` before
+its period for groups with open exceptions, reads those days again and posts what they now add
+— an order imported since, or whose money now adds up — as an adjustment of that day (with
+suspense, the adjustment moves the money from suspense to sales and tax); then the exception
+is resolved. A journal Stokly refuses is refused whole and is tried again the same way. If SHOPLINE cannot be read
 completely, nothing at all is posted (a journal built from part of the money would be wrong).
 A dry run reads SHOPLINE, Stokly and the store and writes nothing anywhere. With ``approved``
 (batch key → content hash, from a dry run a person approved) only journals exactly as approved
@@ -33,6 +42,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from stokline.config import Mapping as ClientMapping
@@ -48,15 +58,23 @@ from stokline.sync.finance.ledger.translate import (
     JournalLine,
     OrderMoney,
     Problem,
+    SetAside,
     build_journals,
     difference,
     lines_from_json,
     lines_to_json,
 )
-from stokline.sync.finance.read import Period, ShoplineMoney, read_shopline_money, with_refunds
+from stokline.sync.finance.read import (
+    ORDER_LINK,
+    Period,
+    ShoplineMoney,
+    read_shopline_money,
+    with_refunds,
+)
 from stokline.sync.run import RunCost, SyncRun
 
 __all__ = [
+    "CATCH_UP_DAYS",
     "MAX_PERIOD_DAYS",
     "LedgerError",
     "LedgerReport",
@@ -69,6 +87,12 @@ __all__ = [
 ACTOR = "stokline.sync.ledger"
 ENTITY = "ledger_batch"
 MAX_PERIOD_DAYS = 366
+CATCH_UP_DAYS = 62
+"""How far before a period a run looks for days with orders still set aside or not in Stokly,
+to post them once they can be (older days are posted by a run of that day)."""
+UNIMPORTED_CODE = "payout_variance"
+"""The exception finance gets for money of orders not in Stokly yet."""
+ACTIVE = ("open", "retrying")
 
 
 class LedgerError(ValueError):
@@ -169,12 +193,18 @@ class _Run(SyncRun):
 
     def __post_init__(self) -> None:
         self.period = Period.of(self.mapping, self.start, self.end)
+        settings = self.mapping.syncs.finance
+        assert settings is not None
+        self.suspense = settings.accounts.suspense if settings.unimported == "suspense" else None
+        self.waiting: set[str] = set()  # orders not in Stokly, of the money read last
+        self.keep: dict[str, set[str]] = {}  # group → codes of exceptions still true
         self.report = LedgerReport(
             client=self.client,
             trigger=self.trigger,
             dry_run=self.dry,
             start=self.start,
             end=self.end,
+            unimported_policy=settings.unimported_policy,
         )
 
     # -- reading SHOPLINE -----------------------------------------------------------------------
@@ -196,6 +226,15 @@ class _Run(SyncRun):
         except ConnectorError as exc:
             self._unreadable(str(exc))
             return None
+        return self._complete(money)
+
+    def _unimported(self, money: ShoplineMoney) -> set[str]:
+        """The orders of ``money`` that took money but are not in Stokly (no sale order linked
+        by the orders sync): Stokly is the ledger's source of truth, so their money waits."""
+        ids = list(money.transactions)
+        return set(ids) - set(self.store.links.get_many(self.client, ORDER_LINK, ids))
+
+    def _complete(self, money: ShoplineMoney) -> list[OrderMoney] | None:
         # A journal built without one order's money would be wrong: nothing is posted until all
         # of it reads (a malformed order is also one exception of the payments sync's).
         unread = money.incomplete()
@@ -207,7 +246,13 @@ class _Run(SyncRun):
             self._unreadable(f"{name} {why}{more}")
             return None
         self.report.orders_read = len(money.transactions)
+        self.waiting = self._unimported(money)
         return [_order_money(money, order_id) for order_id in money.transactions]
+
+    def _build(self, orders: list[OrderMoney], start: date, end: date) -> list[JournalDraft]:
+        return build_journals(
+            self.mapping, orders, start, end, unimported=self.waiting, suspense=self.suspense
+        )
 
     # -- Stokly ---------------------------------------------------------------------------------
 
@@ -219,45 +264,123 @@ class _Run(SyncRun):
 
     # -- exceptions -----------------------------------------------------------------------------
 
+    def _raise(
+        self, journal: JournalDraft, code: str, message: str, payload: dict[str, Any]
+    ) -> None:
+        """One exception on the group's batch (refreshed, not repeated, while it lasts)."""
+        team = self.mapping.operating_model.owner_of(code)
+        self.report.add_exception(code, team, journal.base_key, message)
+        if self.dry:
+            return
+        before = {
+            r.code
+            for r in self.store.exceptions.list(
+                client=self.client, entity_kind=ENTITY, status=ACTIVE
+            )
+            if r.entity_id == journal.base_key
+        }
+        self.store.exceptions.raise_(
+            self.client,
+            code,
+            ENTITY,
+            journal.base_key,
+            message,
+            team=team,
+            payload={
+                "date": journal.key.day.isoformat(),
+                "gateway": journal.key.gateway,
+                "currency": journal.key.currency,
+                **payload,
+            },
+        )
+        if code not in before:
+            self.report.exceptions_opened += 1
+
     def _refuse(self, journal: JournalDraft) -> None:
         self.report.refused.append(journal)
-        model = self.mapping.operating_model
         for problem in journal.problems:
-            team = model.owner_of(problem.code)
-            self.report.add_exception(problem.code, team, journal.base_key, problem.message)
-            if self.dry:
-                continue
-            before = {
-                r.code
-                for r in self.store.exceptions.list(
-                    client=self.client, entity_kind=ENTITY, status=("open", "retrying")
-                )
-                if r.entity_id == journal.base_key
-            }
-            self.store.exceptions.raise_(
-                self.client,
+            self._raise(
+                journal,
                 problem.code,
-                ENTITY,
-                journal.base_key,
                 problem.message,
-                team=team,
-                payload={
-                    "date": journal.key.day.isoformat(),
-                    "gateway": journal.key.gateway,
-                    "currency": journal.key.currency,
+                {
                     "debits": str(journal.debits),
                     "credits": str(journal.credits),
                     "orders": list(journal.orders[:50]),
                 },
             )
-            if problem.code not in before:
-                self.report.exceptions_opened += 1
 
-    def _settled(self, base: str, note: str) -> None:
+    def _orders_out(self, draft: JournalDraft) -> set[str]:
+        """Raise the exceptions of the orders ``draft`` keeps out of (or in suspense on) its
+        journal, one per code; list the orders not in Stokly on the report. Their codes."""
+        codes: set[str] = set()
+        by_code: dict[str, list[SetAside]] = {}
+        for aside in draft.set_aside:
+            by_code.setdefault(aside.code, []).append(aside)
+        for code, asides in by_code.items():
+            total = sum((a.amount for a in asides), Decimal(0))
+            why = "; ".join(dict.fromkeys(a.message for a in asides[:10]))
+            more = f" and {len(asides) - 10} more" if len(asides) > 10 else ""
+            self._raise(
+                draft,
+                code,
+                f"{len(asides)} order(s) of {draft.base_key} set aside, {total} "
+                f"{draft.key.currency} (the rest of the journal goes on): {why}{more}",
+                {
+                    "orders": [a.label for a in asides[:50]],
+                    "amount": str(total),
+                    "debits": str(sum((a.amount for a in asides if a.amount > 0), Decimal(0))),
+                    "credits": str(-sum((a.amount for a in asides if a.amount < 0), Decimal(0))),
+                },
+            )
+            codes.add(code)
+        if draft.unimported:
+            rows = [u.row() for u in draft.unimported]
+            self.report.unimported.extend(rows)
+            total = sum((u.amount for u in draft.unimported), Decimal(0))
+            self.report.unimported_total += total
+            names = ", ".join(u.name for u in draft.unimported[:20])
+            more = f" and {len(rows) - 20} more" if len(rows) > 20 else ""
+            if self.suspense:
+                what = (
+                    f"posted to the suspense account {self.suspense}; moved to sales and tax by "
+                    "an adjustment once they are in Stokly"
+                )
+            else:
+                what = (
+                    "held out of the journal; posted as an adjustment of this day by the first "
+                    "run after they are in Stokly"
+                )
+            self._raise(
+                draft,
+                UNIMPORTED_CODE,
+                f"{len(rows)} order(s) not in Stokly yet, {total} {draft.key.currency} on "
+                f"{draft.base_key}, {what}: {names}{more}. Check the orders sync's exceptions "
+                "for them.",
+                {
+                    "orders": [u.name for u in draft.unimported[:50]],
+                    "amount": str(total),
+                    "policy": self.report.unimported_policy,
+                    "unimported": rows[:200],
+                },
+            )
+            codes.add(UNIMPORTED_CODE)
+        return codes
+
+    def _settled(self, base: str, note: str, keep: set[str] | None = None) -> None:
+        """Resolve the group's exceptions, but those of the codes in ``keep`` (still true)."""
         if self.dry:
             return
-        resolved = self.store.exceptions.resolve_entity(self.client, ENTITY, base, note)
-        self.report.exceptions_resolved += len(resolved)
+        if not keep:
+            resolved = self.store.exceptions.resolve_entity(self.client, ENTITY, base, note)
+            self.report.exceptions_resolved += len(resolved)
+            return
+        for record in self.store.exceptions.list(
+            client=self.client, entity_kind=ENTITY, status=ACTIVE
+        ):
+            if record.entity_id == base and record.code not in keep:
+                self.store.exceptions.resolve(record.id, note)
+                self.report.exceptions_resolved += 1
 
     # -- one group ------------------------------------------------------------------------------
 
@@ -309,6 +432,7 @@ class _Run(SyncRun):
             self._refuse(draft)
             self._row(draft, "refused: " + ", ".join(dict.fromkeys(p.code for p in draft.problems)))
             return
+        self.keep[base] = self._orders_out(draft)
         if free is not None:
             target = free
         elif batches:
@@ -322,7 +446,9 @@ class _Run(SyncRun):
             if ids:
                 self.report.already_posted += 1
                 self._row(draft, "already posted", ", ".join(ids))
-                self._settled(base, "posted")
+                self._settled(base, "posted", self.keep.get(base))
+            elif draft.set_aside or draft.unimported:
+                self._row(draft, "nothing to post: every order set aside or not in Stokly")
             return
         if not journal.balanced:  # both sides balance, so neither can their difference
             message = (
@@ -399,7 +525,7 @@ class _Run(SyncRun):
         self.report.posted += 1
         self.report.adjustments += adjustment
         self._row(journal, "adjustment posted" if adjustment else "posted", created.id)
-        self._settled(base, f"posted as journal {created.id}")
+        self._settled(base, f"posted as journal {created.id}", self.keep.get(base))
 
     async def _found_after_conflict(self, journal: JournalDraft, totals: dict[str, Any]) -> None:
         key = journal.batch_key
@@ -424,11 +550,11 @@ class _Run(SyncRun):
 
     # -- the run --------------------------------------------------------------------------------
 
-    def _recorded(self) -> dict[str, list[LedgerBatch]]:
-        """The batches recorded for the period's days, by group (base key)."""
+    def _recorded(self, start: date, end: date) -> dict[str, list[LedgerBatch]]:
+        """The batches recorded for the days ``start``..``end``, by group (base key)."""
         out: dict[str, list[LedgerBatch]] = {}
-        day = self.start
-        while day <= self.end:
+        day = start
+        while day <= end:
             for batch in self.store.batches.list(self.client, f"{self.client}:{day.isoformat()}:"):
                 out.setdefault(_base_of(batch), []).append(batch)
             day += timedelta(days=1)
@@ -444,18 +570,68 @@ class _Run(SyncRun):
         )
         return JournalDraft(self.client, key, base, ())
 
+    def _owed(self) -> dict[str, date]:
+        """Groups of the days before the period (at most `CATCH_UP_DAYS`) with an open exception
+        of the ledger: orders set aside or not in Stokly, a journal refused. Base key → day."""
+        first = self.start - timedelta(days=CATCH_UP_DAYS)
+        owed: dict[str, date] = {}
+        for record in self.store.exceptions.list(
+            client=self.client, entity_kind=ENTITY, status=ACTIVE
+        ):
+            payload = record.payload if isinstance(record.payload, dict) else {}
+            try:
+                day = date.fromisoformat(str(payload.get("date")))
+            except ValueError:
+                continue
+            if first <= day < self.start:
+                owed[record.entity_id] = day
+        return owed
+
+    async def _catch_up(self) -> None:
+        """Post what the days before the period still owe, once it can be: an order now in
+        Stokly, an order whose money now adds up. Those days are read again and only their
+        groups with open exceptions are built again; what they add to what was posted is an
+        adjustment of that day (`_group`), so nothing already posted is posted twice."""
+        owed = self._owed()
+        if not owed:
+            return
+        first, last = min(owed.values()), self.start - timedelta(days=1)
+        try:
+            money = await read_shopline_money(
+                self.shopline, Period.of(self.mapping, first, last), refunds=True
+            )
+        except ConnectorError as exc:
+            self.report.add_error(f"reading the days still owed ({first}..{last}) failed: {exc}")
+            return
+        unread = money.incomplete()
+        if unread:
+            self.report.add_error(
+                f"the days still owed ({first}..{last}) wait: {len(unread)} order(s) could not "
+                "be read"
+            )
+            return
+        read = self.report.orders_read
+        orders = self._complete(money)
+        self.report.orders_read = read
+        assert orders is not None
+        recorded = self._recorded(first, last)
+        for draft in self._build(orders, first, last):
+            if draft.base_key in owed:
+                await self._group(draft, recorded.get(draft.base_key, []))
+
     async def execute(self) -> LedgerReport:
         cost = RunCost(self.shopline, self.stokly)
         money = await self._read()
         if money is not None:
-            drafts = build_journals(self.mapping, money, self.start, self.end)
-            recorded = self._recorded()
+            drafts = self._build(money, self.start, self.end)
+            recorded = self._recorded(self.start, self.end)
             by_base = {d.base_key: d for d in drafts}
             for base, batches in recorded.items():
                 if base not in by_base and (draft := self._vanished(base, batches)) is not None:
                     by_base[base] = draft
             for base in sorted(by_base):
                 await self._group(by_base[base], recorded.get(base, []))
+            await self._catch_up()
         return cost.charge(self.report)
 
 

@@ -9,19 +9,36 @@ Every movement of money is one of:
   have it added. Discounts — line allocations, a shipping line's discounted price, and what
   ``total_discounts`` has beyond them — are debited to ``accounts.discounts`` at SHOPLINE's
   amount (tax-inclusive where prices are); without that account they reduce sales and shipping.
+  **Captured over several days** (an authorisation captured in parts, as ``capture``
+  transactions or as several ``sale`` transactions): each capture recognises, on its own day,
+  its share of what the order has not yet recognised, in proportion to its amount over what
+  is still to be captured (`recognise`). So every day balances, a day posted never changes when a later
+  capture arrives, and the captures of a fully paid order add up to its breakdown to the penny.
+  The last capture takes all that is left unless SHOPLINE says more is still to be captured
+  (``financial_status`` authorized/partially_paid/pending or ``total_outstanding`` above zero):
+  a paid order whose captures fall short is an imbalance, not a capture to come.
 * a **refund**: a refund with its successful transactions. Credit the gateway's account with the
   amount paid back; debit the refunds account with the refund net of tax and the tax accounts
-  with the tax refunded (from the refund's lines and order adjustments, e.g. shipping).
+  with the tax refunded (from the refund's lines and order adjustments, e.g. shipping). **VAT on
+  refunds by amount**: a refunded line with SHOPLINE's ``total_tax`` reverses that tax; without
+  it, a line refunded by amount (``subtotal``, e.g. 60.00 of a 120.00 line) reverses the line's
+  VAT in proportion to that amount over what the line sold for, and by quantity alone, in
+  proportion to the quantity. A refund of an amount with no lines or adjustments (goodwill), and
+  refund money SHOPLINE shows under no refund, reverse VAT pro rata to the order's own VAT mix
+  (each tax class its share of what the order sold). So VAT posted is VAT charged less VAT
+  refunded.
 * a **fee**, where SHOPLINE tells one ([I]: a ``fee`` on the transaction or its ``receipt``;
   SHOPLINE documents none): debit the gateway's ``fee_account`` (else ``accounts.fees``), credit
   the gateway's account.
 
 Movements are grouped by (day in the client's timezone, gateway, currency) — ``syncs.finance.
 group_by`` may leave out the gateway; the day is always a key, and so is the currency, since one
-journal has one currency. A group's journal is refused, and nothing of it is posted, when its
-debits and credits differ by as little as one minor unit (``ledger_imbalance``, naming the orders
-whose breakdown does not add up to the money moved) or when one of its movements cannot be
-translated (an unmapped gateway or tax line).
+journal has one currency. **One order never holds back another**: an order whose money of a
+group does not add up to its breakdown by as little as one minor unit (``ledger_imbalance``), or
+cannot be translated (an unmapped gateway or tax line), is set aside (`JournalDraft.set_aside`)
+and the group's other orders make its journal, which therefore always balances. The orders not
+in Stokly yet (``unimported``) are held out of the journals, or posted to a suspense account
+against the gateway (`JournalDraft.unimported`).
 
 **Rounding rule** (`stokline.mapping.money`). SHOPLINE's amounts are used as the
 decimal strings they are, so sums are exact; only splitting one amount into parts rounds (an
@@ -44,7 +61,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -60,12 +77,16 @@ __all__ = [
     "GATEWAY_LINES",
     "RECEIPTS",
     "REFUNDS",
+    "UNIMPORTED",
     "GroupKey",
     "JournalDraft",
     "JournalLine",
     "OrderMoney",
     "Problem",
+    "SetAside",
+    "Unimported",
     "allocate",
+    "awaiting_capture",
     "batch_key",
     "build_journals",
     "difference",
@@ -74,6 +95,7 @@ __all__ = [
     "lines_to_json",
     "minor_unit",
     "parse_gateway_line",
+    "recognise",
     "split_shares",
 ]
 
@@ -159,8 +181,49 @@ class Problem:
 
 
 @dataclass(frozen=True)
+class SetAside:
+    """One order's money of a group kept out of its journal, and why (an exception code and a
+    sentence): it does not match its breakdown, or cannot be translated. ``amount`` is what it
+    moved through the gateway (payments in positive, refunds out negative)."""
+
+    order_id: str
+    label: str
+    code: str
+    message: str
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class Unimported:
+    """One order's money of a group whose order is not in Stokly yet: held out of the journal
+    (``suspense`` None) or posted to the suspense account ``suspense``. ``amount`` as in
+    `SetAside`."""
+
+    order_id: str
+    name: str
+    gateway: str
+    day: date
+    amount: Decimal
+    suspense: str | None = None
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "order": self.name,
+            "shopline_id": self.order_id,
+            "gateway": self.gateway,
+            "day": self.day.isoformat(),
+            "amount": str(self.amount),
+        }
+
+
+@dataclass(frozen=True)
 class JournalDraft:
-    """The journal of one group, balanced or refused (``problems``)."""
+    """The journal of one group, balanced or refused (``problems``).
+
+    ``set_aside``: orders whose money of the group was kept out of the journal (each one an
+    exception for its owner; the other orders are posted). ``unimported``: orders not in Stokly
+    yet, held out of the journal or posted to the suspense account.
+    """
 
     client: str
     key: GroupKey
@@ -171,6 +234,8 @@ class JournalDraft:
     refunds: int = 0
     problems: tuple[Problem, ...] = ()
     notes: tuple[str, ...] = ()
+    set_aside: tuple[SetAside, ...] = ()
+    unimported: tuple[Unimported, ...] = ()
 
     @property
     def base_key(self) -> str:
@@ -343,6 +408,9 @@ class _Movement:
     key: GroupKey
     kind: str  # sale | refund
     label: str
+    order_id: str = ""
+    name: str = ""
+    amount: Decimal = ZERO  # through the gateway: payments in positive, refunds out negative
     nets: dict[tuple[str, str], Decimal] = field(default_factory=lambda: defaultdict(lambda: ZERO))
     problems: list[Problem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -355,6 +423,49 @@ class _Movement:
 # A breakdown part: (account, description, amount), credit positive for a sale, debit positive
 # for a refund.
 _Part = tuple[str, str, Decimal]
+
+AWAITING_CAPTURE = frozenset({"authorized", "partially_paid", "pending", "unpaid"})
+"""Financial statuses of an order whose authorised money is not all captured yet."""
+
+
+def _order_id(order: Mapping[str, Any]) -> str:
+    return str(order.get("id") or "")
+
+
+def _order_name(order: Mapping[str, Any]) -> str:
+    return str(order.get("name") or order.get("id") or "")
+
+
+def awaiting_capture(order: Mapping[str, Any]) -> bool:
+    """Whether SHOPLINE says more of the order's money is still to be captured."""
+    status = str(order.get("financial_status") or "").lower()
+    return status in AWAITING_CAPTURE or money(order.get("total_outstanding")) > 0
+
+
+def recognise(
+    parts: Sequence[Decimal], amounts: Sequence[Decimal], unit: Decimal, *, more: bool
+) -> list[list[Decimal]]:
+    """What each capture (``amounts``, in the order they were taken) recognises of an order's
+    breakdown ``parts``: its share of what is still to be recognised, in proportion to its
+    amount over what is still to be captured (the rest of the breakdown). So a capture's share
+    depends only on the captures before it, never on those after it: a day posted stays right
+    when the next capture arrives. The last capture takes all that is left, unless ``more``
+    (SHOPLINE says more is still to be captured); a capture of more than what is left takes
+    all of it too (and its journal shows the difference). Every row adds up to its amount
+    exactly where the breakdown allows (`split_shares`), and the rows of a fully captured
+    order add up to its breakdown exactly.
+    """
+    left = list(parts)
+    rows: list[list[Decimal]] = []
+    for index, amount in enumerate(amounts):
+        rest = sum(left, ZERO) - amount
+        if (index == len(amounts) - 1 and not more) or rest <= 0 or not left:
+            row = list(left)
+        else:
+            row = split_shares(left, [amount, rest], unit)[0]
+        rows.append(row)
+        left = [whole - taken for whole, taken in zip(left, row, strict=True)]
+    return rows
 
 
 class _Builder:
@@ -474,16 +585,21 @@ class _Builder:
                 )
             quantity = int(item.get("quantity") or 0)
             ordered = int(line.get("quantity") or 0) or 1
-            subtotal = (
-                money(item["subtotal"])
-                if item.get("subtotal") not in (None, "")
-                else money(line.get("price")) * quantity
-            )
+            given = item.get("subtotal") not in (None, "")
+            subtotal = money(item["subtotal"]) if given else money(line.get("price")) * quantity
             taxes = self._taxes(
                 line.get("tax_lines") or [], f"line {line.get('sku') or line.get('id')}"
             )
             if item.get("total_tax") not in (None, ""):
-                tax = money(item["total_tax"])
+                tax = money(item["total_tax"])  # SHOPLINE's own figure
+            elif given:
+                # An amount of the line (60.00 of a 120.00 line): its VAT in the same proportion
+                # to what the line was sold for (after its discounts).
+                line_tax = sum((a for _, _, a in taxes), ZERO)
+                sold = money(line.get("price")) * ordered - sum(
+                    (money(d.get("amount")) for d in line.get("discount_allocations") or []), ZERO
+                )
+                tax = allocate(line_tax, [subtotal, max(sold - subtotal, ZERO)], unit)[0]
             else:
                 line_tax = sum((a for _, _, a in taxes), ZERO)
                 tax = allocate(line_tax, [Decimal(quantity), Decimal(ordered - quantity)], unit)[0]
@@ -509,9 +625,34 @@ class _Builder:
                     )
                 parts.extend(self._share_tax(tax, shipping_taxes, unit, "refunded"))
         if not parts:
-            # A refund of an amount only, with no lines or adjustments: all of it is refunds.
-            parts.append((accounts.refunds, "refunds", amount))
+            # A refund of an amount only (goodwill), with no lines or adjustments.
+            parts = self.pro_rata_parts(order, amount, unit)
         return parts
+
+    def pro_rata_parts(
+        self, order: Mapping[str, Any], amount: Decimal, unit: Decimal
+    ) -> list[_Part]:
+        """A refund of ``amount`` with no lines: VAT reversed in the order's own VAT mix (each
+        tax class its share of what the order sold), the rest to the refunds account."""
+        nets: dict[tuple[str, str], Decimal] = defaultdict(lambda: ZERO)
+        rest = ZERO
+        for account, description, part in self.sale_parts(order):
+            if description.startswith("tax "):
+                nets[(account, description)] += part
+            else:
+                rest += part
+        taxes = [(k, v) for k, v in nets.items() if v]
+        weights = [rest, *(v for _, v in taxes)]
+        if rest < 0 or any(v < 0 for _, v in taxes) or sum(weights, ZERO) <= 0:
+            return [(self.accounts.refunds, "refunds", amount)]
+        shares = allocate(amount, weights, unit)
+        return [
+            (self.accounts.refunds, "refunds", shares[0]),
+            *(
+                (account, f"{description} refunded", share)
+                for ((account, description), _), share in zip(taxes, shares[1:], strict=True)
+            ),
+        ]
 
     @staticmethod
     def _share_tax(tax: Decimal, taxes: list[_Part], unit: Decimal, suffix: str) -> list[_Part]:
@@ -552,7 +693,9 @@ class _Builder:
             key = self._key(_first_time(tx, order), gateway, tx_currency)
             if key is None:
                 continue
-            movement = _Movement(key, "sale", om.label)
+            movement = _Movement(
+                key, "sale", om.label, _order_id(order), _order_name(order), money(tx.get("amount"))
+            )
             if tx_currency != currency:
                 movement.problems.append(
                     Problem(
@@ -572,8 +715,12 @@ class _Builder:
             for _, movement in keyed:
                 movement.problems.append(Problem(exc.code, f"{om.label}: {exc.message}"))
             breakdown = []
+        # Captures in the order they were taken (SHOPLINE's order on a tie).
+        keyed.sort(key=lambda pair: _first_time(pair[0], order) or datetime.max.replace(tzinfo=UTC))
         amounts = [money(tx.get("amount")) for tx, _ in keyed]
-        shares = split_shares([a for _, _, a in breakdown], amounts, unit)
+        shares = recognise(
+            [a for _, _, a in breakdown], amounts, unit, more=awaiting_capture(order)
+        )
         for (tx, movement), amount, share in zip(keyed, amounts, shares, strict=True):
             gateway = tx.get("gateway") or names[0]
             try:
@@ -635,11 +782,24 @@ class _Builder:
                 and str(tx.get("id")) not in seen
             ):
                 amount = money(tx.get("amount"))
-                breakdown = [(self.accounts.refunds, "refunds", amount)]
+                try:
+                    breakdown = self.pro_rata_parts(order, amount, unit)
+                    problem = None
+                except Untranslatable as exc:
+                    breakdown, problem = [], Problem(exc.code, f"{om.label}: {exc.message}")
                 movement = self._refund_movement(
-                    om, tx, None, amount, currency, names[0], breakdown, [amount]
+                    om,
+                    tx,
+                    None,
+                    amount,
+                    currency,
+                    names[0],
+                    breakdown,
+                    [a for _, _, a in breakdown],
                 )
                 if movement is not None:
+                    if problem:
+                        movement.problems.append(problem)
                     movements.append(movement)
         return movements
 
@@ -659,7 +819,9 @@ class _Builder:
         key = self._key(_first_time(tx, refund, om.order), gateway, tx_currency)
         if key is None:
             return None
-        movement = _Movement(key, "refund", om.label)
+        movement = _Movement(
+            key, "refund", om.label, _order_id(om.order), _order_name(om.order), -amount
+        )
         if tx_currency != currency:
             movement.problems.append(
                 Problem(
@@ -679,61 +841,115 @@ class _Builder:
         return movement
 
 
+UNIMPORTED = "unimported orders"
+"""The description of a suspense line: money of orders not in Stokly yet."""
+
+
+def _to_suspense(movement: _Movement, account: str) -> _Movement:
+    """``movement`` with its breakdown replaced by one line on the suspense ``account``: only
+    the gateway's side (money and fees) stays, since the order's own records are not in Stokly
+    to say what was sold. Problems of the breakdown go with it."""
+    nets: dict[tuple[str, str], Decimal] = defaultdict(lambda: ZERO)
+    for (acct, description), net in movement.nets.items():
+        if parse_gateway_line(description) is not None:
+            nets[(acct, description)] += net
+    nets[(account, UNIMPORTED)] -= sum(nets.values(), ZERO)
+    kept = [p for p in movement.problems if p.code in ("unmapped_gateway",)]
+    return replace(movement, nets=nets, problems=kept)
+
+
+def _why(movements: list[_Movement]) -> tuple[str, str]:
+    """The exception code and sentence of an order's movements that are set aside."""
+    problems = [p for m in movements for p in m.problems]
+    if problems:
+        first = problems[0]
+        return first.code, "; ".join(
+            dict.fromkeys(p.message for p in problems if p.code == first.code)
+        )
+    return "ledger_imbalance", "; ".join(
+        f"{m.label} {m.kind}: money {'exceeds' if m.imbalance > 0 else 'falls short of'}"
+        f" its breakdown by {abs(m.imbalance)}"
+        for m in movements
+        if m.imbalance
+    )
+
+
 def build_journals(
-    mapping: ClientMapping, orders: Iterable[OrderMoney], start: date, end: date
+    mapping: ClientMapping,
+    orders: Iterable[OrderMoney],
+    start: date,
+    end: date,
+    *,
+    unimported: Collection[str] = (),
+    suspense: str | None = None,
 ) -> list[JournalDraft]:
     """One journal per group of the money that moved on the days ``start``..``end`` (inclusive).
 
-    Journals come sorted by group key. A refused journal (``problems``) keeps its lines, so the
-    people fixing it see what it would have been; the caller posts only the others.
+    Journals come sorted by group key. Each order's money in a group stands on its own: an
+    order whose money does not add up to its breakdown to the minor unit, or cannot be
+    translated, is set aside (`JournalDraft.set_aside`, with its exception code) and the other
+    orders of the group are posted. The orders named in ``unimported`` (not in Stokly yet) are
+    held out of the journals (`JournalDraft.unimported`), or, with a ``suspense`` account,
+    posted there against the gateway instead of to sales and tax.
     """
     if start > end:
         raise ValueError(f"the period starts ({start}) after it ends ({end})")
     builder = _Builder(mapping)
+    waiting = set(unimported)
     groups: dict[GroupKey, list[_Movement]] = defaultdict(list)
     for om in orders:
+        outside = _order_id(om.order) in waiting
         for movement in [*builder.sales(om), *builder.refunds(om)]:
             if start <= movement.key.day <= end:
+                if outside and suspense:
+                    movement = _to_suspense(movement, suspense)
                 groups[movement.key].append(movement)
     drafts = []
     for key in sorted(groups, key=lambda k: (k.day, k.gateway or "", k.currency)):
-        movements = groups[key]
+        by_order: dict[str, list[_Movement]] = defaultdict(list)
+        for movement in groups[key]:
+            by_order[movement.order_id or movement.label].append(movement)
+        kept: list[_Movement] = []
+        aside: list[SetAside] = []
+        held: list[Unimported] = []
+        for order_id, movements in by_order.items():
+            amount = sum((m.amount for m in movements), ZERO)
+            if order_id in waiting:
+                held.append(
+                    Unimported(
+                        order_id,
+                        movements[0].name,
+                        key.gateway or "",
+                        key.day,
+                        amount,
+                        suspense,
+                    )
+                )
+                if not suspense:
+                    continue
+            if any(m.problems or m.imbalance for m in movements):
+                code, why = _why(movements)
+                aside.append(SetAside(order_id, movements[0].label, code, why, amount))
+                continue
+            kept.extend(movements)
         nets: dict[tuple[str, str], Decimal] = defaultdict(lambda: ZERO)
-        problems: list[Problem] = []
         notes: list[str] = []
-        for movement in movements:
+        for movement in kept:
             for part, amount in movement.nets.items():
                 nets[part] += amount
-            problems.extend(movement.problems)
             notes.extend(movement.notes)
-        lines = _lines(nets)
-        draft = JournalDraft(
-            client=builder.client,
-            key=key,
-            batch_key=batch_key(builder.client, key),
-            lines=lines,
-            orders=tuple(sorted({m.label for m in movements})),
-            sales=sum(1 for m in movements if m.kind == "sale"),
-            refunds=sum(1 for m in movements if m.kind == "refund"),
-            notes=tuple(dict.fromkeys(notes)),
+        drafts.append(
+            JournalDraft(
+                client=builder.client,
+                key=key,
+                batch_key=batch_key(builder.client, key),
+                lines=_lines(nets),
+                orders=tuple(sorted({m.label for m in kept})),
+                sales=sum(1 for m in kept if m.kind == "sale"),
+                refunds=sum(1 for m in kept if m.kind == "refund"),
+                notes=tuple(dict.fromkeys(notes)),
+                set_aside=tuple(aside),
+                unimported=tuple(held),
+            )
         )
-        off = [m for m in movements if m.imbalance and not m.problems]
-        # Untranslatable money unbalances its journal too; that is said by its own problem.
-        if not draft.balanced and (off or not problems):
-            detail = "; ".join(
-                f"{m.label} {m.kind}: money {'exceeds' if m.imbalance > 0 else 'falls short of'}"
-                f" its breakdown by {abs(m.imbalance)}"
-                for m in off[:10]
-            )
-            more = f" and {len(off) - 10} more" if len(off) > 10 else ""
-            problems.insert(
-                0,
-                Problem(
-                    "ledger_imbalance",
-                    f"journal {draft.batch_key} does not balance: debits {draft.debits} != "
-                    f"credits {draft.credits} (difference {draft.debits - draft.credits})"
-                    + (f"; {detail}{more}" if detail else ""),
-                ),
-            )
-        drafts.append(replace(draft, problems=tuple(dict.fromkeys(problems))))
     return drafts
