@@ -1,6 +1,7 @@
 """The Stokly customer of each order in a batch: found by email or phone, or created once.
 
-All look-ups of a batch are two calls (emails, phones). Orders that need a new customer are
+All look-ups of a batch are a few calls (emails exactly and as substrings, phones in the ways
+people write them), compared normalised (`stokline.sync.orders.identity`). Orders that need a new customer are
 grouped by identity first — two orders sharing an email or a phone are one buyer, also when one
 of them has only the phone — so each new buyer is created exactly once, concurrently with the
 others.
@@ -9,17 +10,30 @@ others.
 from __future__ import annotations
 
 import asyncio
+import functools
+import operator
 from collections.abc import Mapping as AbcMapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from stokline.config import Mapping
 from stokline.connectors import ConnectorError, StoklyClient
+from stokline.connectors.stokly.filters import contains
 from stokline.mapping.translate import Untranslatable
-from stokline.sync.orders.identity import Identity, decide_customer, identity_of
+from stokline.sync.orders.identity import (
+    Identity,
+    decide_customer,
+    identity_of,
+    normalise_email,
+    normalise_phone,
+    phone_spellings,
+)
 from stokline.sync.orders.translate import stokly_address
 
 __all__ = ["CustomerPlan", "NewCustomer", "buyer_identity", "plan_customers"]
+
+# Emails per substring search: each is one term of an OR in the filter (and the URL).
+_CONTAINS_BATCH = 20
 
 
 @dataclass
@@ -75,6 +89,39 @@ def _new_body(order: AbcMapping[str, Any], identity: Identity) -> dict[str, Any]
     return {k: v for k, v in body.items() if v is not None}
 
 
+async def _stokly_matches(
+    mapping: Mapping, stokly: StoklyClient, emails: list[str], phones: list[str]
+) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """Stokly customer ids by normalised email and by E.164 phone, for the buyers' own.
+
+    Stokly's search is exact, and its records are spelt as people typed them. Emails are searched
+    as they are and with a substring search (case-insensitive in Stokly's filter language [I]),
+    phones in each way a person writes the number (`phone_spellings`); every customer found is
+    then compared by its normalised value, so a match never depends on how either side spelt it.
+    """
+    region = mapping.customers.phone_region
+    by_email: dict[str, list[str]] = {}
+    by_phone: dict[str, list[str]] = {}
+    if emails:
+        found = {c.customerId: c for c in await stokly.find_customers_by_email(emails)}
+        for start in range(0, len(emails), _CONTAINS_BATCH):
+            batch = emails[start : start + _CONTAINS_BATCH]
+            wanted = functools.reduce(operator.or_, (contains("email", e) for e in batch))
+            async for c in stokly.iter_customers(filter=wanted):
+                found.setdefault(c.customerId, c)
+        for c in found.values():
+            if (key := normalise_email(c.email)) is not None:
+                by_email.setdefault(key, []).append(c.customerId)
+    if phones:
+        spellings = list(dict.fromkeys(s for p in phones for s in phone_spellings(p)))
+        for c in await stokly.find_customers_by_phone(spellings):
+            if (key := normalise_phone(c.phone, None, region)) is not None:
+                ids = by_phone.setdefault(key, [])
+                if c.customerId not in ids:
+                    ids.append(c.customerId)
+    return by_email, by_phone
+
+
 async def plan_customers(
     mapping: Mapping, stokly: StoklyClient, orders: list[AbcMapping[str, Any]]
 ) -> CustomerPlan:
@@ -84,16 +131,7 @@ async def plan_customers(
     identities = {str(o["id"]): buyer_identity(mapping, o) for o in orders}
     emails = sorted({i.email for i in identities.values() if i.email and "email" in wanted})
     phones = sorted({i.phone for i in identities.values() if i.phone and "phone" in wanted})
-    by_email: dict[str, list[str]] = {}
-    by_phone: dict[str, list[str]] = {}
-    if emails:
-        for c in await stokly.find_customers_by_email(emails):
-            if c.email:
-                by_email.setdefault(c.email.strip().lower(), []).append(c.customerId)
-    if phones:
-        for c in await stokly.find_customers_by_phone(phones):
-            if c.phone:
-                by_phone.setdefault(c.phone.strip(), []).append(c.customerId)
+    by_email, by_phone = await _stokly_matches(mapping, stokly, emails, phones)
     pending: dict[tuple[str, str], NewCustomer] = {}
     for order in orders:
         order_id = str(order["id"])

@@ -4,6 +4,11 @@ SHOPLINE buyers may have an email, a phone, or both; Stokly keys customers by em
 Phones are parsed with ``phonenumbers`` (Google's libphonenumber): SHOPLINE sends the national
 number and its ``area_code`` ("+44") separately, or a full number, or a local one that only the
 client's default region makes sense of.
+
+Matching is by the normalised value on both sides: an email compared lower-cased and trimmed, a
+phone as E.164 (a Stokly phone without a country code read in the mapping's ``phone_region``),
+so ``Sam.Keyed@Example.com`` / ``07700 900777`` in Stokly is the buyer ``sam.keyed@example.com`` /
+``+447700900777``.
 """
 
 from __future__ import annotations
@@ -47,6 +52,26 @@ def normalise_phone(
     if not phonenumbers.is_possible_number(number):
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def phone_spellings(e164: str) -> list[str]:
+    """The ways a person may have typed the E.164 number ``e164`` into Stokly: E.164, the
+    international and national formats, and the national digits without spaces (for an exact
+    search; what is found is compared normalised)."""
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return [e164]
+    formats = phonenumbers.PhoneNumberFormat
+    national = phonenumbers.format_number(number, formats.NATIONAL)
+    spellings = [
+        e164,
+        phonenumbers.format_number(number, formats.INTERNATIONAL),
+        national,
+        "".join(ch for ch in national if ch.isdigit() or ch == "+"),
+        e164.lstrip("+"),
+    ]
+    return list(dict.fromkeys(s for s in spellings if s))
 
 
 @dataclass(frozen=True)
