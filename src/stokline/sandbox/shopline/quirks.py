@@ -164,6 +164,8 @@ SHIPPING_CODES = {
     "Click & Collect Bristol": "collect-bristol",
 }
 DEFAULT_SHIPPING_PRICE = "4.95"
+#: Sandbox data: the method of an order that names none.
+DEFAULT_SHIPPING_TITLE = "Royal Mail Tracked 48"
 #: Sandbox data: collection methods, and the location an order for collection is placed at.
 PICKUP_LOCATIONS = {"Click & Collect Bristol": "7002"}
 SHIPPING_TAX_TITLE = "VAT 20%"

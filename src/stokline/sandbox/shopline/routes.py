@@ -525,7 +525,7 @@ def order_spec_from_api(data: dict[str, Any]) -> dict[str, Any]:
             line["tax_line"] = tax
             line.pop("taxable", None)
         lines.append(line)
-    title = shipping.get("title") or data.get("shipping_title")
+    title = shipping.get("title") or data.get("shipping_title") or quirks.DEFAULT_SHIPPING_TITLE
     list_price = shipping.get("price")
     if list_price in (None, ""):
         list_price = quirks.SHIPPING_PRICES.get(str(title), quirks.DEFAULT_SHIPPING_PRICE)

@@ -806,7 +806,7 @@ class ShoplineState:
                     422, "created_at is invalid", {"created_at": ["is invalid"]}
                 ) from None
         currency = self.currency
-        shipping_title = spec.get("shipping_title") or "Royal Mail Tracked 48"
+        shipping_title = spec.get("shipping_title") or quirks.DEFAULT_SHIPPING_TITLE
         pickup_location = quirks.PICKUP_LOCATIONS.get(shipping_title)
         default_location = str(
             spec.get("location_id") or pickup_location or self._default_location_id()
