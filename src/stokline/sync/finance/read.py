@@ -36,7 +36,12 @@ from stokline.connectors import (
 )
 from stokline.connectors.shopline.models import Order, Refund, Transaction
 from stokline.sync.clients import api_calls
-from stokline.sync.finance.payments.translate import Movement, Period, group_by_refund, movement_of
+from stokline.sync.finance.payments.translate import (
+    Movement,
+    Period,
+    group_by_refund,
+    movements_of,
+)
 
 __all__ = [
     "CONCURRENCY",
@@ -271,9 +276,7 @@ async def _read_refunds(shopline: ShoplineClient, money: ShoplineMoney, order_id
 
 def _movements(money: ShoplineMoney, order: Order) -> list[Movement]:
     period = money.period
-    found = [
-        m for tx in money.transactions.get(order.id, []) if (m := movement_of(order, tx, period))
-    ]
+    found = movements_of(order, money.transactions.get(order.id, []), period)
     if order.id in money.also:
         return found
     return [m for m in found if m.day in period]

@@ -6,7 +6,9 @@ the period began and their transactions, keeps the successful ones that moved mo
 as (the orders sync's ``order`` link), records
 
 * each payment as a Stokly payment [I]: gateway, ``pay_channel_deal_id`` as the gateway
-  transaction id, ``pay_seq`` as its reference, amount, currency and when it was paid;
+  transaction id (the captures of one authorisation sharing one deal id are told apart by their
+  SHOPLINE transaction id: `stokline.sync.finance.payments.translate.movements_of`), ``pay_seq``
+  as its reference, amount, currency and when it was paid;
 * each refund as a Stokly refund, the credit note [I]: the SHOPLINE refund id, its reason (the
   merchant's note and the adjustment reasons), its lines mapped to the sale order's lines, the
   shipping refunded, the amounts; then its money as a Stokly payment of kind ``refund`` carrying

@@ -17,7 +17,7 @@ the models appear in type hints only.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock
 from decimal import ROUND_HALF_UP, Decimal
@@ -40,6 +40,7 @@ __all__ = [
     "cents",
     "group_by_refund",
     "movement_of",
+    "movements_of",
     "payment_payload",
     "refund_payload",
     "refund_reason",
@@ -94,7 +95,9 @@ class Movement:
 
     ``gateway_transaction_id`` is the payment provider's id — ``pay_channel_deal_id`` for a
     payment, ``channel_refund_id`` for a refund — or ``shopline:<transaction id>`` when SHOPLINE
-    gives none; it is how a Stokly payment record is matched to its SHOPLINE transaction.
+    gives none; it is how a Stokly payment record is matched to its SHOPLINE transaction. Where
+    several transactions of an order share one, all but the first add ``:<transaction id>``
+    (`movements_of`).
     """
 
     order_id: str
@@ -165,6 +168,33 @@ def movement_of(order: Order, tx: Transaction, period: Period) -> Movement | Non
         at=at,
         day=period.day_of(at) if at else None,
     )
+
+
+def movements_of(order: Order, txs: Iterable[Transaction], period: Period) -> list[Movement]:
+    """The money the order's transactions moved (`movement_of`), each with a gateway
+    transaction id of its own.
+
+    A gateway may give every capture of one authorisation the same deal id (SHOPLINE does not
+    say; both are handled): of the movements of one kind sharing a gateway id, the first taken
+    (by its moment, then SHOPLINE's transaction id) keeps it — as recorded before, so records
+    already in Stokly are still found — and each later one becomes ``<gateway id>:<SHOPLINE
+    transaction id>``. So two captures are two records, and a re-read of one capture gives the
+    same id again whatever the order of SHOPLINE's list.
+    """
+    found = [m for tx in txs if (m := movement_of(order, tx, period))]
+    shared: dict[tuple[str, str], list[Movement]] = {}
+    for movement in found:
+        shared.setdefault((movement.kind, movement.gateway_transaction_id), []).append(movement)
+    renamed: dict[str, Movement] = {}
+    for (_, gateway_id), movements in shared.items():
+        if len(movements) < 2:
+            continue
+        movements.sort(key=lambda m: (m.at or datetime.max.replace(tzinfo=UTC), m.transaction_id))
+        for movement in movements[1:]:
+            renamed[movement.transaction_id] = replace(
+                movement, gateway_transaction_id=f"{gateway_id}:{movement.transaction_id}"
+            )
+    return [renamed.get(m.transaction_id, m) for m in found]
 
 
 def group_by_refund(
