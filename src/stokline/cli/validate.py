@@ -5,14 +5,21 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Mapping
+from functools import cache
 
 from stokline.cli import options
 from stokline.cli._mappings import mapping_files
 from stokline.config import check_file, unset_secrets
+from stokline.config.models import Client
+from stokline.config.semantics import template_field_problems
+from stokline.config.templates import PLAIN, Shape, shape_of
+from stokline.connectors.shopline.models import Customer, Order
 
 HELP = """\
 Check mapping files: YAML syntax, duplicate keys, the JSON Schema (schemas/mapping.schema.json),
-references between sections, schedules, timezones and templates. Every problem is one line:
+references between sections, schedules, timezones and templates (including the fields a template
+reads: a SHOPLINE order's are the ones SHOPLINE documents). Every problem is one line:
 
   FILE:LINE:COLUMN: /json/pointer: message; hint
 
@@ -42,10 +49,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
+@cache
+def template_fields() -> Mapping[str, Mapping[str, Shape]]:
+    """The records each template place renders with, as the syncs pass them: a SHOPLINE order
+    and its customer as the `Order` model dumps them, the mapping's ``client`` section. A
+    product template's ``item`` (a Stokly item, read as it comes) is not checked."""
+    order, client = shape_of(Order), shape_of(Client)
+    return {
+        "sale_order": {"order": order, "customer": shape_of(Customer), "client": client},
+        "tracking_url": {"order": order, "tracking_number": PLAIN, "carrier": PLAIN},
+        "shopline_product": {"client": client},
+    }
+
+
 def run(args: argparse.Namespace) -> int:
     results = []
     for path in mapping_files("stokline validate", args.paths):
         result = check_file(path)
+        fields = template_field_problems(result.data, result.srcmap, result.file, template_fields())
+        if fields:
+            result.problems = sorted(set(result.problems) | set(fields))
         if args.check_env:
             result.problems += unset_secrets(result)
         results.append(result)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import zoneinfo
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from functools import cache
 from typing import Any
 
@@ -18,7 +18,13 @@ from stokline.config.problems import Problem, pointer_of
 from stokline.config.schedules import check_cron, parse_duration
 from stokline.config.schema import did_you_mean
 from stokline.config.skus import sku_key
-from stokline.config.templates import TEMPLATE_VARIABLES, TemplateError, check_template
+from stokline.config.templates import (
+    TEMPLATE_VARIABLES,
+    Shape,
+    TemplateError,
+    check_template,
+    check_template_fields,
+)
 from stokline.config.yamlpos import SourceMap, visible
 
 SYNC_NAMES = ("stock", "catalogue", "orders", "fulfilment", "finance")
@@ -421,3 +427,51 @@ def semantic_problems(data: object, srcmap: SourceMap, filename: str) -> list[Pr
     if not isinstance(data, dict):
         return []
     return _Checker(data, srcmap, filename).run()
+
+
+def template_field_problems(
+    data: object,
+    srcmap: SourceMap,
+    filename: str,
+    fields: Mapping[str, Mapping[str, Shape]],
+) -> list[Problem]:
+    """Templates reading fields their records do not have, one problem per field read.
+
+    ``fields`` gives, per template place (``sale_order``, ``tracking_url``, ...), the `Shape` of
+    each variable (from the connectors' models: `stokline validate` builds them, since this layer
+    knows no API). A template that does not even parse or uses what it may not is left to the
+    templates check, which reports it once.
+    """
+    if not isinstance(data, dict):
+        return []
+    checker = _Checker(data, srcmap, filename)
+    problems: list[Problem] = []
+    for path, source, place in checker._template_places():
+        variables = fields.get(place)
+        if not variables:
+            continue
+        try:
+            check_template(source, TEMPLATE_VARIABLES[place])
+        except TemplateError:
+            continue
+        where = srcmap.value(path)
+        for unknown in check_template_fields(source, variables):
+            guess = did_you_mean(unknown.name, list(unknown.choices))
+            if guess:
+                hint = f"did you mean '{guess}'?"
+            elif unknown.choices:
+                hint = "fields here: " + ", ".join(unknown.choices[:40])
+            else:
+                hint = None
+            line = where.line + (unknown.line - 1 if unknown.line > 1 else 0)
+            problems.append(
+                Problem(
+                    filename,
+                    line,
+                    where.column,
+                    visible(pointer_of(path)),
+                    visible(unknown.message),
+                    visible(hint) if hint else None,
+                )
+            )
+    return problems

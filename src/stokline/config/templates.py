@@ -16,6 +16,12 @@ the record and shaping text — and away from Python's internals and from denial
   Jinja's global functions (``range``, ``lipsum``, ``cycler``, ``namespace``, ...), refusing every
   call, bounding ``*``/``**``/``%``, ``replace`` and filter arguments, and stopping output past
   `MAX_OUTPUT` characters. Anything that goes wrong is a `TemplateError`, never another exception.
+
+Which fields a template reads is checked too (`check_template_fields`), against the `Shape` of
+each of its variables — built from the record's model with `shape_of`. This module knows no
+record of its own: whoever validates (`stokline validate`) passes the shapes of the records the
+syncs render templates with, so that a template reading ``order.nonexistent`` is refused once,
+at validation, rather than failing on every order (templates render with ``StrictUndefined``).
 """
 
 from __future__ import annotations
@@ -23,15 +29,19 @@ from __future__ import annotations
 import functools
 import operator
 import re
+import types
+import typing
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Mapping as AbcMapping
+from collections.abc import Sequence as AbcSequence
+from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
+from typing import Annotated, Any, NamedTuple, Union
 
 import jinja2
 from jinja2 import meta, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
-from pydantic import GetCoreSchemaHandler
+from pydantic import BaseModel, GetCoreSchemaHandler
 from pydantic_core import core_schema
 
 # Which variables each kind of template may use (the key is the template's place in the file).
@@ -362,6 +372,211 @@ def check_template(source: str, allowed: frozenset[str]) -> None:
         env.from_string(tree)  # unknown tests are only found when compiling
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(f"template does not compile: {exc.message}", exc.lineno) from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Fields a template reads
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class Shape:
+    """What a template may read below a value of a record.
+
+    ``fields``: a record's named fields (anything else is refused); ``item``: a list's element;
+    ``open``: anything (a free-form dict, ``Any``). A value with none of them is a plain value
+    (text, number, date): it may be indexed or sliced, but has no fields.
+    """
+
+    fields: AbcMapping[str, Shape] | None = None
+    item: Shape | None = None
+    open: bool = False
+    described: str = field(default="", compare=False)
+
+
+class UnknownField(NamedTuple):
+    """A field a template reads that its record does not have: the message, the line in the
+    template, the name read, and the names the record does have (for a "did you mean")."""
+
+    message: str
+    line: int
+    name: str
+    choices: tuple[str, ...] = ()
+
+
+OPEN = Shape(open=True)
+PLAIN = Shape()
+_MAX_DEPTH = 8
+
+
+def _merge(shapes: list[Shape]) -> Shape:
+    """One shape for a union of types: a field or an element any of them has is allowed."""
+    if not shapes:
+        return PLAIN
+    if any(s.open for s in shapes):
+        return OPEN
+    records = [s for s in shapes if s.fields is not None]
+    lists = [s.item for s in shapes if s.item is not None]
+    fields = None
+    if records:
+        fields = {name: shape for r in records for name, shape in (r.fields or {}).items()}
+    item = _merge(lists) if lists else None
+    return Shape(fields, item, described=next((s.described for s in records), ""))
+
+
+def shape_of(annotation: Any, *, _depth: int = 0) -> Shape:
+    """The `Shape` of a value of type ``annotation`` (a pydantic model, a list of them, ...)."""
+    if _depth > _MAX_DEPTH or annotation is Any:
+        return OPEN
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is Annotated:
+        return shape_of(args[0], _depth=_depth)
+    if origin is Union or origin is types.UnionType:
+        return _merge([shape_of(a, _depth=_depth) for a in args if a is not type(None)])
+    if origin in (list, tuple, set, frozenset) or (
+        isinstance(origin, type) and issubclass(origin, AbcSequence) and origin is not str
+    ):
+        return Shape(item=shape_of(args[0], _depth=_depth + 1) if args else OPEN)
+    if origin in (dict,) or (isinstance(origin, type) and issubclass(origin, AbcMapping)):
+        return OPEN
+    if annotation in (dict, list):
+        return OPEN if annotation is dict else Shape(item=OPEN)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        fields = {
+            name: shape_of(info.annotation, _depth=_depth + 1)
+            for name, info in annotation.model_fields.items()
+        }
+        return Shape(fields, described=annotation.__name__)
+    return PLAIN
+
+
+def _outermost(tree: nodes.Template) -> list[nodes.Getattr | nodes.Getitem]:
+    reads = list(tree.find_all((nodes.Getattr, nodes.Getitem)))
+    inner = {id(r.node) for r in reads}
+    return [r for r in reads if id(r) not in inner]
+
+
+def _guarded(tree: nodes.Template) -> list[nodes.Node]:
+    """The reads a template tests with ``is defined``/``is undefined``: it handles their absence
+    itself, so they (and the same reads elsewhere in it) are not checked."""
+    return [
+        test.node for test in tree.find_all(nodes.Test) if test.name in ("defined", "undefined")
+    ]
+
+
+def _bindings(tree: nodes.Template) -> dict[str, nodes.Expr]:
+    """Names a template binds to a read: ``for x in <read>`` (x is its element) and ``set``."""
+    bound: dict[str, nodes.Expr] = {}
+    for loop in tree.find_all(nodes.For):
+        if isinstance(loop.target, nodes.Name):
+            bound[loop.target.name] = nodes.Getitem(loop.iter, nodes.Const(0), "load")
+    for assign in tree.find_all(nodes.Assign):
+        if isinstance(assign.target, nodes.Name):
+            bound[assign.target.name] = assign.node
+    return bound
+
+
+class _FieldCheck:
+    def __init__(self, tree: nodes.Template, variables: AbcMapping[str, Shape]):
+        self.variables = variables
+        self.bound = _bindings(tree)
+        self.problems: list[UnknownField] = []
+        self._resolving: set[str] = set()
+
+    def resolve(self, node: nodes.Node, report: bool = True) -> tuple[Shape | None, str]:
+        """The shape of the value ``node`` reads (None: not known, so not checked) and its text."""
+        if isinstance(node, nodes.Name):
+            if node.name in self.bound and node.name not in self._resolving:
+                self._resolving.add(node.name)
+                try:
+                    shape, _ = self.resolve(self.bound[node.name], report=False)
+                finally:
+                    self._resolving.discard(node.name)
+                return shape, node.name
+            return self.variables.get(node.name), node.name
+        if isinstance(node, nodes.Getattr):
+            return self._field(node, node.attr, report)
+        if isinstance(node, nodes.Getitem):
+            arg = node.arg
+            if isinstance(arg, nodes.Const) and isinstance(arg.value, str):
+                return self._field(node, arg.value, report)
+            base, text = self.resolve(node.node, report)
+            if base is None or base.open:
+                return base, f"{text}[]"
+            if base.item is not None:
+                return base.item, f"{text}[]"
+            return (PLAIN if base.fields is None else None), f"{text}[]"
+        return None, ""
+
+    def _field(self, node: nodes.Getattr | nodes.Getitem, name: str, report: bool):
+        base, text = self.resolve(node.node, report)
+        path = f"{text}.{name}" if text else name
+        if base is None or base.open:
+            return (None if base is None else OPEN), path
+        if base.fields is not None and name in base.fields:
+            return base.fields[name], path
+        if report:
+            message = self._unknown(path, name, base)
+            self.problems.append(UnknownField(message, node.lineno, name, field_names(base)))
+        return None, path
+
+    @staticmethod
+    def _unknown(path: str, name: str, base: Shape) -> str:
+        if base.fields is not None:
+            what = f"a {base.described}" if base.described else "this record"
+            return f"template reads {path}, which {what} does not have"
+        if base.item is not None:
+            return f"template reads {path}, but {path.rsplit('.', 1)[0]} is a list: loop over it"
+        return f"template reads {path}, but {path.rsplit('.', 1)[0]} is a plain value, no record"
+
+    def attributes(self, tree: nodes.Template) -> None:
+        """Attribute names given to filters (``map(attribute='sku')``) over a list of records."""
+        for node in tree.find_all((nodes.Filter, nodes.Test)):
+            names = [a for a in _attribute_names(node) if isinstance(a, nodes.Const)]
+            if not names or node.node is None:
+                continue
+            base, text = self.resolve(node.node, report=False)
+            element = base.item if base is not None else None
+            for arg in names:
+                shape = element
+                for part in str(arg.value).split("."):
+                    if shape is None or shape.open or shape.fields is None:
+                        break
+                    if part not in shape.fields:
+                        what = f"a {shape.described}" if shape.described else "its elements"
+                        message = (
+                            f"template gives '{node.name}' the attribute '{arg.value}' of"
+                            f" {text}, which {what} does not have"
+                        )
+                        self.problems.append(
+                            UnknownField(message, node.lineno, part, field_names(shape))
+                        )
+                        break
+                    shape = shape.fields[part]
+
+
+def check_template_fields(source: str, variables: AbcMapping[str, Shape]) -> list[tuple[str, int]]:
+    """(message, line in the template) for each field ``source`` reads that its variable's
+    `Shape` does not have; variables not in ``variables`` are not checked. A read guarded by
+    ``is defined`` is allowed (the template handles its absence itself)."""
+    try:
+        tree = environment().parse(source)
+    except jinja2.TemplateSyntaxError:
+        return []  # check_template reports it
+    check = _FieldCheck(tree, variables)
+    guarded = {check.resolve(node, report=False)[1] for node in _guarded(tree)} - {""}
+    for read in _outermost(tree):
+        text = check.resolve(read, report=False)[1]
+        if not any(text == g or text.startswith((f"{g}.", f"{g}[")) for g in guarded):
+            check.resolve(read)
+    check.attributes(tree)
+    return list(dict.fromkeys(check.problems))
+
+
+def field_names(shape: Shape | None) -> tuple[str, ...]:
+    """The fields of a record shape, for hints ("did you mean ...")."""
+    return tuple(sorted(shape.fields)) if shape is not None and shape.fields is not None else ()
 
 
 # ---------------------------------------------------------------------------------------------

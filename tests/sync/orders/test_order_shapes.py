@@ -263,3 +263,15 @@ def test_the_fingerprint_sees_a_refund_of_lines() -> None:
     assert after["lines"] == before["lines"]
     assert after["refunds"] != before["refunds"]
     assert order_fingerprint(order())["refunds"] == before["refunds"]
+
+
+# -- defect 5: fields SHOPLINE omits ---------------------------------------------------------
+
+
+def test_a_template_reading_a_field_shopline_omitted_renders_it_as_none() -> None:
+    shopline = order()
+    for omitted in ("buyer_note", "order_source"):
+        del shopline[omitted]
+    draft = translate_order(MAPPING, as_synced(shopline), CATALOGUE)
+    assert draft.payload["notes"] == ""
+    assert draft.payload["tags"] == ["shopline", "web"]

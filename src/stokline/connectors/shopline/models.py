@@ -33,6 +33,7 @@ __all__ = [
     "Location",
     "MoneySet",
     "Order",
+    "OrderLocation",
     "PaymentDetail",
     "Product",
     "Refund",
@@ -57,6 +58,10 @@ def _address_list(value: Any) -> Any:
     if isinstance(value, Mapping):
         return [value] if any(v not in (None, "") for v in value.values()) else []
     return value
+
+
+def _null_is_empty(value: Any) -> Any:
+    return [] if value is None else value
 
 
 Addresses = Annotated[list["Address"], BeforeValidator(_address_list)]
@@ -150,7 +155,12 @@ class TaxLine(ApiModel):
 
 
 class LineItem(ApiModel):
-    """An order line. ``id`` is unique only within its order."""
+    """An order line. ``id`` is unique only within its order.
+
+    ``requires_shipping`` omitted (None) means the line ships: only ``False`` is a collection.
+    A list SHOPLINE sends as null (``discount_allocations: null``) is read as empty: whether it
+    omits such keys or sends null is unknown, and both are read alike.
+    """
 
     id: str
     product_id: str | None = None
@@ -158,24 +168,40 @@ class LineItem(ApiModel):
     sku: str | None = None
     title: str | None = None
     name: str | None = None
+    variant_title: str | None = None
+    vendor: str | None = None
     quantity: int
     price: Money | None = None
+    price_set: MoneySet | None = None
     fulfillable_quantity: int | None = None
     fulfillment_status: str | None = None
     location_id: str | None = None
     requires_shipping: bool | None = None
-    tax_lines: list[TaxLine] = Field(default_factory=list)
-    discount_allocations: list[dict[str, Any]] = Field(default_factory=list)
+    taxable: bool | None = None
+    gift_card: bool | None = None
+    grams: Money | None = None
+    properties: list[dict[str, Any]] | None = None
+    tax_lines: Annotated[list[TaxLine], BeforeValidator(_null_is_empty)] = Field(
+        default_factory=list
+    )
+    discount_allocations: Annotated[list[dict[str, Any]], BeforeValidator(_null_is_empty)] = Field(
+        default_factory=list
+    )
 
 
 class ShippingLine(ApiModel):
-    """A shipping charge; ``title`` names the carrier or method."""
+    """A shipping charge; ``title`` names the carrier or method. ``discounted_price`` is what
+    the buyer paid for it after discounts (``"0.00"`` for free delivery)."""
 
     title: str | None = None
     code: str | None = None
+    source: str | None = None
     price: Money | None = None
+    price_set: MoneySet | None = None
     discounted_price: Money | None = None
-    tax_lines: list[TaxLine] = Field(default_factory=list)
+    tax_lines: Annotated[list[TaxLine], BeforeValidator(_null_is_empty)] = Field(
+        default_factory=list
+    )
 
 
 class Address(ApiModel):
@@ -189,6 +215,7 @@ class Address(ApiModel):
     address1: str | None = None
     address2: str | None = None
     city: str | None = None
+    district: str | None = None
     province: str | None = None
     province_code: str | None = None
     country: str | None = None
@@ -210,6 +237,7 @@ class Customer(ApiModel):
     # sends a list. Either is read, as a list.
     addresses: Addresses = Field(default_factory=list)
     tags: str | list[str] | None = None
+    currency: str | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
 
@@ -231,20 +259,41 @@ class PaymentDetail(ApiModel):
     settle_pay_amount: Money | None = None
 
 
+class OrderLocation(ApiModel):
+    """One of an order's ``locations[]``: a location and its part (``posLocation``,
+    ``pickupLocation`` or ``productLocation``)."""
+
+    location_id: str | None = None
+    type: str | None = None
+
+
 class Order(ApiModel):
-    """A SHOPLINE order."""
+    """A SHOPLINE order.
+
+    Every field SHOPLINE documents for an order is declared (the reference's Orders section), so
+    that one SHOPLINE omits is None in a dump rather than missing: a mapping's template reading
+    ``order.buyer_note`` renders it as None, and `stokline validate` refuses a template naming a
+    field declared here by no one. ``discount_codes``, ``discount_applications`` and ``refunds``
+    follow Shopify's shape ([I]: SHOPLINE documents discount allocations on lines and a refunds
+    endpoint, not these keys on the order); ``refunds`` is None when the order does not carry
+    them, which is not the same as an empty list (carried, none made).
+    """
 
     id: str
     name: str | None = None
     email: str | None = None
     phone: str | None = None
+    user_id: str | None = None
+    store_id: str | None = None
     currency: str | None = None
+    presentment_currency: str | None = None
     status: str | None = None
     financial_status: str | None = None
     fulfillment_status: str | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
     processed_at: datetime | None = None
+    order_at: datetime | None = None
     cancelled_at: datetime | None = None
     cancel_reason: str | None = None
     taxes_included: bool | None = None
@@ -254,17 +303,41 @@ class Order(ApiModel):
     total_price: Money | None = None
     current_total_price: Money | None = None
     total_outstanding: Money | None = None
+    total_tax_set: MoneySet | None = None
+    subtotal_price_set: MoneySet | None = None
+    total_discounts_set: MoneySet | None = None
+    total_price_set: MoneySet | None = None
+    current_total_price_set: MoneySet | None = None
+    total_outstanding_set: MoneySet | None = None
     tags: str | list[str] | None = None
     note: str | None = None
+    buyer_note: str | None = None
+    note_attributes: list[dict[str, Any]] | None = None
     order_source: str | None = None
+    location_id: str | None = None
+    pos_location_id: str | None = None
+    locations: list[OrderLocation] | None = None
     customer: Customer | None = None
-    line_items: list[LineItem] = Field(default_factory=list)
-    shipping_lines: list[ShippingLine] = Field(default_factory=list)
-    tax_lines: list[TaxLine] = Field(default_factory=list)
+    line_items: Annotated[list[LineItem], BeforeValidator(_null_is_empty)] = Field(
+        default_factory=list
+    )
+    shipping_lines: Annotated[list[ShippingLine], BeforeValidator(_null_is_empty)] = Field(
+        default_factory=list
+    )
+    tax_lines: Annotated[list[TaxLine], BeforeValidator(_null_is_empty)] = Field(
+        default_factory=list
+    )
     shipping_address: Address | None = None
     billing_address: Address | None = None
-    payment_details: list[PaymentDetail] = Field(default_factory=list)
-    payment_gateway_names: list[str] = Field(default_factory=list)
+    payment_details: Annotated[list[PaymentDetail], BeforeValidator(_null_is_empty)] = Field(
+        default_factory=list
+    )
+    payment_gateway_names: Annotated[list[str], BeforeValidator(_null_is_empty)] = Field(
+        default_factory=list
+    )
+    discount_codes: list[dict[str, Any]] | None = None
+    discount_applications: list[dict[str, Any]] | None = None
+    refunds: list[Refund] | None = None
 
 
 class Transaction(ApiModel):
@@ -340,3 +413,6 @@ class Webhook(ApiModel):
     topic: str
     api_version: str | None = None
     created_at: datetime | None = None
+
+
+Order.model_rebuild()
