@@ -16,15 +16,19 @@ Orchestration only; the work is in `stokline.sync`. In order:
    writing anything and published, and the run **pauses** for a finance user: the Prefect UI
    shows the journals as artifacts and a form (approve yes/no, a note) on the paused run. Only
    journals exactly as shown are posted after approval (their content hashes are checked); one
-   that changed meanwhile is left for the next run. Not approved: nothing is posted.
+   that changed meanwhile is left for the next run. Not approved: nothing is posted and the run
+   ends **Cancelled** ("journals not approved: nothing posted"), never Completed.
 3. **Reconciliation** (`reconcile_payouts`, read-only): SHOPLINE's money beside Stokly's records
    and ledger per gateway, day and currency, every variance with the orders behind it.
 
 Every run publishes the journals (a table of their lines and a markdown page), the batches with
 their outcome (posted, adjustment, already posted, refused), the exceptions and the
-reconciliation. A dry run does all of it and writes nothing anywhere: it is how finance previews
-a period. The period defaults to yesterday in the client's timezone; the deployment runs nightly
-at 02:00 client time and from the UI's Run button with ``start``, ``end`` and ``dry_run``.
+reconciliation, each saying the run's stage: dry run, awaiting approval, not approved, live. A
+dry run does all of it and writes nothing anywhere: it is how finance previews a period. The
+period defaults to yesterday in the client's timezone; the deployment runs nightly at 02:00
+client time and from the UI's Run button, whose form explains each parameter
+(`stokline.orchestration.finance`). Runs are named after the client, the period, the trigger and
+the time they started, e.g. ``finance-demo-outdoor-2025-06-15-manual-0912``.
 
 Tasks are few and coarse (each task run costs about a second) and never cached: every step
 writes, or reads money that must be current. Transient failures are retried a couple of times;
@@ -36,13 +40,15 @@ it looking for futures.
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Literal
+from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
+from prefect.client.schemas.objects import State
 from prefect.flow_runs import apause_flow_run
 from prefect.input import RunInput
 from prefect.runtime import flow_run
+from prefect.states import Cancelled
 from prefect.utilities.annotations import quote
 from pydantic import Field
 
@@ -50,10 +56,31 @@ from stokline.config import Mapping
 from stokline.orchestration.common import (
     IncompleteRun,
     artifact_key,
-    client_of,
     load_client_mapping,
     progress_logger,
     publish_exceptions,
+)
+from stokline.orchestration.finance import (
+    AWAITING,
+    DRY_RUN,
+    LIVE,
+    NOT_APPROVED,
+    NOT_APPROVED_MESSAGE,
+    SAME_DAY,
+    YESTERDAY,
+    DryRun,
+    FirstDay,
+    LastDay,
+    MappingPath,
+    Stage,
+    StartedBy,
+    approval_request,
+    batch_rows,
+    cell,
+    finance_run_name,
+    form_period,
+    journals_markdown,
+    summary_rows,
 )
 from stokline.orchestration.passes import (
     attempts_left,
@@ -65,18 +92,15 @@ from stokline.orchestration.passes import (
 )
 from stokline.sync.clients import open_clients
 from stokline.sync.finance.ledger.report import LedgerReport
-from stokline.sync.finance.ledger.sync import post_ledger, resolve_period
+from stokline.sync.finance.ledger.sync import post_ledger
 from stokline.sync.finance.payments.sync import PaymentsReport, sync_payments
 from stokline.sync.finance.payouts.reconcile import PayoutReconciliation, reconcile_payouts
 from stokline.sync.finance.read import Period, ShoplineMoney, read_shopline_money
-
-Trigger = Literal["schedule", "manual"]
 
 POSTED_EVENT = "stokline.finance.posted"
 APPROVAL_TIMEOUT_SECONDS = 20 * 3600
 """How long a run waits for approval: a night's 02:00 run can be approved until 22:00."""
 APPROVAL_POLL_SECONDS = 10
-MAX_ORDERS_LISTED = 20
 
 
 class JournalApproval(RunInput):
@@ -89,16 +113,8 @@ class JournalApproval(RunInput):
 
 
 def run_name() -> str:
-    """``finance-<client>-<period>[-dry-run]``, e.g. ``finance-demo-outdoor-2025-06-15``."""
-    params = flow_run.parameters
-    client = client_of(str(params.get("mapping", "")))
-    start, end = params.get("start"), params.get("end")
-    if start is None and end is None:
-        period = "yesterday"
-    else:
-        first, last = str(start or end), str(end or start)
-        period = first if first == last else f"{first}-to-{last}"
-    return artifact_key("finance", client, period) + ("-dry-run" if params.get("dry_run") else "")
+    """``finance-<client>-<period>-<trigger>-<HHMM>[-dry-run]``: see `finance_run_name`."""
+    return finance_run_name(flow_run.parameters)
 
 
 # -- the approval decision ----------------------------------------------------------------------
@@ -122,126 +138,59 @@ def approved_hashes(answer: JournalApproval | None, preview: LedgerReport) -> di
     return preview.approval()
 
 
-def approval_request(preview: LedgerReport) -> str:
-    """The text above the approval form: what is to be posted, and where to read it."""
-    lines = [
-        f"**{len(preview.journals)} journal(s)** for **{preview.client}**, {preview.period}:",
-        "",
-    ]
-    for journal in preview.journals:
-        lines.append(
-            f"- `{journal.batch_key}`: {journal.debits} {journal.key.currency} "
-            f"({len(journal.lines)} lines, hash `{journal.content_hash[:12]}`)"
-        )
-    if preview.refused:
-        lines += ["", f"{len(preview.refused)} journal(s) are refused and will not be posted."]
-    lines += [
-        "",
-        "Read the lines in this run's **finance-journals** artifacts. Approve to post exactly "
-        "these journals; a journal that changes before posting is left for the next run.",
-    ]
-    return "\n".join(lines)
+# -- publishing ---------------------------------------------------------------------------------
 
 
-# -- rendering ----------------------------------------------------------------------------------
-
-
-def _cell(value: Any) -> str:
-    return " ".join(str(value).split()).replace("|", "\\|")
-
-
-def journals_markdown(report: LedgerReport, heading: str) -> str:
-    """The journals of a report (and those refused) as a markdown page."""
-    out = [f"# {heading}", ""]
-    if not report.journals and not report.refused:
-        out.append("No journal to post: nothing new moved in this period, or it is all posted.")
-    for journal in [*report.journals, *report.refused]:
-        title = f"## `{journal.batch_key}` — {journal.debits} {journal.key.currency}"
-        out += [title + (" — **refused**" if journal.refused else ""), ""]
-        for problem in journal.problems:
-            out.append(f"> **{problem.code}**: {_cell(problem.message)}")
-        for note in journal.notes:
-            out.append(f"> {_cell(note)}")
-        if journal.problems or journal.notes:
-            out.append("")
-        out += ["| account | description | debit | credit |", "|---|---|---:|---:|"]
-        for line in journal.lines:
-            debit = str(line.debit) if line.debit else ""
-            credit = str(line.credit) if line.credit else ""
-            out.append(f"| {line.account} | {_cell(line.description)} | {debit} | {credit} |")
-        out.append(f"| **total** | | **{journal.debits}** | **{journal.credits}** |")
-        orders = ", ".join(journal.orders[:MAX_ORDERS_LISTED])
-        more = len(journal.orders) - MAX_ORDERS_LISTED
-        out += [
-            "",
-            f"Date {journal.key.day}, {journal.sales} sale(s), {journal.refunds} refund(s); "
-            f"content hash `{journal.content_hash[:12]}`. Orders: {_cell(orders) or '—'}"
-            + (f" and {more} more" if more > 0 else ""),
-            "",
-        ]
-    return "\n".join(out).rstrip() + "\n"
-
-
-async def publish_journals(report: LedgerReport, stage: str) -> None:
-    """The journals (lines table and markdown page) and the batches' outcomes."""
-    client = report.client
+async def publish_journals(report: LedgerReport, stage: Stage) -> None:
+    """The journals (lines table and markdown page) and the batches' outcomes, as of ``stage``."""
+    client, period = report.client, report.period
     await acreate_table_artifact(
         key=artifact_key("finance-journals", client),
         table=report.line_rows() or [],
-        description=f"Journal lines for **{client}**, {report.period} ({stage}).",
+        description=f"Journal lines for **{client}**, {period} ({stage.journals}).",
     )
     await acreate_markdown_artifact(
         key=artifact_key("finance-journal-pages", client),
-        markdown=journals_markdown(report, f"Journals for {client}, {report.period} — {stage}"),
-        description=f"Journals for {client}, {report.period} ({stage}).",
+        markdown=journals_markdown(report, f"Journals for {client}, {period} — {stage.journals}"),
+        description=f"Journals for {client}, {period} ({stage.journals}).",
     )
     await acreate_table_artifact(
         key=artifact_key("finance-batches", client),
-        table=report.batches or [],
-        description=f"Ledger batches of {report.period} for **{client}** and what became of "
-        "each: posted, adjustment posted, already posted (skipped), refused, would post.",
+        table=batch_rows(report, stage) or [],
+        description=f"Ledger batches of {period} for **{client}** ({stage.journals}) and what "
+        "became of each: posted, adjustment posted, already posted (skipped), refused, would "
+        "post, awaits approval, not approved.",
     )
 
 
 async def publish_summary(
     ledger: LedgerReport,
+    stage: Stage,
+    currency: str,
     payments: PaymentsReport | None,
     reconciliation: PayoutReconciliation | None,
     money: ShoplineMoney | None = None,
 ) -> None:
-    rows = [
-        *(
-            [{"metric": "SHOPLINE requests (one read for the whole run)", "value": money.calls}]
-            if money is not None
-            else []
-        ),
-        *ledger.summary_rows(),
-        *(
-            [
-                {"metric": f"payments: {r['metric']}", "value": r["value"]}
-                for r in payments.summary_rows()
-            ]
-            if payments is not None
-            else []
-        ),
-        *(
-            [{"metric": "reconciliation", "value": reconciliation.headline()}]
-            if reconciliation is not None
-            else []
-        ),
-    ]
-    mode = "dry run" if ledger.dry_run else "run"
+    """The run's figures and its exceptions, each saying what the run did and did not write."""
+    rows = summary_rows(
+        ledger,
+        stage,
+        currency=currency,
+        payments=payments,
+        reconciliation=reconciliation,
+        calls=money.calls if money is not None else None,
+    )
     await acreate_table_artifact(
         key=artifact_key("finance-summary", ledger.client),
         table=rows,
-        description=f"Finance {mode} for **{ledger.client}**, {ledger.period}: payments recorded, "
-        "journals posted and skipped, the reconciliation's verdict.",
+        description=f"Finance {stage.run} for **{ledger.client}**, {ledger.period}: payments "
+        "recorded, journals posted and skipped, the reconciliation's verdict.",
     )
     await publish_exceptions(
         "finance",
         ledger.client,
         [*(payments.exceptions if payments is not None else []), *ledger.exceptions],
-        mode,
+        stage.run,
     )
 
 
@@ -387,25 +336,35 @@ def counts(ledger: LedgerReport, payments: PaymentsReport | None) -> dict[str, A
 
 @flow(name="finance", flow_run_name=run_name, log_prints=False)
 async def finance_flow(
-    mapping: str = "mappings/demo.yaml",
-    start: date | None = None,
-    end: date | None = None,
-    dry_run: bool = False,
-    trigger: Trigger = "manual",
-) -> dict[str, Any]:
+    mapping: MappingPath = "mappings/demo.yaml",
+    start: FirstDay = YESTERDAY,
+    end: LastDay = SAME_DAY,
+    dry_run: DryRun = False,
+    trigger: StartedBy = "manual",
+) -> dict[str, Any] | State:
     """Record one client's payments, post its ledger journals and reconcile its payouts.
 
-    ``mapping`` is the client's mapping file, relative to the project root; ``start`` and ``end``
-    are the period's first and last day in the client's timezone (both empty: yesterday; one:
-    that day); ``dry_run`` builds and publishes everything and writes nothing anywhere;
-    ``trigger`` says why the run started (the nightly schedule or a person).
+    The deployment's "Custom run" form shows each parameter with the description below.
+
+    Args:
+        mapping: The client's mapping file, relative to the project root, e.g.
+            mappings/demo.yaml. The deployment sets it; leave it.
+        start: The first day of the period, in the client's timezone (client.timezone). Leave
+            "Yesterday" for yesterday, the nightly period, or pick "A day" and a date.
+        end: The last day of the period, included. Leave "Same day as the first" for one day,
+            or pick "A day" and a date (never after today; at most a year of days).
+        dry_run: Preview only: build and publish the payments, journals and reconciliation as
+            artifacts and write nothing anywhere (no payment, no journal, no approval asked).
+        trigger: What started the run, kept in the run name and the audit log. The nightly
+            schedule sets "schedule"; a person leaves "manual".
     """
     logger = get_run_logger()
     loaded = load_client_mapping(mapping)
     client = loaded.client.name
     if loaded.syncs.finance is None:
         raise ValueError(f"{mapping}: the mapping has no syncs.finance section; nothing to post")
-    first, last = resolve_period(loaded, start, end)
+    first, last = form_period(loaded, start, end)
+    currency = loaded.client.currency
     label = str(first) if first == last else f"{first}..{last}"
     logger.info(
         "finance for %s, %s (%s)%s", client, label, trigger, " — dry run" if dry_run else ""
@@ -434,41 +393,52 @@ async def finance_flow(
         preview = await post_journals(loaded, first, last, True, trigger=trigger, money=money)
         approved = {}
         if needs_approval(loaded, dry_run, preview):
-            await publish_journals(preview, "awaiting approval")
-            await publish_summary(preview, payments, None, read)
+            await publish_journals(preview, AWAITING)
+            await publish_summary(preview, AWAITING, currency, payments, None, read)
             logger.info("%d journal(s) await approval in the Prefect UI", len(preview.journals))
             answer = await apause_flow_run(
                 wait_for_input=JournalApproval.with_initial_data(
-                    description=approval_request(preview), approve=False
+                    description=approval_request(preview, currency), approve=False
                 ),
                 timeout=APPROVAL_TIMEOUT_SECONDS,
                 poll_interval=APPROVAL_POLL_SECONDS,
             )
             hashes = approved_hashes(answer, preview)
-            verdict = "approved" if hashes is not None else "not approved: nothing posted"
+            verdict = "approved" if hashes is not None else NOT_APPROVED_MESSAGE
             await acreate_markdown_artifact(
                 key=artifact_key("finance-approval", client),
-                markdown=f"**{verdict.capitalize()}.** {_cell(answer.note)}".strip(),
+                markdown=f"**{verdict.capitalize()}.** {cell(answer.note)}".strip(),
                 description=f"Approval of {client}'s journals, {label}",
             )
-            logger.info("journals %s%s", verdict, f" ({answer.note})" if answer.note else "")
+            logger.info("%s%s", verdict, f" ({answer.note})" if answer.note else "")
             if hashes is None:
+                await publish_journals(preview, NOT_APPROVED)
                 reconciliation = await reconcile(loaded, first, last, money)
                 await publish_reconciliation(reconciliation)
-                await publish_summary(preview, payments, reconciliation, read)
+                await publish_summary(
+                    preview, NOT_APPROVED, currency, payments, reconciliation, read
+                )
                 if problems:
                     raise IncompleteRun("; ".join(problems))
-                return {**counts(preview, payments), "approved": False}
+                # Cancelled, not Completed: a refusal must not look like a posting in the UI.
+                # Not Failed either: nothing is broken and nothing is to retry, and a failed run
+                # would raise the "sync run failed" alert for operations over finance's own
+                # decision. Prefect's own "Cancelled" name, not a custom one ("Rejected"): the
+                # heartbeat guard knows a run has ended by its state's name (ops.heartbeats).
+                return Cancelled(
+                    message=NOT_APPROVED_MESSAGE + (f" ({answer.note})" if answer.note else "")
+                )
             approved, note = hashes, answer.note or None
     # With approval, the real pass posts only what was approved (an empty approval posts nothing
     # new, but still records refused journals as exceptions and finishes interrupted batches).
     ledger = await post_journals(
         loaded, first, last, dry_run, approved, note, trigger=trigger, money=money
     )
-    await publish_journals(ledger, "dry run: nothing posted" if dry_run else "posted")
+    stage = DRY_RUN if dry_run else LIVE
+    await publish_journals(ledger, stage)
     reconciliation = await reconcile(loaded, first, last, money)
     await publish_reconciliation(reconciliation)
-    await publish_summary(ledger, payments, reconciliation, read)
+    await publish_summary(ledger, stage, currency, payments, reconciliation, read)
     numbers = counts(ledger, payments)
     logger.info(
         "%s %s: %d journal(s) posted (%d adjustments), %d already posted, %d refused; %s",

@@ -1,15 +1,18 @@
 """The real finance flow under a Prefect test server, against both sandboxes.
 
 One module-scoped server (starting one costs ~11 s): a dry run that publishes the journals and
-writes nothing, then the demo mapping's approval — the run pauses with its journals published,
-is refused (nothing posted), and a second run is approved through the same form the UI shows
-and posts exactly the journals it published. The approval decision itself is unit-tested too.
+writes nothing, then the demo mapping's approval — the run pauses with its journals published
+(saying they await approval, not that it is a dry run), is refused (nothing posted, the run ends
+Cancelled, not Completed), and a second run is approved through the same form the UI shows and
+posts exactly the journals it published. The approval decision itself is unit-tested too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import re
 import sys
 from collections.abc import Iterator
 from datetime import date
@@ -38,8 +41,10 @@ from pydantic import SecretStr
 from stokline.config import load_mapping
 from stokline.connectors.stokly.auth import grant_signature
 from stokline.store import Store
+from stokline.sync.clients import open_clients
 from stokline.sync.finance.ledger.report import LedgerReport
 from stokline.sync.finance.ledger.translate import GroupKey, JournalDraft, JournalLine
+from stokline.sync.orders.sync import sync_orders
 
 from .sandboxes import ROOT, Sandboxes, demo_credentials, sandboxes_under_prefect
 
@@ -64,16 +69,39 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sandboxes
         yield sandboxes, work
 
 
-def sell(sandboxes: Sandboxes, day: date, gateway: str, price: str) -> None:
+def sell(
+    sandboxes: Sandboxes, day: date, gateway: str, price: str, *, imported: bool = True
+) -> str:
+    """A paid order of ``day`` on SHOPLINE, and in Stokly too unless ``imported`` is False (money
+    of an order not in Stokly is held out of the journals). Returns the order's SHOPLINE name."""
     body = {
         "lines": [{"sku": "TENT-2P-GRN", "quantity": 1, "price": price}],
         "customer": {"email": "finance-flow@example.com"},
         "gateway": gateway,
         "created_at": f"{day.isoformat()}T10:00:00+00:00",
     }
-    httpx.post(
-        f"{sandboxes.shopline.url}/_sandbox/orders", json=body, timeout=10
-    ).raise_for_status()
+    placed = httpx.post(f"{sandboxes.shopline.url}/_sandbox/orders", json=body, timeout=10)
+    placed.raise_for_status()
+    order = placed.json()["order"]
+    if imported:
+        import_order(sandboxes, order)
+    return str(order["name"])
+
+
+def import_order(sandboxes: Sandboxes, order: dict[str, Any]) -> None:
+    """The order into Stokly through the orders sync, delivered as a webhook (the sweep does not
+    look back to a day this old)."""
+    mapping = load_mapping(sandboxes.mapping)
+    with Store() as store:
+        body = json.dumps(order).encode()
+        store.inbox.add("demo-outdoor", f"wh-{order['id']}", "orders/paid", body)
+
+        async def run() -> None:
+            async with open_clients(mapping) as (shopline, stokly):
+                await sync_orders(mapping, shopline=shopline, stokly=stokly, store=store)
+
+        asyncio.run(run())
+        assert store.links.get("demo-outdoor", "order", str(order["id"])) is not None
 
 
 def stokly_journals(sandboxes: Sandboxes) -> dict[str, dict[str, Any]]:
@@ -110,6 +138,18 @@ async def artifacts_of(run_id: Any) -> dict[str, Any]:
     return {a.key: a for a in sorted(found, key=lambda a: a.created)}
 
 
+def figures(artifact: Any) -> dict[str, Any]:
+    """A summary table artifact's rows as metric → value (the API keeps a table as JSON text)."""
+    rows = json.loads(artifact.data) if isinstance(artifact.data, str) else artifact.data
+    return {row["metric"]: row["value"] for row in rows}
+
+
+async def read_run(run_id: Any) -> Any:
+    """A flow run as the server holds it (its name and state, as the UI shows them)."""
+    async with get_client() as client:
+        return await client.read_flow_run(run_id)
+
+
 async def task_names(run_id: Any) -> list[str]:
     """The task runs of a flow run, by task name (``read-shopline-money``, ...)."""
     async with get_client() as client:
@@ -117,6 +157,14 @@ async def task_names(run_id: Any) -> list[str]:
             flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id]))
         )
     return sorted(run.name.rsplit("-", 1)[0] for run in runs)
+
+
+class Paused:
+    """A run paused for approval, as the UI showed it: the run, its artifacts, the form's text."""
+
+    def __init__(self, run: Any, artifacts: dict[str, Any], description: str) -> None:
+        self.run, self.id, self.name = run, run.id, run.name
+        self.artifacts, self.description = artifacts, description
 
 
 async def run_with_answer(flow: Any, answer: dict[str, Any] | None, **parameters: Any) -> Any:
@@ -146,7 +194,9 @@ async def run_with_answer(flow: Any, answer: dict[str, Any] | None, **parameters
                     break
                 await asyncio.sleep(0.2)
             assert "journal(s)" in description and "finance-journals" in description
+            shown = await artifacts_of(paused.id)  # what finance reads before answering
             await aresume_flow_run(paused.id, run_input=answer)
+            paused = Paused(paused, shown, description)
     return await running, paused
 
 
@@ -168,6 +218,8 @@ def test_a_dry_run_publishes_the_journals_and_writes_nothing(
     assert sandboxes.stokly_writes() == before
     with Store() as store:
         assert not store.batches.list("demo-outdoor")
+    run = asyncio.run(read_run(state.state_details.flow_run_id))
+    assert re.fullmatch(r"finance-demo-outdoor-2025-04-01-manual-\d{4}-dry-run", run.name)
     artifacts = asyncio.run(artifacts_of(state.state_details.flow_run_id))
     lines = artifacts["finance-journals-demo-outdoor"]
     assert lines.type == "table"
@@ -190,7 +242,36 @@ def test_a_dry_run_publishes_the_journals_and_writes_nothing(
     assert {"record-payments", "post-journals", "reconcile-payouts"} <= set(names)
 
 
-def test_approval_pauses_the_run_and_only_an_approval_posts(
+def test_a_run_awaiting_approval_says_so_and_not_that_it_is_a_dry_run(
+    served: tuple[Sandboxes, Path], finance_module: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sandboxes, _ = served
+    monkeypatch.setattr(finance_module, "APPROVAL_POLL_SECONDS", 1)
+    day = date(2025, 4, 4)
+    sell(sandboxes, day, "paypal", "12.00")
+    _, paused = asyncio.run(
+        run_with_answer(
+            finance_module.finance_flow,
+            {"approve": False, "note": ""},
+            mapping=str(sandboxes.mapping),
+            start=day,
+        )
+    )
+    assert paused is not None, "the run did not pause for approval"
+    # What finance reads while the run waits: nothing is posted yet, and it is no dry run.
+    waiting = paused.artifacts
+    summary = waiting["finance-summary-demo-outdoor"]
+    assert figures(summary)["mode"] == "awaiting approval (nothing posted yet)"
+    assert "awaiting approval" in str(summary.description)
+    exceptions = waiting["finance-exceptions-demo-outdoor"]
+    words = str(exceptions.data) + str(exceptions.description)
+    assert "dry run" not in words and "awaiting approval (nothing posted yet)" in words
+    assert "awaiting approval" in waiting["finance-journal-pages-demo-outdoor"].data
+    assert "awaits approval" in str(waiting["finance-batches-demo-outdoor"].data)
+    assert "would post" not in str(waiting["finance-batches-demo-outdoor"].data)
+
+
+def test_a_refusal_posts_nothing_and_ends_the_run_cancelled_an_approval_posts(
     served: tuple[Sandboxes, Path], finance_module: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sandboxes, _ = served
@@ -206,12 +287,21 @@ def test_approval_pauses_the_run_and_only_an_approval_posts(
         )
     )
     assert paused is not None, "the run did not pause for approval"
-    assert state.is_completed(), state.message
-    assert state.result()["approved"] is False
+    # Refused: nothing posted, and the run ends Cancelled (grey), not Completed (green).
+    assert state.is_cancelled(), (state.type, state.message)
+    assert state.message == "journals not approved: nothing posted (wrong day)"
+    assert asyncio.run(read_run(paused.id)).state.type == StateType.CANCELLED
     assert key not in stokly_journals(sandboxes)
     artifacts = asyncio.run(artifacts_of(paused.id))
-    assert "awaiting approval" in artifacts["finance-journal-pages-demo-outdoor"].data
-    assert "Not approved" in artifacts["finance-approval-demo-outdoor"].data
+    summary = figures(artifacts["finance-summary-demo-outdoor"])
+    assert summary["mode"] == "not approved (nothing posted)"
+    assert "not approved" in str(artifacts["finance-batches-demo-outdoor"].data)
+    assert (
+        "Journals not approved: nothing posted" in artifacts["finance-approval-demo-outdoor"].data
+    )
+    # Each run of the period has its own name: its trigger and the time it started.
+    refused_name = paused.name
+    assert re.fullmatch(r"finance-demo-outdoor-2025-04-02-manual-\d{4}", refused_name)
 
     state, paused = asyncio.run(
         run_with_answer(
@@ -222,6 +312,7 @@ def test_approval_pauses_the_run_and_only_an_approval_posts(
         )
     )
     assert paused is not None and state.is_completed(), state.message
+    assert re.fullmatch(r"finance-demo-outdoor-2025-04-02-manual-\d{4}", paused.name)
     numbers = state.result()
     assert numbers["posted"] == 1
     # The preview and the post are built from the same one read.
