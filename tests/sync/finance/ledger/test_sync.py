@@ -436,6 +436,9 @@ def test_an_order_that_does_not_balance_waits_alone_and_is_posted_once_it_does(
     assert exception.severity == "critical" and exception.status == "open"
     assert placed["paypal"]["name"] in exception.message and "0.01" in exception.message
     assert report.exceptions[0]["code"] == "ledger_imbalance"
+    assert [(r["shopline_id"], r["code"], r["amount"]) for r in report.set_aside] == [
+        (paypal_id, "ledger_imbalance", "39.94")
+    ]
 
     # SHOPLINE's real figures balance: the run of the next day (its own journal, and the order
     # as an adjustment of its day) resolves the exception.

@@ -76,6 +76,9 @@ def test_an_order_not_in_stokly_is_held_listed_and_posted_once_imported(world: W
     assert preview.unimported_total == D("123.95") and preview.unimported_policy == "hold"
     (journal,) = preview.journals
     assert journal.debits == D("23.95")  # the imported order only
+    summary = {row["metric"]: row["value"] for row in preview.summary_rows()}
+    assert summary["money of orders not in Stokly"] == "123.95 (1 order-day(s))"
+    assert summary["orders not in Stokly are"] == "held out of the journals until imported"
 
     report = post(world, start=DAY, end=DAY)
     assert report.posted == 1 and report.unimported_total == D("123.95")

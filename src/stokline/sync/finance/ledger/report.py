@@ -22,10 +22,13 @@ class LedgerReport(SyncReport):
     """What one ledger pass did (or, dry, would do) for one client and period.
 
     ``journals`` are the journals posted (or that would be, or await approval) — each the whole
-    group or, for an adjustment, only the difference; ``refused`` the journals that were not
-    posted because they do not balance or cannot be translated; ``batches`` one row per group
+    group or, for an adjustment, only the difference; ``refused`` the journals refused whole
+    (Stokly refused one, or an adjustment would not balance); ``batches`` one row per group
     with its outcome.
 
+    ``set_aside`` lists the orders kept out of their group's journal because their money does
+    not match their breakdown or cannot be translated (keys ``order``, ``shopline_id``,
+    ``gateway``, ``day``, ``amount``, ``code``); the rest of each journal is posted.
     ``unimported`` lists the money of SHOPLINE orders that are not in Stokly yet (the orders
     sync has not imported them): one row per order, gateway and day, with keys ``order``
     (SHOPLINE name), ``shopline_id``, ``gateway``, ``day`` (ISO date) and ``amount`` (decimal
@@ -49,6 +52,7 @@ class LedgerReport(SyncReport):
     exceptions_opened: int = 0
     exceptions_resolved: int = 0
     fetch_ok: bool = True
+    set_aside: list[dict[str, Any]] = field(default_factory=list)
     unimported: list[dict[str, Any]] = field(default_factory=list)
     unimported_total: Decimal = Decimal(0)
     unimported_policy: str = "hold"
@@ -68,6 +72,14 @@ class LedgerReport(SyncReport):
     def would_post(self) -> list[dict[str, Any]]:
         """Rows of the journals a real run would post (the CLI's plan of a dry run)."""
         return [journal_row(j) for j in self.journals] if self.dry_run else []
+
+    @property
+    def unimported_words(self) -> str:
+        """What was done with the money of orders not in Stokly, in words."""
+        if self.unimported_policy.startswith("suspense:"):
+            account = self.unimported_policy.split(":", 1)[1]
+            return f"posted to suspense account {account} until imported"
+        return "held out of the journals until imported"
 
     def approval(self) -> dict[str, str]:
         """Batch key → content hash of every journal to post: what a person approves."""
@@ -98,7 +110,13 @@ class LedgerReport(SyncReport):
                 ("of which adjustments", self.adjustments),
                 ("debits to post" if self.dry_run else "debits posted", money or "0"),
                 ("already posted (skipped)", self.already_posted),
-                ("refused (not balanced or untranslatable)", len(self.refused)),
+                ("journals refused whole", len(self.refused)),
+                ("orders set aside (not balanced or untranslatable)", len(self.set_aside)),
+                (
+                    "money of orders not in Stokly",
+                    f"{self.unimported_total} ({len(self.unimported)} order-day(s))",
+                ),
+                ("orders not in Stokly are", self.unimported_words),
                 ("not approved / changed since approval", self.not_approved),
                 ("recovered after an interrupted run", self.recovered),
                 ("exceptions opened", self.exceptions_opened),

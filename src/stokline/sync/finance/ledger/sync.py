@@ -317,6 +317,16 @@ class _Run(SyncRun):
         by_code: dict[str, list[SetAside]] = {}
         for aside in draft.set_aside:
             by_code.setdefault(aside.code, []).append(aside)
+            self.report.set_aside.append(
+                {
+                    "order": aside.label,
+                    "shopline_id": aside.order_id,
+                    "gateway": draft.key.gateway or "",
+                    "day": draft.key.day.isoformat(),
+                    "amount": str(aside.amount),
+                    "code": aside.code,
+                }
+            )
         for code, asides in by_code.items():
             total = sum((a.amount for a in asides), Decimal(0))
             why = "; ".join(dict.fromkeys(a.message for a in asides[:10]))
