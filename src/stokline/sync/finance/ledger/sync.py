@@ -339,8 +339,10 @@ class _Run(SyncRun):
                 {
                     "orders": [a.label for a in asides[:50]],
                     "amount": str(total),
-                    "debits": str(sum((a.amount for a in asides if a.amount > 0), Decimal(0))),
-                    "credits": str(-sum((a.amount for a in asides if a.amount < 0), Decimal(0))),
+                    "set_aside": [
+                        {"order": a.label, "shopline_id": a.order_id, "amount": str(a.amount)}
+                        for a in asides[:50]
+                    ],
                 },
             )
             codes.add(code)
