@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from stokline.config import Mapping, load_mapping
+from stokline.config import Mapping, check_text, load_mapping
 from stokline.sync.finance.ledger.translate import JournalDraft, OrderMoney, build_journals
 
 ROOT = Path(__file__).resolve().parents[4]
@@ -267,3 +267,38 @@ def test_shopline_s_own_tax_of_a_refunded_line_wins(demo: Mapping) -> None:
         ),
     )
     assert debits(day2, "tax standard refunded") == D("9.99")
+
+
+# -- orders not in Stokly ---------------------------------------------------------------------------
+
+
+def test_an_order_not_in_stokly_is_held_or_put_in_suspense(demo: Mapping) -> None:
+    waiting = OrderMoney(tent_order("paid"), [tx("S1", "sale", "100.00", "2025-06-15T09:00:00Z")])
+    (held,) = build_journals(demo, [waiting], DAY1, DAY1, unimported={"P"})
+    assert held.empty and not held.set_aside
+    assert [u.row() for u in held.unimported] == [
+        {
+            "order": "#4000",
+            "shopline_id": "P",
+            "gateway": "shopline_payments",
+            "day": "2025-06-15",
+            "amount": "100.00",
+        }
+    ]
+    (parked,) = build_journals(demo, [waiting], DAY1, DAY1, unimported={"P"}, suspense="1290")
+    assert parked.balanced and {(ln.account, ln.debit, ln.credit) for ln in parked.lines} == {
+        ("1210", D("100.00"), D(0)),
+        ("1290", D(0), D("100.00")),
+    }
+    assert parked.unimported[0].suspense == "1290"
+
+
+def test_without_gateway_grouping_a_held_order_still_names_its_gateway() -> None:
+    text = (ROOT / "mappings" / "demo.yaml").read_text(encoding="utf-8")
+    result = check_text(
+        text.replace("group_by: [day, gateway, currency]", "group_by: [day, currency]"), "x.yaml"
+    )
+    assert result.mapping is not None, result.problems
+    waiting = OrderMoney(tent_order("paid"), [tx("S1", "sale", "100.00", "2025-06-15T09:00:00Z")])
+    (held,) = build_journals(result.mapping, [waiting], DAY1, DAY1, unimported={"P"})
+    assert held.unimported[0].gateway == "shopline_payments"

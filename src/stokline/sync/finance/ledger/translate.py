@@ -411,6 +411,7 @@ class _Movement:
     order_id: str = ""
     name: str = ""
     amount: Decimal = ZERO  # through the gateway: payments in positive, refunds out negative
+    gateway: str = ""
     nets: dict[tuple[str, str], Decimal] = field(default_factory=lambda: defaultdict(lambda: ZERO))
     problems: list[Problem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -696,6 +697,7 @@ class _Builder:
             movement = _Movement(
                 key, "sale", om.label, _order_id(order), _order_name(order), money(tx.get("amount"))
             )
+            movement.gateway = str(gateway or "")
             if tx_currency != currency:
                 movement.problems.append(
                     Problem(
@@ -822,6 +824,7 @@ class _Builder:
         movement = _Movement(
             key, "refund", om.label, _order_id(om.order), _order_name(om.order), -amount
         )
+        movement.gateway = str(gateway or "")
         if tx_currency != currency:
             movement.problems.append(
                 Problem(
@@ -919,7 +922,7 @@ def build_journals(
                     Unimported(
                         order_id,
                         movements[0].name,
-                        key.gateway or "",
+                        key.gateway or ", ".join(sorted({m.gateway for m in movements})),
                         key.day,
                         amount,
                         suspense,
