@@ -249,6 +249,7 @@ def test_a_run_awaiting_approval_says_so_and_not_that_it_is_a_dry_run(
     monkeypatch.setattr(finance_module, "APPROVAL_POLL_SECONDS", 1)
     day = date(2025, 4, 4)
     sell(sandboxes, day, "paypal", "12.00")
+    held = sell(sandboxes, day, "klarna", "20.00", imported=False)  # 20.00 + 3.95 delivery
     _, paused = asyncio.run(
         run_with_answer(
             finance_module.finance_flow,
@@ -269,6 +270,10 @@ def test_a_run_awaiting_approval_says_so_and_not_that_it_is_a_dry_run(
     assert "awaiting approval" in waiting["finance-journal-pages-demo-outdoor"].data
     assert "awaits approval" in str(waiting["finance-batches-demo-outdoor"].data)
     assert "would post" not in str(waiting["finance-batches-demo-outdoor"].data)
+    # The money of an order not in Stokly yet is named above the form and on the summary.
+    sentence = "£23.95 of payments on 1 order are not in Stokly yet: held for a later run"
+    assert sentence in paused.description and held in paused.description
+    assert figures(summary)["payments of orders not in Stokly yet"].startswith(sentence)
 
 
 def test_a_refusal_posts_nothing_and_ends_the_run_cancelled_an_approval_posts(

@@ -50,10 +50,17 @@ a terminal and without --yes nothing is read or posted: review with --dry-run, t
 --yes, or approve the run of the finance deployment in the Prefect UI. The payout
 reconciliation is `stokline reconcile payouts`.
 
+Payments of orders not in Stokly yet are listed with their total and what is done with them
+(syncs.finance.unimported: held for a later run, or posted to a suspense account).
+
 Exit status: 0 the pass ran (refused journals are exceptions for finance, listed and kept in
-`stokline exceptions list`), 1 it could not run or finish, or was not approved, 2 a usage error
-(a date that is not YYYY-MM-DD, --from after --to, a period ending after today).
+`stokline exceptions list`), 1 it could not run or finish, or the journals were not approved
+("journals not approved: nothing posted"; the payments shown are recorded all the same), 2 a
+usage error (a date that is not YYYY-MM-DD, --from after --to, a period ending after today).
 """
+
+NOT_APPROVED = "journals not approved: nothing posted"
+MAX_ORDERS_LISTED = 20
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -78,7 +85,7 @@ def _say(out: IO[str], text: str = "") -> None:
     out.flush()
 
 
-def render_journals(report: Any, out: IO[str]) -> None:
+def render_journals(report: Any, out: IO[str], currency: str = "") -> None:
     """Each journal with its lines and totals (refused ones with why)."""
     from stokline.cli.run import render_table
 
@@ -95,6 +102,30 @@ def render_journals(report: Any, out: IO[str]) -> None:
             _say(out, f"  note: {note}")
         rows = [{k: v for k, v in row.items() if k != "batch"} for row in journal.rows()]
         _say(out, render_table(rows))
+    held = unimported_line(report, currency)
+    if held:
+        _say(out, f"\n{held}")
+
+
+def unimported_line(report: Any, currency: str = "") -> str:
+    """The money of orders not in Stokly yet and what the pass does with it; "" when none."""
+    rows = getattr(report, "unimported", None) or []
+    if not rows:
+        return ""
+    orders = list(dict.fromkeys(str(r.get("order") or r.get("shopline_id")) for r in rows))
+    policy = report.unimported_policy
+    if policy.startswith("suspense:"):
+        what = f"posted to the suspense account {policy.partition(':')[2]}"
+    else:
+        what = "held for a later run, when their order is in Stokly"
+    more = len(orders) - MAX_ORDERS_LISTED
+    names = ", ".join(orders[:MAX_ORDERS_LISTED]) + (f" and {more} more" if more > 0 else "")
+    count = f"{len(orders)} order" + ("" if len(orders) == 1 else "s")
+    total = f"{report.unimported_total:,.2f} {currency}".strip()
+    return (
+        f"{total} of payments on {count} are not in Stokly "
+        f"yet: {what} (policy: {policy}). Orders: {names}."
+    )
 
 
 def _interactive(stream: Any) -> bool:
@@ -184,7 +215,7 @@ async def finance_pass(
         note: str | None = None
         if approval:
             preview = await ledger(True)
-            render_journals(preview, out)
+            render_journals(preview, out, mapping.client.currency)
             approved = preview.approval()
             if preview.journals:
                 if args.yes:
@@ -192,12 +223,12 @@ async def finance_pass(
                 else:
                     answer = ask(f"\npost these {len(preview.journals)} journal(s)? [y/N] ")
                 if answer.strip().lower() not in ("y", "yes"):
-                    raise RunFailed("not approved: no journal was posted")
+                    raise RunFailed(_not_approved(payments))
                 who = getpass.getuser()
                 note = f"approved on the command line by {who}" + (" (--yes)" if args.yes else "")
         report = await ledger(args.dry_run, approved, note)
     if not approval:
-        render_journals(report, out)
+        render_journals(report, out, mapping.client.currency)
     if report.batches and not report.dry_run:
         _say(out, "\nbatches:")
         _say(out, render_table(report.batches))
@@ -206,6 +237,17 @@ async def finance_pass(
     if not payments.ok and not payments.errors:
         report.errors.append(f"payments: {payments.deferred} order(s) deferred to the next run")
     return report
+
+
+def _not_approved(payments: Any) -> str:
+    """What a refusal leaves: no journal, but the payments recorded before the question."""
+    recorded = payments.payments_recorded + payments.refunds_recorded
+    if not recorded:
+        return NOT_APPROVED
+    return (
+        f"{NOT_APPROVED} (the {payments.payments_recorded} payment(s) and "
+        f"{payments.refunds_recorded} refund(s) above are recorded on their Stokly sale orders)"
+    )
 
 
 async def _read_money(mapping: Any, shopline: Any, start: Any, end: Any) -> Any:
