@@ -107,7 +107,9 @@ class JournalApproval(RunInput):
     """The form a finance user fills in on the paused run, after reading its journal artifacts."""
 
     approve: bool = Field(
-        default=False, description="Post the journals exactly as the artifacts of this run show."
+        default=False,
+        description="On: post the journals exactly as the artifacts of this run show. Off: post "
+        "nothing; the run ends Cancelled (journals not approved: nothing posted).",
     )
     note: str = Field(default="", description="Who approved and why; kept in the audit log.")
 

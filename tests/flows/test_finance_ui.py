@@ -226,6 +226,12 @@ def test_the_approval_text_says_what_money_is_held_back(finance_module: Any) -> 
     assert "not in Stokly" not in finance_module.approval_request(_preview())
 
 
+def test_the_approval_form_says_what_off_does(finance_module: Any) -> None:
+    fields = finance_module.JournalApproval.model_json_schema()["properties"]
+    assert "post nothing" in fields["approve"]["description"]
+    assert "Cancelled" in fields["approve"]["description"]
+
+
 def test_the_summary_says_the_runs_stage_and_the_money_held_back() -> None:
     from stokline.orchestration import finance as glue
 
