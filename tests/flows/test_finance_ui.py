@@ -166,7 +166,12 @@ def test_a_run_name_says_the_trigger_and_the_clients_time() -> None:
         finance_run_name({"mapping": demo, "start": date(2025, 6, 1), "dry_run": True}, later)
         == "finance-demo-outdoor-2025-06-01-manual-0912-dry-run"
     )
-    # A mapping that cannot be read still names the run; the run then fails saying why.
+    # A period that cannot be posted, or a mapping that cannot be read, still names the run
+    # with what was given; the run then fails saying why.
+    assert (
+        finance_run_name({"mapping": demo, "start": "2999-01-01"}, later)
+        == "finance-demo-outdoor-2999-01-01-manual-0912"
+    )
     assert (
         finance_run_name({"mapping": "mappings/missing.yaml", "start": "2025-06-01"}, later)
         == "finance-missing-2025-06-01-manual-0812"

@@ -143,8 +143,8 @@ def finance_run_name(parameters: MappingType[str, Any], now: datetime | None = N
     try:
         if mapping is None:
             raise PeriodError("no mapping")
-        first, last = form_period(mapping, start, end, moment)
         moment = moment.astimezone(mapping.client.tz)
+        first, last = form_period(mapping, start, end, moment)
         period = str(first) if first == last else f"{first}-to-{last}"
     except PeriodError:
         given = [str(v) for v in (start, end) if v not in (None, SAME_DAY)]
