@@ -5,7 +5,13 @@ the sale order while none of its lines has been worked on (``on_cancelled: apply
 reported as an ``order_changed`` exception for a person; an edit is compared by its fingerprint
 (lines, delivery, notes), and only a change of the notes can be applied (``on_edited: apply``) —
 Stokly's API cannot change the lines or the delivery of an existing sale order, so those are
-reported. Each outcome is a row of ``report.changes`` and is remembered on the link, so it is
+reported. A refund after import (seen as a change of the fingerprint's ``refunds``) is checked
+against the sale order's lines in Stokly: units it has yet to ship that SHOPLINE no longer sells
+are never shipped silently — Stokly's API cannot change or cancel a sale order's lines, so they
+are an ``order_changed`` exception naming the units to cancel, except that a refund of everything
+before any line was worked on removes the sale order (as ``on_cancelled: apply`` does); a refund
+of what was already dispatched is a return, the payments sync's credit note, and changes nothing
+here. Each outcome is a row of ``report.changes`` and is remembered on the link, so it is
 handled once.
 """
 
@@ -14,11 +20,17 @@ from __future__ import annotations
 from typing import Any
 
 from stokline.connectors import ConnectorError, is_transient
-from stokline.connectors.stokly.models import SaleOrder
-from stokline.mapping.translate import Untranslatable, render_sale_order_fields
+from stokline.connectors.stokly.models import SaleOrder, SaleOrderItem
+from stokline.mapping.translate import SkuMatcher, Untranslatable, render_sale_order_fields
 from stokline.store.records import Link
 from stokline.sync.orders.run import ACTOR, LINK, OrdersRun
-from stokline.sync.orders.translate import is_cancelled, order_fingerprint
+from stokline.sync.orders.translate import (
+    NO_REFUNDS,
+    is_cancelled,
+    order_fingerprint,
+    refunded_still_to_ship,
+    shippable_quantities,
+)
 
 __all__ = ["OrderChanges"]
 
@@ -42,6 +54,13 @@ class OrderChanges(OrdersRun):
         old = data.get("fingerprint") or {}
         new = order_fingerprint(order)
         parts = [k for k in ("lines", "delivery", "notes") if old.get(k) and old[k] != new[k]]
+        # A link recorded before refunds were fingerprinted was imported with nothing refunded.
+        refunded = bool(old) and old.get("refunds", NO_REFUNDS) != new["refunds"]
+        if refunded:
+            if not await self._refunded(order, link, data, new):
+                return  # held back by a transient failure: the next run looks again
+            if not parts:
+                return
         if not parts:
             self.report.duplicates += 1
             if not old:  # linked without a fingerprint (recorded by hand): remember it from now
@@ -188,3 +207,125 @@ class OrderChanges(OrdersRun):
             )
             self._change_row(order, link, f"edited ({what})", "reported")
         self._remember(link, {**data, "fingerprint": fingerprint})
+
+    async def _refunded(
+        self, order: dict[str, Any], link: Link, data: dict[str, Any], fingerprint: dict[str, str]
+    ) -> bool:
+        """A refund after import; False when it must be looked at again by the next run."""
+        name = order.get("name")
+        try:
+            lines = await self.stokly.get_sale_order_items(link.stokly_id)
+        except ConnectorError as exc:
+            if is_transient(exc):
+                self.deferred[str(order["id"])] = order
+                self.report.add_error(f"reading the lines of {name} in Stokly failed: {exc}")
+                return False
+            self._raise(
+                order,
+                Untranslatable(
+                    "order_changed",
+                    f"{name} was edited in SHOPLINE (refunded) after it was imported as Stokly"
+                    f" sale order {link.stokly_id}, whose lines could not be read ({exc}): check"
+                    " that no refunded unit ships, then resolve",
+                ),
+            )
+            self._change_row(order, link, "refunded", "reported")
+            self._remember(link, {**data, "fingerprint": fingerprint})
+            return True
+        live = [li for li in lines if not li.parentId and li.status != "cancelled"]
+        matcher = SkuMatcher(self.mapping, [li.itemSku for li in live if li.itemSku])
+
+        def stokly_sku(sku: str) -> str | None:
+            try:
+                return matcher.match(sku)
+            except Untranslatable:
+                return None
+
+        stop = refunded_still_to_ship(
+            order,
+            [(li.itemSku or "", int(li.quantity), _dispatched(li)) for li in live],
+            stokly_sku,
+        )
+        data = {**data, "fingerprint": fingerprint}
+        if not stop:
+            self._change_row(order, link, "refunded", "nothing refunded is left to ship")
+            self._remember(link, data)
+            return True
+        kept = [
+            n
+            for line_id, n in shippable_quantities(order).items()
+            if not self.never_sync(_sku_of(order, line_id))
+        ]
+        untouched = all((li.status or "unprocessed") in _UNTOUCHED for li in live)
+        if not any(kept) and untouched and self.settings.on_cancelled == "apply":
+            return await self._remove_refunded(order, link, data)
+        units = ", ".join(f"{sku} x{n}" for sku, n in sorted(stop.items()))
+        self._raise(
+            order,
+            Untranslatable(
+                "order_changed",
+                f"{name} was edited in SHOPLINE (refunded: {units} still to ship) after it was"
+                f" imported as Stokly sale order {link.stokly_id}; Stokly's API cannot change the"
+                " lines of a sale order: cancel these units in Stokly before they are picked (or"
+                " stop the parcel), then resolve",
+            ),
+            {"refunded": stop},
+        )
+        self._change_row(order, link, f"refunded ({units})", "reported")
+        self._remember(link, data)
+        return True
+
+    async def _remove_refunded(
+        self, order: dict[str, Any], link: Link, data: dict[str, Any]
+    ) -> bool:
+        """Everything refunded before any line was worked on: the sale order is removed."""
+        if self.dry:
+            self._change_row(order, link, "refunded in full", "would remove the sale order")
+            return True
+        try:
+            await self.stokly.patch_sale_order(link.stokly_id, {"stage": "removed"})
+        except ConnectorError as exc:
+            if is_transient(exc):
+                self.deferred[str(order["id"])] = order
+                self.report.add_error(f"removing the sale order of {order.get('name')}: {exc}")
+                return False
+            self._raise(
+                order,
+                Untranslatable(
+                    "order_changed",
+                    f"{order.get('name')} was edited in SHOPLINE (refunded in full) after it was"
+                    f" imported; Stokly refused to remove sale order {link.stokly_id}: {exc}."
+                    " Remove it by hand before it is picked, then resolve",
+                ),
+            )
+            self._change_row(order, link, "refunded in full", "reported")
+            self._remember(link, data)
+            return True
+        self.store.audit.record(
+            self.client,
+            ACTOR,
+            "stokly",
+            "remove_sale_order",
+            f"{self.channel}:{order['id']}",
+            link.stokly_id,
+            {"order": order.get("name"), "reason": "refunded in full", "trigger": self.trigger},
+        )
+        self._change_row(order, link, "refunded in full", "sale order removed")
+        self._remember(link, {**data, "cancelled": "applied"})
+        return True
+
+
+def _dispatched(line: SaleOrderItem) -> int:
+    """Units of a Stokly line already dispatched: its ``quantityDispatched`` when Stokly gives it
+    ([I]: the sandbox's field), else all of them once the line's status says dispatched."""
+    dispatched = (line.model_extra or {}).get("quantityDispatched")
+    if dispatched is not None:
+        return int(dispatched)
+    return int(line.quantity) if line.status == "dispatched" else 0
+
+
+def _sku_of(order: dict[str, Any], line_id: str) -> str:
+    for li in order.get("line_items") or []:
+        if str(li.get("id")) == line_id:
+            return str(li.get("sku") or "")
+    return ""

@@ -24,6 +24,7 @@ from stokline.sync.orders.changes import OrderChanges
 from stokline.sync.orders.customers import create_customers, plan_customers
 from stokline.sync.orders.run import ACTOR, LINK
 from stokline.sync.orders.translate import (
+    NO_REFUNDS,
     OrderUntranslatable,
     SaleOrderDraft,
     StoklyCatalogue,
@@ -113,10 +114,13 @@ class OrderImport(OrderChanges):
         self.report.duplicates += 1
         if self.dry:
             return
-        data = {"fingerprint": order_fingerprint(order), "recovered": True}
+        # What the sale order was created with is not known (a run killed before recording it,
+        # or another installation): its lines are checked against the refunds made since.
+        fingerprint = order_fingerprint(order)
+        data = {"fingerprint": {**fingerprint, "refunds": NO_REFUNDS}, "recovered": True}
         self.store.links.put(self.client, LINK, order_id, sale.saleOrderId, data)
         self._resolve(order_id, f"already in Stokly as sale order {sale.saleOrderId}")
-        if is_cancelled(order):
+        if is_cancelled(order) or fingerprint["refunds"] != NO_REFUNDS:
             link = Link(LINK, order_id, sale.saleOrderId, data)
             self._pending_changes.append((order, link, sale))
 
@@ -298,6 +302,7 @@ class OrderImport(OrderChanges):
                 "lines": len(draft.lines),
                 "total": str(draft.total),
                 "excluded": list(draft.excluded),
+                "refunded": list(draft.refunded),
             },
         )
         self.report.imported += 1

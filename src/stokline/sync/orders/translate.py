@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -58,6 +58,7 @@ from stokline.mapping.translate import (
 )
 
 __all__ = [
+    "NO_REFUNDS",
     "DraftLine",
     "OrderUntranslatable",
     "SaleOrderDraft",
@@ -68,6 +69,7 @@ __all__ = [
     "order_fingerprint",
     "refunded_before_import",
     "refunded_quantities",
+    "refunded_still_to_ship",
     "shippable_quantities",
     "translate_order",
 ]
@@ -182,7 +184,6 @@ class SaleOrderDraft:
     total: Decimal
     fingerprint: dict[str, str] = field(default_factory=dict)
     refunded: tuple[str, ...] = ()
-    quantities: dict[str, int] = field(default_factory=dict)
 
     @property
     def importable(self) -> bool:
@@ -253,6 +254,48 @@ def shippable_quantities(order: Mapping[str, Any]) -> dict[str, int]:
     return out
 
 
+def refunded_still_to_ship(
+    order: Mapping[str, Any],
+    stokly_lines: Iterable[tuple[str, int, int]],
+    stokly_sku: Callable[[str], str | None],
+) -> dict[str, int]:
+    """Units per Stokly SKU that the sale order has yet to ship but SHOPLINE no longer sells.
+
+    ``stokly_lines`` are the sale order's lines as (Stokly SKU, quantity, quantity dispatched),
+    cancelled ones left out; ``stokly_sku`` maps a SHOPLINE SKU to its Stokly SKU (None: none).
+    With the refunds on the order, what SHOPLINE sells is each line's quantity less its refunded
+    units, and the sale order's units beyond it are refunded; of those, the ones not dispatched
+    yet must not ship (the rest went out: a return). Without them, SHOPLINE's
+    ``fulfillable_quantity`` is what it still expects to be shipped, and Stokly's undispatched
+    units beyond it are the ones to stop (fulfilments reach SHOPLINE after Stokly ships, so the
+    lag only ever makes SHOPLINE's figure the larger).
+    """
+    refunded = refunded_quantities(order)
+    wanted: dict[str, int] = {}
+    for li in _positive_lines(order):
+        target = stokly_sku(str(li.get("sku") or ""))
+        if target is None:
+            continue
+        if refunded is not None:
+            left = int(li["quantity"]) - refunded.get(str(li.get("id")), 0)
+        elif li.get("fulfillable_quantity") is not None:
+            left = int(li["fulfillable_quantity"])
+        else:
+            left = int(li["quantity"])
+        wanted[target] = wanted.get(target, 0) + max(left, 0)
+    on_order: dict[str, int] = {}
+    waiting: dict[str, int] = {}
+    for sku, quantity, dispatched in stokly_lines:
+        on_order[sku] = on_order.get(sku, 0) + quantity
+        waiting[sku] = waiting.get(sku, 0) + max(quantity - dispatched, 0)
+    out: dict[str, int] = {}
+    for sku, quantity in on_order.items():
+        beyond = (quantity if refunded is not None else waiting[sku]) - wanted.get(sku, 0)
+        if (stop := min(beyond, waiting[sku])) > 0:
+            out[sku] = stop
+    return out
+
+
 def order_fingerprint(order: Mapping[str, Any]) -> dict[str, str]:
     """Digests of what can change after import: the lines, the delivery, the notes, the refunds.
 
@@ -300,6 +343,11 @@ def order_fingerprint(order: Mapping[str, Any]) -> dict[str, str]:
         "notes": _digest(notes),
         "refunds": _digest(refunds),
     }
+
+
+NO_REFUNDS = _digest([])
+"""The ``refunds`` digest of an order with nothing refunded: what a link recorded before
+fingerprints had refunds was imported with."""
 
 
 def _order_location(order: Mapping[str, Any]) -> str | None:
@@ -497,7 +545,6 @@ def translate_order(
     spread = allocate(extra, values, unit) if positive and extra else [Decimal(0)] * len(positive)
     to_ship = shippable_quantities(order)
     items, lines, excluded, refunded, line_locations = [], [], [], [], []
-    quantities: dict[str, int] = {}
     for line, share in zip(positive, spread, strict=True):
         sku = str(line.get("sku") or "")
         ordered = int(line["quantity"])
@@ -522,7 +569,6 @@ def translate_order(
         if translated is not None:
             items.append(translated[0])
             lines.append(translated[1])
-            quantities[str(line.get("id"))] = kept
             if translated[2] is not None:
                 line_locations.append(translated[2])
 
@@ -612,5 +658,4 @@ def translate_order(
         total=cents(total),
         fingerprint=order_fingerprint(order),
         refunded=tuple(refunded),
-        quantities=quantities,
     )
