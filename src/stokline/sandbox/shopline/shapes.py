@@ -284,6 +284,13 @@ def draw_follow_ups(
             edit["quantities"][str(line["id"])] = int(line["quantity"]) + 1
             edited_up = True
         actions.insert(0, edit)  # the merchant edits before anything is captured or paid
+        # Refunds drawn below are of the order as edited: never of a line the edit removed,
+        # nor of more units than the edit left.
+        lines = [
+            {**li, "quantity": edit["quantities"].get(str(li["id"]), li["quantity"])}
+            for li in lines
+            if str(li["id"]) not in edit["remove"]
+        ]
     if status == "authorized":
         days = 0
         parts = _split(rng, _outstanding(order))
