@@ -139,3 +139,20 @@ def test_a_sale_order_a_killed_run_created_is_checked_against_later_refunds(
     assert link is not None and link.stokly_id == sale_order(world, order)["saleOrderId"]
     [record] = changes_of(world, order)
     assert f"{SOCKS} x1" in record.message
+
+
+def test_an_order_whose_failing_line_is_refunded_before_import_closes_its_exception(
+    world: World,
+) -> None:
+    unknown = "ACME-HAMMOCK-XL-RED"  # sold in SHOPLINE, unknown to Stokly
+    order = world.place((unknown, 2), customer={"email": "ada@example.com"})
+    world.run()
+    [record] = world.store.exceptions.list(client=CLIENT, status="open")
+    assert record.entity_id == order["id"] and record.code == "unmapped_sku"
+
+    refund(world, order, (unknown, 2))  # the goods, not the shipping: partially refunded
+    world.run()
+
+    assert world.sale_orders(order["id"]) == []
+    closed = world.store.exceptions.get(record.id)
+    assert closed.status == "resolved" and "nothing left to ship" in (closed.resolution or "")

@@ -146,6 +146,9 @@ class OrderImport(OrderChanges):
                 continue
             if not draft.importable:
                 self.report.skipped += 1
+                if self.active.get(draft.order_id):
+                    left_out = ", ".join([*draft.excluded, *draft.refunded])
+                    self._resolve(draft.order_id, f"nothing left to ship ({left_out})")
                 continue
             drafts.append((order, draft))
         if not drafts:

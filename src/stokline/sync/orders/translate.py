@@ -30,7 +30,8 @@ What the sale order carries (the rules of `translate_order`):
   the shipping discounts (the rule the ledger uses), or, without ``total_discounts``, the
   ``discount_applications`` on lines when no line has an allocation — is spread over the
   order's lines in proportion to their totals after their own discounts, to the penny, so that
-  the sale order's total is what the buyer paid.
+  the sale order's total is what the buyer paid. A never-synced line (a gift card) takes its
+  share too, so the lines on the sale order carry exactly theirs.
 * **Delivery.** A line is collected only when SHOPLINE says ``requires_shipping: false``;
   omitted or null means it is delivered.
 """
