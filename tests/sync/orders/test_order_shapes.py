@@ -275,3 +275,40 @@ def test_a_template_reading_a_field_shopline_omitted_renders_it_as_none() -> Non
     draft = translate_order(MAPPING, as_synced(shopline), CATALOGUE)
     assert draft.payload["notes"] == ""
     assert draft.payload["tags"] == ["shopline", "web"]
+
+
+# -- after the import: what Stokly must not ship --------------------------------------------
+
+
+def test_refunded_units_still_to_ship_from_the_refunds() -> None:
+    shopline = order(
+        line_items=[line(STOVE, 3, "24.00", "12.00"), line(PACK, 1, "40.00", "6.67", id="418")],
+        refunds=[refund(("417", 2, "no_restock"))],
+    )
+    same = {STOVE: STOVE, PACK: PACK}.get
+    # Nothing dispatched: the two refunded stoves must not ship.
+    assert translation.refunded_still_to_ship(shopline, [(STOVE, 3, 0), (PACK, 1, 0)], same) == {
+        STOVE: 2
+    }
+    # Two stoves went out already: one refunded unit may still be in the warehouse.
+    assert translation.refunded_still_to_ship(shopline, [(STOVE, 3, 2)], same) == {STOVE: 1}
+    # All dispatched: the refund is a return.
+    assert translation.refunded_still_to_ship(shopline, [(STOVE, 3, 3)], same) == {}
+    # Imported after the refund (one stove on the sale order): nothing to stop.
+    assert translation.refunded_still_to_ship(shopline, [(STOVE, 1, 0)], same) == {}
+
+
+def test_refunded_units_still_to_ship_from_the_fulfillable_quantity() -> None:
+    shopline = order(line_items=[line(STOVE, 3, "24.00", "12.00", fulfillable_quantity=1)])
+    same = {STOVE: STOVE}.get
+    assert translation.refunded_still_to_ship(shopline, [(STOVE, 3, 0)], same) == {STOVE: 2}
+    # Two shipped by Stokly (SHOPLINE may not know yet): SHOPLINE expects one, one waits.
+    assert translation.refunded_still_to_ship(shopline, [(STOVE, 3, 2)], same) == {}
+
+
+def test_phone_spellings_cover_how_people_write_a_number() -> None:
+    from stokline.sync.orders.identity import normalise_phone, phone_spellings
+
+    spellings = phone_spellings("+447700900777")
+    assert {"+447700900777", "+44 7700 900777", "07700 900777", "07700900777"} <= set(spellings)
+    assert {normalise_phone(s, None, "GB") for s in spellings} == {"+447700900777"}
