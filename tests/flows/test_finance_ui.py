@@ -258,3 +258,23 @@ def test_the_summary_says_the_runs_stage_and_the_money_held_back() -> None:
     assert glue.batch_rows(preview, glue.AWAITING)[0]["outcome"] == "awaits approval"
     assert glue.batch_rows(preview, glue.NOT_APPROVED)[0]["outcome"] == "not approved"
     assert glue.batch_rows(preview, glue.DRY_RUN)[0]["outcome"] == "would post"
+
+
+def test_the_approval_text_names_the_orders_set_aside(finance_module: Any) -> None:
+    preview = _preview()
+    assert "set aside" not in finance_module.approval_request(preview)
+    preview.set_aside = [
+        {
+            "order": "#1313",
+            "shopline_id": "9313",
+            "gateway": "paypal",
+            "day": "2025-04-03",
+            "amount": "123.95",
+            "code": "ledger_imbalance",
+        }
+    ]
+    text = finance_module.approval_request(preview)
+    assert (
+        "**Set aside:** £123.95 on 1 order is not in these journals until finance resolves its"
+        " exception (ledger_imbalance). Orders: #1313."
+    ) in text

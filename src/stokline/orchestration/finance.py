@@ -270,6 +270,25 @@ def unimported_text(report: LedgerReport, currency: str, limit: int = MAX_ORDERS
     )
 
 
+def set_aside_text(report: LedgerReport, currency: str, limit: int = MAX_ORDERS_LISTED) -> str:
+    """The orders kept out of their day's journal (their money does not add up, or cannot be
+    translated) with their amount and exception codes; "" when there is none."""
+    if not report.set_aside:
+        return ""
+    orders = list(
+        dict.fromkeys(str(row.get("order") or row.get("shopline_id")) for row in report.set_aside)
+    )
+    total = sum((Decimal(str(row.get("amount") or 0)) for row in report.set_aside), Decimal(0))
+    codes = ", ".join(sorted({str(row.get("code")) for row in report.set_aside if row.get("code")}))
+    one = len(orders) == 1
+    count = f"{len(orders)} order" + (" is" if one else "s are")
+    whose = "its exception" if one else "their exceptions"
+    return (
+        f"{amount_text(total, currency)} on {count} not in these journals until finance "
+        f"resolves {whose} ({codes}). Orders: {_names(orders, limit)}."
+    )
+
+
 def approval_request(preview: LedgerReport, currency: str = "") -> str:
     """The text above the approval form: what is to be posted, what is not, and where to read it."""
     lines = [
@@ -283,7 +302,11 @@ def approval_request(preview: LedgerReport, currency: str = "") -> str:
         )
     if preview.refused:
         lines += ["", f"{len(preview.refused)} journal(s) are refused and will not be posted."]
-    unimported = unimported_text(preview, currency or _currency_of(preview))
+    currency = currency or _currency_of(preview)
+    aside = set_aside_text(preview, currency)
+    if aside:
+        lines += ["", f"**Set aside:** {aside}"]
+    unimported = unimported_text(preview, currency)
     if unimported:
         lines += ["", f"**Not in these journals:** {unimported}"]
     lines += [
