@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from stokline.sandbox.shopline import run_storefront
 from stokline.sandbox.shopline.shapes import draw_follow_ups, draw_order
 from tests.sandbox.conftest import ShoplineServer, WebhookReceiver
 from tests.sandbox.test_shopline_pricing import assert_adds_up
@@ -193,7 +194,9 @@ def test_captures_may_reuse_the_authorisations_deal_id(shopline_server: Shopline
 def test_cancelling_an_authorised_order_voids_it(shopline_server: ShoplineServer) -> None:
     order = shopline_server.place_order(paid=False, authorize=True)
     cancelled = control(shopline_server, f"/_sandbox/orders/{order['id']}/cancel", {})["order"]
-    assert cancelled["financial_status"] == "voided"
+    assert cancelled["financial_status"] == "unpaid"  # SHOPLINE documents no "voided"
+    assert cancelled["status"] == "cancelled"
+    assert cancelled["total_outstanding"] == "0.00"
     assert [t["kind"] for t in transactions_of(shopline_server, order["id"])] == [
         "authorization",
         "void",
@@ -495,3 +498,24 @@ def test_every_drawn_shape_and_follow_up_keeps_the_money_straight(
             order_of(shopline_server, order["id"]),
             transactions_of(shopline_server, order["id"]),
         )
+
+
+def test_the_storefront_simulator_places_every_kind_of_order(
+    shopline_server: ShoplineServer,
+) -> None:
+    state = shopline_server.sandbox.state
+    known = {o["id"] for o in state.store.list("order")}
+    placed = run_storefront(shopline_server.url, orders_per_minute=600000, count=120, seed=4)
+    assert placed == 120
+    orders = [o for o in state.store.list("order") if o["id"] not in known]
+    kinds = {t["kind"] for o in orders for t in o["_transactions"]}
+    assert {"sale", "authorization", "capture", "refund"} <= kinds
+    assert any(o["discount_codes"] for o in orders)
+    assert any(Decimal(o["shipping_lines"][0]["discounted_price"]) == 0 for o in orders)
+    assert any(len({li["tax_lines"][0]["title"] for li in o["line_items"]}) > 1 for o in orders)
+    assert any(not o["email"] and o["phone"] for o in orders)
+    assert any(o.get("_omit") for o in orders)
+    assert any(o["financial_status"] == "partially_refunded" for o in orders)
+    for order in orders:
+        public_order = order_of(shopline_server, order["id"])
+        _check(public_order, transactions_of(shopline_server, order["id"]))

@@ -19,6 +19,35 @@ Smaller inferences implemented inline, listed here so they are not lost:
   and then ``orders/paid`` and ``order_transactions/create``; paying, refunding, cancelling and
   fulfilling also fire ``orders/updated`` (state.py).
 - Malformed bodies (a list where an object belongs) are a 422, never a 5xx (app.py).
+
+Order money and shapes (pricing.py, state.py, routes.py), Shopify-like where SHOPLINE is silent:
+
+- ``total_discounts`` counts line allocations, an order discount no line carries and shipping
+  discounts; ``total_shipping_price_set`` is the shipping list price; a shipping line keeps its
+  list ``price`` and shows what was charged in ``discounted_price``. An unallocated order
+  discount changes no line's tax. ``discount_applications`` / ``discount_codes`` follow Shopify's
+  shapes (a free-delivery code is a ``type: shipping`` code).
+- An authorisation is a transaction of kind ``authorization`` (not in ``payment_details``); each
+  capture is a ``capture`` transaction with its own ``payment_details[]`` entry and ``pay_seq``,
+  ``parent_id`` the authorisation; the order is ``authorized`` → ``partially_paid`` → ``paid``
+  and ``orders/paid`` fires when nothing is outstanding. A capture may reuse the authorisation's
+  ``pay_channel_deal_id`` (an option: real gateways differ). Cancelling voids what was not
+  captured (a ``void`` transaction); with nothing captured the order is ``unpaid`` again
+  (SHOPLINE documents no ``voided`` status).
+- A refund line without ``type`` refunds unshipped units first (``Unshipped``); any
+  ``Unshipped`` refund, whatever its ``restock_type``, lowers ``fulfillable_quantity``.
+  Line refunds give back the discounted price (the last units what is left of the line); a
+  refund without transactions is capped at what is left to refund, the difference recorded as a
+  ``refund_discrepancy`` adjustment; a refund by amount alone is a ``refund_discrepancy`` of
+  minus that amount with no tax; a shipping refund gives back what was charged for shipping.
+- Orders show ``refunds[]``; ``current_total_price`` is ``total_price`` less refunds.
+- An edit prices the order again with its discounts and fires ``orders/edited`` (payload: the
+  order) and ``orders/updated``; it may raise a paid order's total (``partially_paid`` until the
+  rest is captured, as a ``sale``) but not lower it below what was paid (a 422: refund instead).
+- ``POST /orders.json``: ``discount_price.amount`` is the discount of the whole line; a
+  ``transaction_list`` entry is captured unless its status is unpaid/pending/failure;
+  ``price_info.taxes_included`` absent means true (the SDK omits false); gateway names are
+  lower-cased with spaces as underscores ("PayPal" → "paypal").
 """
 
 from __future__ import annotations
