@@ -39,7 +39,6 @@ from stokline.sync.clients import api_calls
 from stokline.sync.finance.payments.translate import (
     Movement,
     Period,
-    group_by_refund,
     movements_of,
 )
 
@@ -50,7 +49,7 @@ __all__ = [
     "Period",
     "ShoplineMoney",
     "limited",
-    "read_refunds",
+    "order_refunds",
     "read_shopline_money",
     "takes_money",
     "widen",
@@ -336,16 +335,12 @@ async def _complete(
     await limited(one(o) for o in todo)
 
 
-async def read_refunds(
-    shopline: ShoplineClient,
-    order_id: str,
-    moves: Iterable[Movement],
-    money: ShoplineMoney | None = None,
-) -> tuple[list[tuple[Refund, list[Movement]]], list[Movement]]:
-    """The SHOPLINE refunds of an order that hold ``moves`` (its refund movements), each with its
-    movements; and the movements no refund holds. Taken from ``money`` where it read them, else
-    one call, which may raise `ConnectorError`."""
+async def order_refunds(
+    shopline: ShoplineClient, order_id: str, money: ShoplineMoney | None = None
+) -> list[Refund]:
+    """Every SHOPLINE refund of an order: from ``money`` where it read them, else one call,
+    which may raise `ConnectorError`."""
     known = money.refunds.get(order_id) if money is not None else None
     if known is None:
         known = await shopline.list_refunds(order_id)
-    return group_by_refund(known, moves)
+    return list(known)

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -69,6 +69,7 @@ from stokline.sync.finance.payments.translate import (
     Movement,
     Period,
     cents,
+    group_by_refund,
     payment_payload,
     refund_payload,
     refund_reason,
@@ -77,7 +78,7 @@ from stokline.sync.finance.read import (
     ORDER_LINK,
     ShoplineMoney,
     limited,
-    read_refunds,
+    order_refunds,
     read_shopline_money,
     widen,
 )
@@ -432,7 +433,11 @@ class _Run(SyncRun):
         return True
 
     async def _record_refund(
-        self, ctx: _OrderContext, refund: Refund, movements: list[Movement]
+        self,
+        ctx: _OrderContext,
+        refund: Refund,
+        movements: list[Movement],
+        every: Sequence[Refund] = (),
     ) -> None:
         """The credit note of one SHOPLINE refund, then its money (never the money alone)."""
         order = ctx.order
@@ -457,7 +462,7 @@ class _Run(SyncRun):
                     self._remember(REFUND_LINK, refund.id, existing.refundId, data, None)
             else:
                 payload = refund_payload(
-                    self.mapping, order, refund, await self._stokly_lines(ctx), money
+                    self.mapping, order, refund, await self._stokly_lines(ctx), money, every
                 )
                 self.report.add_record(
                     order.name or order.id,
@@ -521,7 +526,8 @@ class _Run(SyncRun):
 
     async def _refunds(self, ctx: _OrderContext, moves: list[Movement]) -> None:
         try:
-            grouped, loose = await read_refunds(self.shopline, ctx.order.id, moves, self.money)
+            every = await order_refunds(self.shopline, ctx.order.id, self.money)
+            grouped, loose = group_by_refund(every, moves)
         except ResponseFormatError as exc:
             if is_transient(exc):  # not SHOPLINE's answer (an HTML page, cut-off JSON): it waits
                 raise
@@ -531,7 +537,7 @@ class _Run(SyncRun):
             if gateway is not None:
                 await self._record_payment(ctx, movement, gateway)
         for refund, refund_moves in grouped:
-            await self._record_refund(ctx, refund, refund_moves)
+            await self._record_refund(ctx, refund, refund_moves, every)
 
     def _defer(self, order_id: str) -> None:
         if order_id not in self.deferred:

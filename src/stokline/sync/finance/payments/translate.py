@@ -16,7 +16,7 @@ the models appear in type hints only.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock
@@ -258,16 +258,78 @@ def refund_reason(refund: Refund) -> str | None:
     return "; ".join(unique) or None
 
 
+def _refund_order(refund: Refund) -> tuple[str, str]:
+    moment = refund.created_at or refund.processed_at
+    return (moment.isoformat() if moment else "", refund.id)
+
+
+def _never_imported(
+    order: Order,
+    refund: Refund,
+    earlier: Sequence[Refund],
+    stokly_lines: list[SaleOrderItem],
+    key: Callable[[str], str],
+) -> dict[str, int]:
+    """Units of ``refund`` that were never on the sale order, by SKU key.
+
+    The orders sync imports the units paid and not refunded: a SKU of which SHOPLINE sold more
+    than the sale order holds lost the difference to refunds made before the import. Those
+    units are taken, refund by refund in the order they were made, by the first refunds of that
+    SKU; ``earlier`` are the order's other refunds (any made after this one are ignored).
+    """
+    sold: dict[str, int] = {}
+    for li in order.line_items:
+        if li.quantity > 0:
+            sold[key(li.sku or "")] = sold.get(key(li.sku or ""), 0) + li.quantity
+    held: dict[str, int] = {}
+    for line in stokly_lines:
+        if not line.parentId:
+            held[key(line.itemSku or "")] = held.get(key(line.itemSku or ""), 0) + int(
+                line.quantity
+            )
+    # SKUs the sale order holds none of are not "lost to refunds": a never-synced gift card or
+    # a line the mapping excluded; they stay unmatched as before.
+    pool = {k: n - held[k] for k, n in sold.items() if held.get(k) and n > held[k]}
+    if not pool:
+        return {}
+    skus = {li.id: key(li.sku or "") for li in order.line_items}
+    mine = _refund_order(refund)
+    for other in sorted(earlier, key=_refund_order):
+        if other.id == refund.id or _refund_order(other) > mine:
+            continue
+        for item in other.refund_line_items:
+            k = skus.get(item.line_item_id)
+            if k in pool:
+                pool[k] = max(pool[k] - item.quantity, 0)
+    out: dict[str, int] = {}
+    for item in refund.refund_line_items:
+        k = skus.get(item.line_item_id)
+        if k is not None and pool.get(k):
+            take = min(pool[k], item.quantity)
+            pool[k] -= take
+            out[k] = out.get(k, 0) + take
+    return out
+
+
 def _refund_lines(
-    mapping: Mapping, order: Order, refund: Refund, stokly_lines: list[SaleOrderItem]
-) -> tuple[list[dict[str, Any]], list[str]]:
-    """Refunded quantities and amounts on the sale order's lines, and SKUs with no Stokly line.
+    mapping: Mapping,
+    order: Order,
+    refund: Refund,
+    stokly_lines: list[SaleOrderItem],
+    earlier: Sequence[Refund] = (),
+) -> tuple[list[dict[str, Any]], list[str], Decimal]:
+    """Refunded quantities and amounts on the sale order's lines, SKUs with no Stokly line, and
+    the amount of units that were never on the sale order (refunded before its import).
 
     A SHOPLINE line is found among the Stokly lines by SKU (through the mapping's overrides and
     match rule); a quantity larger than one Stokly line holds continues on the next of that SKU.
     """
     match = mapping.skus.match
     overrides = {sku_key(o.shopline_sku, match): o.stokly_sku for o in mapping.skus.overrides}
+
+    def key(sku: str) -> str:
+        return sku_key(overrides.get(sku_key(sku, match), sku), match)
+
     room: dict[str, list[list[Any]]] = {}
     for line in stokly_lines:
         if line.parentId:  # a composite's component: refunds go on the parent
@@ -275,10 +337,12 @@ def _refund_lines(
         room.setdefault(sku_key(line.itemSku or "", match), []).append(
             [line.lineId, int(line.quantity)]
         )
+    never = _never_imported(order, refund, earlier, stokly_lines, key)
     shopline_lines = {li.id: li for li in order.line_items}
     taxes_included = order.taxes_included is not False
     items: list[dict[str, Any]] = []
     unmatched: list[str] = []
+    before_import = Decimal(0)
     for refunded in refund.refund_line_items:
         source = shopline_lines.get(refunded.line_item_id)
         sku = (source.sku if source else None) or ""
@@ -287,10 +351,12 @@ def _refund_lines(
             amount = (source.price or Decimal(0)) * refunded.quantity if source else Decimal(0)
         if not taxes_included:
             amount += refunded.total_tax or Decimal(0)
-        left, candidates = (
-            refunded.quantity,
-            room.get(sku_key(overrides.get(sku_key(sku, match), sku), match), []),
-        )
+        left, candidates = refunded.quantity, room.get(key(sku), [])
+        skipped = min(never.get(key(sku), 0), left)
+        if skipped:
+            never[key(sku)] -= skipped
+            left -= skipped
+            before_import += amount * skipped / refunded.quantity
         for slot in candidates:
             if left <= 0:
                 break
@@ -303,7 +369,7 @@ def _refund_lines(
             left -= take
         if left > 0:
             unmatched.append(f"{sku or refunded.line_item_id} x{left}")
-    return items, unmatched
+    return items, unmatched, before_import
 
 
 def apportion(items: list[dict[str, Any]], target: Decimal) -> list[dict[str, Any]]:
@@ -332,8 +398,14 @@ def refund_payload(
     refund: Refund,
     stokly_lines: list[SaleOrderItem],
     money: list[tuple[Movement, Gateway]],
+    earlier: Sequence[Refund] = (),
 ) -> dict[str, Any]:
-    """A Stokly refund [I] (credit note) for a SHOPLINE refund and the money it returned."""
+    """A Stokly refund [I] (credit note) for a SHOPLINE refund and the money it returned.
+
+    Units refunded before the order's import were never on the sale order (the orders sync
+    imports what is paid and not refunded): their credit note carries the money and no line,
+    so no kept unit is marked refunded. ``earlier`` are the order's refunds, for telling which
+    refunds came first."""
     amount = cents(sum((m.amount for m, _ in money), Decimal(0)))
     taxes_included = order.taxes_included is not False
     shipping = Decimal(0)
@@ -343,10 +415,14 @@ def refund_payload(
             if not taxes_included:
                 shipping -= _money(adjustment.get("tax_amount"))
     shipping = min(max(cents(shipping), Decimal(0)), amount)
-    items, unmatched = _refund_lines(mapping, order, refund, stokly_lines)
+    items, unmatched, before_import = _refund_lines(mapping, order, refund, stokly_lines, earlier)
     reason = refund_reason(refund)
+    notes = []
+    if before_import and not items:
+        notes.append("refunded before the order was imported: not on the Stokly sale order")
     if unmatched:
-        note = f"refunded lines not on the Stokly sale order: {', '.join(unmatched)}"
+        notes.append(f"refunded lines not on the Stokly sale order: {', '.join(unmatched)}")
+    for note in notes:
         reason = f"{reason}; {note}" if reason else note
     body: dict[str, Any] = {
         "sourceReferenceId": refund.id,
