@@ -227,6 +227,7 @@ class _Sync(_Model):
 class StockSync(_Sync):
     event_driven: bool = True
     batch_size: int = 250
+    drift_every: Duration = timedelta(hours=1)
 
 
 class CatalogueSync(_Sync):
