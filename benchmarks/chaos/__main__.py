@@ -18,12 +18,16 @@ from stokline.envfile import load_env_file
 
 DESCRIPTION = """\
 The reliability campaign: the system under the hostile fault profile (10 % 5xx, 5 % 429, 2 %
-timeouts, dropped connections, every webhook up to three times and out of order) while orders are
-placed, paid, cancelled and refunded and the warehouse ships and restocks; the worker and the
-receiver killed with SIGKILL mid-batch and restarted. Then faults off, the syncs settle, and these
-must hold: every paid order exactly once in Stokly, every shipment exactly once in SHOPLINE,
-SHOPLINE stock equal to the sellable stock computed from Stokly, each finance batch posted once
-and balanced, no webhook event lost, every open exception accounted for.
+timeouts, dropped connections, every webhook up to three times and out of order) while orders of
+every shape SHOPLINE makes (discounts, free shipping, several VAT rates, phone-only buyers, omitted
+keys, authorisations captured in parts) are placed, paid, captured, edited, cancelled and refunded
+by line, amount or shipping before and after dispatch, and the warehouse ships and restocks; the
+worker and the receiver killed with SIGKILL mid-batch and restarted. Then faults off, the syncs
+settle, and these must hold: every paid order exactly once in Stokly, nothing refunded shipped
+without an exception naming it, every sale order's total and payments to the penny, every
+shipment exactly once in SHOPLINE, SHOPLINE stock equal to the sellable stock computed from
+Stokly, each finance batch posted once and balanced, no webhook event lost, every open exception
+accounted for.
 
   python -m benchmarks.chaos              the full campaign against the whole stack (make chaos)
   python -m benchmarks.chaos --reduced    the in-process campaign of make test, in about 30 s

@@ -64,6 +64,10 @@ OPERATOR_SYNCS = ("orders", "fulfilment", "stock", "finance")
 """The deployments the settle phase runs, round after round (``<sync>-<client>``)."""
 BATCH_SYNCS = ("orders", "fulfilment", "finance", "stock", "catalogue")
 """A kill waits for a run of one of these to be under way: that is a batch in the middle."""
+DRIFT_EVERY = "2m"
+"""Every SHOPLINE level is read for drift within two minutes (the demo's hour is longer than the
+campaign): the storefront's own changes to SHOPLINE stock — checkouts not yet paid, restocking
+refunds and cancellations, edits — are set right within a settle round or two."""
 ACTIVE = ("SCHEDULED", "PENDING", "RUNNING", "PAUSED", "CANCELLING")
 FINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
 
@@ -185,6 +189,7 @@ def project_dir(target: Path) -> tuple[Path, dict[str, int]]:
         target / "mappings" / "demo.yaml",
         f"http://127.0.0.1:{ports['shopline']}",
         f"http://127.0.0.1:{ports['stokly']}",
+        drift_every=DRIFT_EVERY,
     )
     text = mapping.read_text(encoding="utf-8")
     mapping.write_text(re.sub(r"127\.0\.0\.1:8804\b", f"127.0.0.1:{ports['sink']}", text))
@@ -490,7 +495,7 @@ class FullCampaign:
             title="Reliability campaign (full stack)",
             invariants=check(snapshot),
             activity={
-                "traffic": dict(self.traffic.counts.most_common()),
+                **self.traffic.summary(),
                 "kills": self.killed,
                 "flow_runs": self.run_states(),
                 "runs_started_by_the_operator": dict(self.started_runs),

@@ -8,8 +8,21 @@ sync that says "imported" without importing, or imports twice, fails them:
 
 - **orders**: every paid SHOPLINE order placed during the campaign is exactly one Stokly sale
   order (by channel and SHOPLINE order id) — or is held by an exception with a known cause; no
-  SHOPLINE order is ever in Stokly twice; no unpaid one is there; one cancelled in SHOPLINE is
-  removed in Stokly (or held by an exception); the store's link names that sale order;
+  SHOPLINE order is ever in Stokly twice; no unpaid one, and no authorised one not yet captured
+  (not owed yet), is there; one cancelled in SHOPLINE is removed in Stokly (or held by an
+  exception); one refunded in full before its import is never created; the store's link names
+  that sale order;
+- **refunded goods never ship silently**: for each order, the units the Stokly warehouse
+  dispatched of each SKU never exceed the units SHOPLINE sold less those refunded as not
+  shipped *before that dispatch*, and the units a live sale order still has to ship never exceed
+  what SHOPLINE still sells — or the excess is named by an open ``order_changed`` exception of
+  that order (a person was told to stop it);
+- **money to the penny**: each imported sale order's total is SHOPLINE's ``total_price`` less the
+  share of the units refunded before the import (the rule of `stokline.sync.orders.translate`:
+  a line's price and discounts shared by quantity, an order-level discount spread over the
+  lines), its units are those sold less those refunded before the import, and its payments are
+  what SHOPLINE had captured when it was imported; an order edited after its import (which
+  Stokly's API cannot follow) is named by its ``order_changed`` exception instead;
 - **shipments**: every Stokly shipment of such an order is exactly one live SHOPLINE fulfillment
   (the same tracking numbers), and SHOPLINE shows no fulfillment Stokly did not ship;
 - **stock**: every SHOPLINE level equals the sellable stock computed from Stokly
@@ -21,7 +34,11 @@ sync that says "imported" without importing, or imports twice, fails them:
 - **inbox**: every webhook the receiver acknowledged is in the inbox and processed; every
   delivery was acknowledged in the end;
 - **exceptions**: every open exception has a known, expected cause, verified against the data
-  (a SKU Stokly really does not know, an order really cancelled after the warehouse started).
+  (a SKU Stokly really does not know, an order really cancelled after the warehouse started,
+  really refunded with units still to ship, really edited after import; money held out of the
+  journals only for orders really not in Stokly, each for a reason: placed before the
+  integration, cancelled, refunded in full before import, not captured yet, or held by an
+  expected exception of its own).
 
 Each check returns an `Invariant` with counts and, when it fails, the first problems found.
 """
@@ -31,11 +48,13 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from stokline.mapping.money import allocate, minor_unit
 from stokline.store import ExceptionRecord
 from stokline.store.records import LedgerBatch
 from stokline.sync.stock.reconcile import StockReconciliation
@@ -83,6 +102,10 @@ class Snapshot:
     stock: StockReconciliation | None
     unposted: list[str] = field(default_factory=list)
     """Batch keys a dry run of the ledger would still post (or why it could not run)."""
+    sku_overrides: dict[str, str] = field(default_factory=dict)
+    """SHOPLINE SKU → Stokly SKU of the mapping's overrides, both case-folded."""
+    saleorders_created: dict[str, str] = field(default_factory=dict)
+    """When Stokly created each sale order (its ``saleorder.created`` event), by sale order id."""
 
     # -- derived views ---------------------------------------------------------------------------
 
@@ -105,6 +128,11 @@ class Snapshot:
 
     def sku_known(self, sku: str | None) -> bool:
         return bool(sku) and str(sku).casefold() in self.known_skus
+
+    def stokly_sku(self, shopline_sku: str | None) -> str:
+        """The Stokly SKU (case-folded) a SHOPLINE SKU names under the mapping."""
+        sku = str(shopline_sku or "").strip().casefold()
+        return self.sku_overrides.get(sku, sku)
 
 
 @dataclass
@@ -144,6 +172,122 @@ class Invariant:
 # ---------------------------------------------------------------------------------------------
 
 
+# ---------------------------------------------------------------------------------------------
+# Units and times of both systems' records
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RefundLine:
+    """Units of one SHOPLINE line given back by one refund, and when."""
+
+    at: datetime | None
+    line_id: str
+    quantity: int
+    returned: bool
+    """Refunded as ``Returned`` (units that had shipped), not as ``Unshipped``."""
+
+
+def _at(value: Any) -> datetime | None:
+    """A timestamp of either sandbox (ISO 8601, ``Z`` or an offset) as an aware datetime."""
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _refund_lines(order: Mapping[str, Any]) -> list[RefundLine]:
+    """Every refunded line of a SHOPLINE order (as the sandbox stores it, or as its API shows
+    it), oldest first."""
+    out = []
+    for refund in order.get("_refunds") or order.get("refunds") or []:
+        at = _at(refund.get("created_at"))
+        for item in refund.get("refund_line_items") or []:
+            out.append(
+                RefundLine(
+                    at,
+                    str(item.get("line_item_id")),
+                    int(item.get("quantity") or 0),
+                    item.get("type") == "Returned",
+                )
+            )
+    return sorted(out, key=lambda r: r.at or datetime.min.replace(tzinfo=UTC))
+
+
+def _line_skus(snapshot: Snapshot, order: Mapping[str, Any]) -> dict[str, str]:
+    return {
+        str(li.get("id")): snapshot.stokly_sku(li.get("sku"))
+        for li in order.get("line_items") or []
+    }
+
+
+def _sold_units(snapshot: Snapshot, order: Mapping[str, Any]) -> Counter[str]:
+    """Units SHOPLINE sold of each Stokly SKU (its lines' quantities, refunds not taken off)."""
+    out: Counter[str] = Counter()
+    for li in order.get("line_items") or []:
+        if int(li.get("quantity") or 0) > 0:
+            out[snapshot.stokly_sku(li.get("sku"))] += int(li["quantity"])
+    return out
+
+
+def _refunded_units(
+    snapshot: Snapshot, order: Mapping[str, Any], lines: Iterable[RefundLine]
+) -> Counter[str]:
+    skus = _line_skus(snapshot, order)
+    out: Counter[str] = Counter()
+    for line in lines:
+        out[skus.get(line.line_id, line.line_id)] += line.quantity
+    return out
+
+
+def _stokly_units(sale: Mapping[str, Any]) -> Counter[str]:
+    """Units of each SKU (case-folded) on a Stokly sale order, as it was created."""
+    out: Counter[str] = Counter()
+    for line in sale.get("items") or []:
+        if not line.get("parentId"):
+            out[str(line.get("itemSku") or "").casefold()] += int(line.get("quantity") or 0)
+    return out
+
+
+def _nothing_to_ship(order: Mapping[str, Any]) -> bool:
+    """Every unit of every line refunded: SHOPLINE has nothing left for anyone to ship."""
+    refunded: Counter[str] = Counter()
+    for r in _refund_lines(order):
+        refunded[r.line_id] += r.quantity
+    lines = [li for li in order.get("line_items") or [] if int(li.get("quantity") or 0) > 0]
+    return bool(lines) and all(int(li["quantity"]) <= refunded[str(li["id"])] for li in lines)
+
+
+def _named_refunded(snapshot: Snapshot, order: Mapping[str, Any]) -> Counter[str] | None:
+    """Units per Stokly SKU that open ``order_changed`` exceptions of the order name as refunded
+    and not to ship; None when one names the whole order (cancelled in SHOPLINE while Stokly had
+    started on it, or shipped after the cancellation: "stop or return the goods")."""
+    order_id = str(order["id"])
+    out: Counter[str] = Counter()
+    shipments = {
+        str(s.get("shipmentId"))
+        for s in snapshot.stokly_shipments
+        if str(s.get("sourceReferenceId") or "") == order_id
+    }
+    records = [
+        *snapshot.active_exceptions("order", order_id),
+        *(r for sid in sorted(shipments) for r in snapshot.active_exceptions("shipment", sid)),
+    ]
+    for record in records:
+        if record.code != "order_changed":
+            continue
+        if "was cancelled in SHOPLINE" in record.message and order.get("cancelled_at"):
+            return None
+        payload = record.payload if isinstance(record.payload, dict) else {}
+        if isinstance(payload.get("refunded"), dict):
+            for sku, units in payload["refunded"].items():
+                out[str(sku).casefold()] = max(out[str(sku).casefold()], int(units or 0))
+    return out
+
+
 @dataclass(frozen=True)
 class Cause:
     """Why an exception is open: a known, expected cause verified in the data, or not;
@@ -180,16 +324,7 @@ def _cause(snapshot: Snapshot, record: ExceptionRecord, orders: dict[str, dict])
             )
         return Cause(False, "names SKUs that Stokly does know")
     if code == "order_changed" and record.entity_kind == "order":
-        order = orders.get(record.entity_id) or {}
-        sales = snapshot.sale_orders_by_source().get(record.entity_id, [])
-        started = any(
-            line.get("quantityCollected") or line.get("quantityDispatched")
-            for sale in sales
-            for line in sale.get("items") or []
-        )
-        if order.get("cancelled_at") and started:
-            return Cause(True, "cancelled in SHOPLINE after the warehouse started on it")
-        return Cause(False, "an order change with no cancellation after picking to explain it")
+        return _order_changed(snapshot, record, orders.get(record.entity_id) or {})
     if code == "order_changed" and record.entity_kind == "shipment":
         shipment = next(
             (s for s in snapshot.stokly_shipments if s.get("shipmentId") == record.entity_id), {}
@@ -198,7 +333,95 @@ def _cause(snapshot: Snapshot, record: ExceptionRecord, orders: dict[str, dict])
         if shipment.get("status") != "cancelled" and order.get("cancelled_at"):
             return Cause(True, "cancelled in SHOPLINE after Stokly shipped it")
         return Cause(False, "a shipment change with no cancelled order to explain it")
+    if code == "payout_variance" and record.entity_kind == "ledger_batch":
+        return _money_held(snapshot, record, orders)
     return Cause(False, f"no known cause for {code}")
+
+
+def _order_changed(snapshot: Snapshot, record: ExceptionRecord, order: dict[str, Any]) -> Cause:
+    """An ``order_changed`` of an order: cancelled after picking, refunded with units still to
+    ship, or edited after import — each checked against both systems' records."""
+    sales = snapshot.sale_orders_by_source().get(record.entity_id, [])
+    started = any(
+        line.get("quantityCollected") or line.get("quantityDispatched")
+        for sale in sales
+        for line in sale.get("items") or []
+    )
+    if order.get("cancelled_at") and started:
+        return Cause(True, "cancelled in SHOPLINE after the warehouse started on it")
+    payload = record.payload if isinstance(record.payload, dict) else {}
+    named = payload.get("refunded")
+    if isinstance(named, dict) and named and sales:
+        refunded = _refunded_units(snapshot, order, _refund_lines(order))
+        on_order: Counter[str] = Counter()
+        for sale in sales:
+            on_order.update(_stokly_units(sale))
+        wrong = sorted(
+            sku
+            for sku in named
+            if not refunded[str(sku).casefold()] or not on_order[str(sku).casefold()]
+        )
+        if not wrong:
+            return Cause(
+                True,
+                "refunded in SHOPLINE after import with units still to ship (named for a person)",
+                tuple(sorted(named)),
+            )
+        return Cause(False, f"names units SHOPLINE did not refund: {', '.join(wrong)}")
+    if "edited in SHOPLINE (its lines" in record.message and sales:
+        sold = _sold_units(snapshot, order)
+        if any(sold != _stokly_units(sale) for sale in sales):
+            return Cause(True, "edited in SHOPLINE after import (Stokly cannot change the lines)")
+        return Cause(False, "says the lines were edited, and they equal the sale order's")
+    return Cause(False, "an order change that neither system's records explain")
+
+
+def _money_held(snapshot: Snapshot, record: ExceptionRecord, orders: dict[str, dict]) -> Cause:
+    """A ``payout_variance`` holding money of orders not in Stokly: every order it names must
+    really be out of Stokly, and for a reason the orders sync keeps it out."""
+    payload = record.payload if isinstance(record.payload, dict) else {}
+    rows = payload.get("unimported") or []
+    if not rows:
+        return Cause(False, "a payout variance that names no order held out of the journals")
+    by_source = snapshot.sale_orders_by_source()
+    reasons: list[str] = []
+    for row in rows:
+        order_id = str(row.get("shopline_id") or "")
+        order = orders.get(order_id)
+        live = [s for s in by_source.get(order_id, []) if s.get("stage") != "removed"]
+        if order is None:
+            return Cause(False, f"holds the money of {order_id}, which SHOPLINE does not have")
+        name = order.get("name") or order_id
+        if live or snapshot.order_links.get(order_id):
+            return Cause(False, f"holds the money of {name}, which is in Stokly")
+        if order_id in snapshot.baseline_orders:
+            reasons.append("placed before the integration")
+        elif order.get("cancelled_at") or order.get("status") == "cancelled":
+            reasons.append("cancelled before import")
+        elif order.get("financial_status") == "refunded":
+            reasons.append("refunded in full before import")
+        elif _nothing_to_ship(order):
+            reasons.append("every unit refunded before import (nothing to ship)")
+        elif order.get("financial_status") in ("authorized", "partially_paid", "unpaid", "pending"):
+            reasons.append(f"{order.get('financial_status')}: not owed yet")
+        else:
+            held = [
+                _cause(snapshot, other, orders)
+                for other in snapshot.active_exceptions("order", order_id)
+                if other.code != "payout_variance"
+            ]
+            if not any(c.expected for c in held):
+                return Cause(
+                    False,
+                    f"holds the money of {name} ({order.get('financial_status')}), which is not"
+                    " in Stokly for no known reason",
+                )
+            reasons.append("held by an exception of its own")
+    return Cause(
+        True,
+        "money of orders not in Stokly held out of the journals",
+        tuple(sorted(set(reasons))),
+    )
 
 
 def explain_exceptions(snapshot: Snapshot) -> list[tuple[ExceptionRecord, Cause]]:
@@ -259,6 +482,9 @@ def check_orders(snapshot: Snapshot, causes: dict[int, Cause]) -> Invariant:
             counts["paid"] += 1
             if len(sales) == 1:
                 counts["in_stokly_once"] += 1
+            elif not sales and _nothing_to_ship(order):
+                # Every unit refunded before the import (the shipping kept): nothing to create.
+                counts["every_unit_refunded_before_import"] += 1
             elif not sales:
                 held = _held(snapshot, "order", order_id, causes)
                 if held:
@@ -276,16 +502,240 @@ def check_orders(snapshot: Snapshot, causes: dict[int, Cause]) -> Invariant:
                     f"{name} was cancelled in SHOPLINE; Stokly sale order "
                     f"{live[0]['saleOrderId']} is still {live[0].get('stage')}"
                 )
-        elif status in ("unpaid", "pending", None):
-            counts["unpaid"] += 1
+        elif status in ("unpaid", "pending", "authorized", None):
+            # Not owed yet: nothing was paid, or an authorisation was not captured.
+            counts[status or "unpaid"] += 1
             if sales and status not in snapshot.import_when:
                 inv.fail(f"{name} is {status} and yet in Stokly as {sales[0]['saleOrderId']}")
-        else:  # refunded in full (or voided) before anything was owed
+        elif status == "refunded":
+            live = [s for s in sales if s.get("stage") != "removed"]
+            if not sales:
+                counts["refunded_before_import"] += 1
+            else:
+                # Refunded after its import: removed, or what it still has to ship is named by
+                # an exception (the invariant of refunded goods checks that).
+                counts["refunded_after_import"] += 1
+                if not live:
+                    counts["refunded_after_import_removed"] += 1
+        else:  # partly captured, an edit not yet paid in full, voided
             counts[f"{status}"] += 1
     inv.counts = {"campaign_orders": len(snapshot.campaign_orders()), **counts}
     inv.counts["duplicates"] = sum(1 for s in by_source.values() if len(s) > 1)
     if not counts["paid"]:
         inv.fail("no paid order was placed: the campaign proved nothing about orders")
+    return inv
+
+
+def check_refunds_not_shipped(snapshot: Snapshot) -> Invariant:
+    """Refunded goods never ship silently (see the module docstring)."""
+    inv = Invariant("refunds_not_shipped", "nothing shipped that was refunded")
+    counts: Counter[str] = Counter()
+    by_source = snapshot.sale_orders_by_source()
+    shipments: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for shipment in snapshot.stokly_shipments:
+        if shipment.get("status") != "cancelled":
+            shipments[str(shipment.get("saleOrderId"))].append(shipment)
+    for order in snapshot.campaign_orders():
+        order_id, name = str(order["id"]), order.get("name") or order["id"]
+        sales = by_source.get(order_id, [])
+        if not sales:
+            continue
+        counts["orders"] += 1
+        sold = _sold_units(snapshot, order)
+        unshipped = [r for r in _refund_lines(order) if not r.returned]
+        skus = _line_skus(snapshot, order)
+        named = _named_refunded(snapshot, order)
+        if unshipped:
+            counts["orders_refunded_before_dispatch"] += 1
+        excess: Counter[str] = Counter()
+        for sale in sales:
+            dispatched: Counter[str] = Counter()
+            parcels = sorted(
+                shipments.get(str(sale["saleOrderId"]), []),
+                key=lambda s: _at(s.get("dispatchedAt")) or datetime.min.replace(tzinfo=UTC),
+            )
+            for parcel in parcels:
+                at = _at(parcel.get("dispatchedAt"))
+                for item in parcel.get("items") or []:
+                    dispatched[str(item.get("itemSku") or "").casefold()] += int(item["quantity"])
+                refunded: Counter[str] = Counter()
+                for r in unshipped:
+                    if at is None or r.at is None or r.at <= at:
+                        refunded[skus.get(r.line_id, r.line_id)] += r.quantity
+                for sku, units in dispatched.items():
+                    excess[sku] = max(excess[sku], units - (sold[sku] - refunded[sku]))
+            counts["units_dispatched"] += sum(dispatched.values())
+            if sale.get("stage") != "order":
+                continue
+            # What the sale order still has to ship must be what SHOPLINE still sells.
+            refunded_now = Counter()
+            for r in unshipped:
+                refunded_now[skus.get(r.line_id, r.line_id)] += r.quantity
+            waiting: Counter[str] = Counter()
+            shipped: Counter[str] = Counter()
+            for line in sale.get("items") or []:
+                if line.get("parentId") or line.get("status") == "cancelled":
+                    continue
+                sku = str(line.get("itemSku") or "").casefold()
+                waiting[sku] += int(line["quantity"]) - int(line.get("quantityDispatched") or 0)
+                shipped[sku] += int(line.get("quantityDispatched") or 0)
+            for sku, units in waiting.items():
+                beyond = min(units, shipped[sku] + units - (sold[sku] - refunded_now[sku]))
+                if beyond > 0:
+                    counts["refunded_units_waiting"] += beyond
+                    if named is not None and named[sku] < beyond:
+                        inv.fail(
+                            f"{name} ({order_id}): Stokly sale order {sale['saleOrderId']} still "
+                            f"has {beyond} x {sku} to ship that SHOPLINE refunded, and no open "
+                            "order_changed exception names them"
+                        )
+                    else:
+                        counts["waiting_named_by_exception"] += beyond
+        for sku, units in sorted(excess.items()):
+            if units <= 0:
+                continue
+            counts["refunded_units_shipped"] += units
+            if named is None or named[sku] >= 1:
+                counts["shipped_named_by_exception"] += units
+                continue
+            inv.fail(
+                f"{name} ({order_id}): {units} x {sku} dispatched by Stokly after SHOPLINE had "
+                "refunded them, and no open order_changed exception names them"
+            )
+    inv.counts = dict(counts)
+    return inv
+
+
+def _stokly_total(sale: Mapping[str, Any]) -> Decimal:
+    lines = [li for li in sale.get("items") or [] if not li.get("parentId")]
+    goods = sum((_money(li.get("displayLineTotal")) for li in lines), Decimal(0))
+    return goods + _money((sale.get("shipping") or {}).get("cost"))
+
+
+def _refunded_share(order: Mapping[str, Any], refunded: Mapping[str, int]) -> Decimal:
+    """What the units ``refunded`` (by line id) take of SHOPLINE's ``total_price``, by the rule
+    of `stokline.sync.orders.translate`: each line's price and discount (its own, and its share
+    of an order-level discount no line carries, spread in proportion to the lines' totals after
+    their own discounts) shared between its units by quantity."""
+    unit = minor_unit(str(order.get("currency") or "GBP"))
+    included = order.get("taxes_included") is not False
+    lines = [li for li in order.get("line_items") or [] if int(li.get("quantity") or 0) > 0]
+
+    def value(li: Mapping[str, Any]) -> Decimal:
+        amount = _money(li.get("price")) * int(li["quantity"])
+        if not included:
+            amount += sum((_money(t.get("price")) for t in li.get("tax_lines") or []), Decimal(0))
+        return amount
+
+    def own(li: Mapping[str, Any]) -> Decimal:
+        return sum(
+            (_money(d.get("amount")) for d in li.get("discount_allocations") or []), Decimal(0)
+        )
+
+    values = [max(value(li) - own(li), Decimal(0)) for li in lines]
+    shipping = Decimal(0)
+    for s in order.get("shipping_lines") or []:
+        charged = s.get("discounted_price")
+        shipping += _money(s.get("price")) - _money(
+            s.get("price") if charged in (None, "") else charged
+        )
+    extra = Decimal(0)
+    if order.get("total_discounts") not in (None, ""):
+        allocated = sum((own(li) for li in lines), Decimal(0))
+        extra = max(_money(order["total_discounts"]) - allocated - shipping, Decimal(0))
+    spread = allocate(extra, values, unit) if lines and extra else [Decimal(0)] * len(lines)
+    share = Decimal(0)
+    for li, part in zip(lines, spread, strict=True):
+        ordered = int(li["quantity"])
+        gone = min(int(refunded.get(str(li.get("id")), 0)), ordered)
+        if not gone:
+            continue
+        kept = ordered - gone
+        weights = [Decimal(kept), Decimal(gone)]
+        price_kept = allocate(_money(value(li)), weights, unit)[0] if kept else Decimal(0)
+        off_kept = allocate(_money(own(li) + part), weights, unit)[0] if kept else Decimal(0)
+        share += (value(li) - own(li) - part) - (price_kept - off_kept)
+    return share
+
+
+def check_money(snapshot: Snapshot) -> Invariant:
+    """Each imported sale order's units, total and payments against SHOPLINE's, to the penny."""
+    inv = Invariant("money", "every sale order's total and payments to the penny")
+    counts: Counter[str] = Counter()
+    slack = timedelta(seconds=1)  # SHOPLINE stamps whole seconds
+    for order in snapshot.campaign_orders():
+        order_id, name = str(order["id"]), order.get("name") or order["id"]
+        sales = snapshot.sale_orders_by_source().get(order_id, [])
+        if len(sales) != 1:
+            continue  # none, or a duplicate the orders invariant names
+        sale = sales[0]
+        created = _at(snapshot.saleorders_created.get(str(sale["saleOrderId"])))
+        if created is None:
+            counts["import_time_unknown"] += 1
+            continue
+        counts["sale_orders"] += 1
+        sold = _sold_units(snapshot, order)
+        on_order = _stokly_units(sale)
+        refunds = [r for r in _refund_lines(order) if r.at is None or r.at <= created + slack]
+        # The orders sync read the order before creating it: the refunds it saw are the first
+        # k of those made before the sale order existed. The units on the sale order say which.
+        seen: list[RefundLine] | None = None
+        for k in range(len(refunds), -1, -1):
+            expected = sold - _refunded_units(snapshot, order, refunds[:k])
+            expected = Counter({sku: n for sku, n in expected.items() if n > 0})
+            if expected == on_order:
+                seen = refunds[:k]
+                break
+        if seen is None:
+            edited = [
+                r
+                for r in snapshot.active_exceptions("order", order_id)
+                if r.code == "order_changed" and "edited in SHOPLINE (its lines" in r.message
+            ]
+            if edited:
+                counts["edited_after_import_reported"] += 1
+                continue
+            units = ", ".join(f"{k} x{v}" for k, v in sorted(on_order.items()))
+            wanted = ", ".join(f"{k} x{v}" for k, v in sorted(sold.items()))
+            inv.fail(
+                f"{name} ({order_id}): sale order {sale['saleOrderId']} has {units}; SHOPLINE sold "
+                f"{wanted} with refunds that explain no such difference"
+            )
+            continue
+        refunded: Counter[str] = Counter()
+        for r in seen:
+            refunded[r.line_id] += r.quantity
+        if refunded:
+            counts["with_units_refunded_before_import"] += 1
+        expected_total = _money(order.get("total_price")) - _refunded_share(order, refunded)
+        total = _stokly_total(sale)
+        if total != expected_total:
+            inv.fail(
+                f"{name} ({order_id}): sale order total {total}, SHOPLINE total_price "
+                f"{_money(order.get('total_price'))} less {expected_total - _money(order.get('total_price'))} "
+                f"refunded before import makes {expected_total}"
+            )
+        else:
+            counts["total_to_the_penny"] += 1
+        captured = sum(
+            (
+                _money(t.get("amount"))
+                for t in order.get("_transactions") or []
+                if t.get("kind") in ("sale", "capture")
+                and t.get("status") == "success"
+                and ((at := _at(t.get("created_at"))) is None or at <= created + slack)
+            ),
+            Decimal(0),
+        )
+        payments = sum((_money(p.get("amount")) for p in sale.get("payments") or []), Decimal(0))
+        if payments != captured:
+            inv.fail(
+                f"{name} ({order_id}): sale order payments {payments}, SHOPLINE had captured "
+                f"{captured} when it was imported"
+            )
+        else:
+            counts["payments_to_the_penny"] += 1
+    inv.counts = dict(counts)
     return inv
 
 
@@ -525,6 +975,8 @@ def check(snapshot: Snapshot) -> list[Invariant]:
     causes = {record.id: cause for record, cause in explained}
     return [
         check_orders(snapshot, causes),
+        check_refunds_not_shipped(snapshot),
+        check_money(snapshot),
         check_shipments(snapshot, causes),
         check_stock(snapshot),
         check_ledger(snapshot),

@@ -131,4 +131,13 @@ def take_snapshot(
         batches=store.batches.list(client),
         stock=stock,
         unposted=unposted,
+        sku_overrides={
+            o.shopline_sku.strip().casefold(): o.stokly_sku.strip().casefold()
+            for o in mapping.skus.overrides
+        },
+        saleorders_created={
+            str(e["data"]["saleOrderId"]): str(e["occurredAt"])
+            for e in stokly_docs.list("event")
+            if e.get("type") == "saleorder.created" and (e.get("data") or {}).get("saleOrderId")
+        },
     )

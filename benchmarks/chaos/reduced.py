@@ -313,7 +313,7 @@ def activity(campaign: ReducedCampaign) -> dict[str, Any]:
     """What the reduced campaign did to the system, for its report."""
     log = campaign.log
     return {
-        "traffic": dict(campaign.traffic.counts.most_common()),
+        **campaign.traffic.summary(),
         "passes_run": sum(log.runs.values()),
         "passes_cut_short_by_faults": sum(log.unfinished.values()),
         "passes_killed_mid_write": log.crashed,

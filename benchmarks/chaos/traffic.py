@@ -4,16 +4,29 @@
 so it works the same against sandboxes served in this process and against the running stack.
 One `step` is one thing a person does:
 
-- a buyer places an order (most paid at checkout, some paid later, some with SKUs Stokly does
-  not know — the demo seed's deliberate gaps);
-- a buyer pays an order placed earlier;
-- the merchant cancels an order, refunds one in full, or refunds one unit of one line;
+- a buyer places an order drawn from the order shapes the whole project shares
+  (`stokline.sandbox.shopline.shapes.draw_order`): line discounts, discount codes, order-level
+  discounts no line carries, free or discounted shipping, several VAT rates, phone-only buyers,
+  omitted or null keys, orders paid later or authorised and captured later — some with SKUs
+  Stokly does not know (the demo seed's deliberate gaps);
+- the buyer or the merchant does the next thing drawn for an order placed earlier
+  (`shapes.draw_follow_ups`): pay it, capture its authorisation (in parts, a few steps apart:
+  the campaign's "days later"), edit it, refund units of a line before dispatch, return units
+  after dispatch, refund an amount, refund the shipping, refund everything, or cancel it. A
+  refund drawn for after dispatch waits until SHOPLINE shows the line shipped (and returns no
+  more than was shipped); one drawn for before dispatch is given up when SHOPLINE already shows
+  the order shipped (the warehouse was quicker than the buyer);
 - warehouse staff receive goods, correct a count, or pick and dispatch a waiting sale order of
   the campaign, sometimes in two parcels (as `stokly.warehouse` does, but never the demo seed's
-  old orders, whose SHOPLINE side does not exist).
+  old orders, whose SHOPLINE side does not exist). The warehouse knows only Stokly: it ships
+  what the sale order says, whatever SHOPLINE refunded meanwhile.
 
-Every draw comes from one seeded generator, so a campaign's traffic replays identically. `counts`
-says what was done, for the campaign's report.
+The campaign's mix (`ORDER_MIX`, `FOLLOW_UP_MIX`) is denser in the rarer shapes than the
+storefront simulator's default, so that a campaign of a few dozen orders meets every shape.
+Every draw comes from one seeded generator, so a campaign's traffic replays identically (what
+the sandboxes answer — sold out, already shipped — depends on timing). `counts` says what was
+done, `shapes` which order shapes were placed, `follow_ups` which follow-ups were done, refused
+or given up, for the campaign's report.
 """
 
 from __future__ import annotations
@@ -21,48 +34,107 @@ from __future__ import annotations
 import random
 import re
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from stokline.sandbox.catalogue import demo_catalogue
+from stokline.sandbox.shopline import shapes
 from stokline.sandbox.stokly.warehouse import LOCATIONS
 
-__all__ = ["Traffic"]
+__all__ = ["FOLLOW_UP_MIX", "ORDER_MIX", "Traffic", "follow_up_label"]
 
-SHIPPING = (
-    "Royal Mail Tracked 48",
-    "Royal Mail Tracked 48",
-    "DPD Next Day",
-    "Click & Collect Bristol",
-)
-GATEWAYS = ("shopline_payments", "shopline_payments", "paypal", "klarna")
-NAMES = ("Ada", "Alan", "Grace", "Tim", "Mary", "Rosalind", "Charles", "Dorothy")
-NEVER_SOLD = ("GIFT-CARD-", "SAMPLE-")
 CATALOGUE_SEED = 7  # both sandboxes' demo seed
 SHORT = re.compile(
     r"Insufficient stock of (?P<sku>\S+) at (?P<location>.+?): .*?(?P<needed>\d+) needed"
 )
 """The Stokly sandbox's answer when a location lacks the goods to ship (a 422)."""
 
+ORDER_MIX: dict[str, float] = {
+    **shapes.ORDER_MIX,
+    "line_discount": 0.25,
+    "discount_code": 0.25,
+    "order_discount": 0.15,
+    "free_shipping": 0.2,
+    "shipping_discount": 0.15,
+    "multi_rate": 0.3,
+    "phone_only": 0.2,
+    "omit_keys": 0.12,
+    "omit_null": 0.1,
+    "unpaid": 0.12,
+    "authorized": 0.18,
+}
+"""Order shapes of the campaign: every shape of `shapes.ORDER_MIX`, the rare ones more often."""
+FOLLOW_UP_MIX: dict[str, float] = {
+    **shapes.FOLLOW_UP_MIX,
+    "edit": 0.12,
+    "refund_before_dispatch": 0.14,
+    "refund_after_dispatch": 0.14,
+    "refund_amount": 0.08,
+    "refund_shipping": 0.07,
+    "refund_full": 0.06,
+    "cancel": 0.06,
+}
+"""Follow-ups of the campaign: about half the orders are refunded, edited or cancelled."""
+
 # What one step does, by weight.
 ACTIONS = (
-    ("place", 44),
-    ("pay_later", 8),
-    ("cancel", 3),
-    ("refund_full", 4),
-    ("refund_line", 6),
+    ("place", 30),
+    ("follow_up", 35),
     ("warehouse", 35),
 )
+STEPS_PER_DAY = 2
+"""A capture drawn for ``days_later`` waits this many steps a day (wall-clock time: the sandbox
+stamps captures now, so the journals of the campaign's one day post them all)."""
+GIVE_UP_AFTER = 40
+"""Follow-up attempts that find the order not shipped yet before a return is given up."""
+
+
+def follow_up_label(action: dict[str, Any]) -> str:
+    """The follow-up's name in the report: the action, refunds by what they refund."""
+    name = str(action["action"])
+    if name != "refund":
+        return name
+    when = action.get("when")
+    if when in ("before_dispatch", "after_dispatch"):
+        return f"refund_{when}"
+    body = action.get("body") or {}
+    if not body:
+        return "refund_full"
+    if body.get("amount"):
+        return "refund_amount"
+    if body.get("shipping") and not body.get("lines"):
+        return "refund_shipping"
+    return "refund_other"
+
+
+@dataclass
+class Pending:
+    """An order's follow-ups still to do, and the step from which the next one may run."""
+
+    order: dict[str, Any]
+    actions: list[dict[str, Any]]
+    due: int
+    waited: int = 0
 
 
 class Traffic:
     """Buyers, the merchant and warehouse staff acting on the two sandboxes, one step at a time."""
 
     def __init__(
-        self, shopline_url: str, stokly_url: str, *, catalogue_skus: int, seed: int = 8
+        self,
+        shopline_url: str,
+        stokly_url: str,
+        *,
+        catalogue_skus: int,
+        seed: int = 8,
+        order_mix: dict[str, float] | None = None,
+        follow_up_mix: dict[str, float] | None = None,
     ) -> None:
         self.rng = random.Random(seed)
+        self.order_mix = dict(ORDER_MIX if order_mix is None else order_mix)
+        self.follow_up_mix = dict(FOLLOW_UP_MIX if follow_up_mix is None else follow_up_mix)
         # The warehouse handles what Stokly stocks: the seed's items both sides know.
         self.warehouse_skus = [
             e.sku
@@ -72,10 +144,13 @@ class Traffic:
         self.shop = httpx.Client(base_url=shopline_url, timeout=30.0)
         self.stok = httpx.Client(base_url=stokly_url, timeout=30.0)
         self.counts: Counter[str] = Counter()
+        self.shapes: Counter[str] = Counter()
+        self.follow_ups: Counter[str] = Counter()
         self.placed: set[str] = set()
-        self.unpaid: list[str] = []
-        self.paid: list[dict[str, Any]] = []
+        self.pending: list[Pending] = []
+        self.steps = 0
         self._skus: list[str] | None = None
+        self._tax_titles: dict[str, str] = {}
 
     def close(self) -> None:
         self.shop.close()
@@ -92,119 +167,139 @@ class Traffic:
     def skus(self) -> list[str]:
         """SKUs buyers can put in a basket (the storefront's active products, less gift cards)."""
         if self._skus is None:
-            listed = self.shop.get("/_sandbox/skus").raise_for_status().json()["skus"]
-            self._skus = sorted(s for s in listed if not s.upper().startswith(NEVER_SOLD))
+            listed = self.shop.get("/_sandbox/skus").raise_for_status().json()
+            self._skus = sorted(
+                s for s in listed["skus"] if not s.upper().startswith(shapes.NEVER_SOLD)
+            )
+            self._tax_titles = dict(listed.get("tax_titles") or {})
         return self._skus
+
+    # -- the report ------------------------------------------------------------------------------
+
+    def left_undone(self) -> Counter[str]:
+        """Follow-ups drawn but not done when the traffic stopped, by name."""
+        return Counter(follow_up_label(a) for p in self.pending for a in p.actions)
+
+    def summary(self) -> dict[str, dict[str, int]]:
+        """What the traffic did: its counts, the order shapes placed, the follow-ups done,
+        refused (by SHOPLINE), given up (no longer possible) and left undone at the end."""
+        return {
+            "traffic": dict(self.counts.most_common()),
+            "order_shapes": dict(self.shapes.most_common()),
+            "follow_ups": dict(self.follow_ups.most_common()),
+            "follow_ups_left_undone": dict(self.left_undone().most_common()),
+        }
 
     # -- steps -----------------------------------------------------------------------------------
 
     def step(self) -> str:
         """Do one thing; returns a line saying what (or why nothing happened)."""
+        self.steps += 1
         names = [name for name, _ in ACTIONS]
         weights = [weight for _, weight in ACTIONS]
         action = self.rng.choices(names, weights)[0]
         return getattr(self, action)()
 
-    def _buyer(self) -> dict[str, Any]:
-        name = self.rng.choice(NAMES)
-        roll = self.rng.random()
-        buyer: dict[str, Any] = {"first_name": name, "last_name": "Chaos"}
-        if roll < 0.8:
-            buyer["email"] = f"{name.lower()}.{self.rng.randint(1, 60)}@example.com"
-        if roll > 0.6:
-            buyer["phone"] = f"7700900{self.rng.randint(0, 999):03d}"
-        return buyer
-
     def place(self) -> str:
         skus = self.skus()
-        lines = [
-            {"sku": sku, "quantity": self.rng.choice((1, 1, 2))}
-            for sku in self.rng.sample(skus, self.rng.choice((1, 1, 2, 3)))
-        ]
-        paid = self.rng.random() < 0.85
-        response = self.shop.post(
-            "/_sandbox/orders",
-            json={
-                "lines": lines,
-                "customer": self._buyer(),
-                "shipping_title": self.rng.choice(SHIPPING),
-                "gateway": self.rng.choice(GATEWAYS),
-                "paid": paid,
-            },
-        )
+        body = shapes.draw_order(self.rng, skus, tax_titles=self._tax_titles, mix=self.order_mix)
+        response = self.shop.post("/_sandbox/orders", json=body)
         if response.status_code != 200:  # sold out at checkout: the buyer goes elsewhere
             self.counts["refused_at_checkout"] += 1
             return f"checkout refused: {response.status_code}"
         order = response.json()["order"]
         self.counts["placed"] += 1
+        drawn = body.get("shapes") or []
+        self.shapes.update(drawn or ["plain"])
         self.placed.add(order["id"])
-        if paid:
-            self.counts["paid_at_checkout"] += 1
-            self.paid.append(order)
+        status = order.get("financial_status")
+        self.counts[f"placed_{status}"] += 1
+        actions = shapes.draw_follow_ups(self.rng, order, skus=skus, mix=self.follow_up_mix)
+        if actions:
+            self.pending.append(Pending(order, actions, due=self.steps + self.rng.randint(1, 6)))
+        return f"placed {order['name']} ({status}; {', '.join(drawn) or 'plain'})"
+
+    def follow_up(self) -> str:
+        """The next follow-up of an order placed earlier whose time has come (else an order)."""
+        due = [p for p in self.pending if p.due <= self.steps]
+        if not due:
+            return self.place()
+        item = self.rng.choice(due)
+        action = item.actions[0]
+        label = follow_up_label(action)
+        outcome, why = self._run(item.order, action)
+        name = item.order.get("name")
+        if outcome == "wait":
+            item.waited += 1
+            item.due = self.steps + 2
+            if item.waited > GIVE_UP_AFTER:  # never shipped while the campaign ran
+                self.pending.remove(item)
+                self.follow_ups[f"{label}_given_up"] += len(item.actions)
+                return f"{label} of {name} given up: {why}"
+            return f"{label} of {name} waits: {why}"
+        if outcome == "skip":
+            self.follow_ups[f"{label}_given_up"] += 1
+        elif outcome == "refused":
+            self.follow_ups[f"{label}_refused"] += 1
+            if action["action"] in ("pay", "capture", "edit"):
+                # The order was not paid (or edited) as drawn: what follows may not fit it.
+                self.pending.remove(item)
+                self.follow_ups["dropped_after_a_refusal"] += len(item.actions) - 1
+                return f"{label} of {name} refused ({why}); its other follow-ups dropped"
         else:
-            self.unpaid.append(order["id"])
-        return f"placed {order['name']} ({'paid' if paid else 'unpaid'})"
+            self.follow_ups[label] += 1
+        item.actions.pop(0)
+        if not item.actions:
+            self.pending.remove(item)
+        else:
+            nxt = item.actions[0]
+            wait = 1 + self.rng.randint(0, 2)
+            if nxt["action"] == "capture":
+                wait += STEPS_PER_DAY * int(nxt.get("days_later") or 0)
+            item.due = self.steps + wait
+        return f"{label} of {name}: {outcome}{f' ({why})' if why else ''}"
 
-    def pay_later(self) -> str:
-        if not self.unpaid:
-            return self.place()
-        order_id = self.unpaid.pop(0)
-        response = self.shop.post(f"/_sandbox/orders/{order_id}/pay")
+    def _run(self, order: dict[str, Any], action: dict[str, Any]) -> tuple[str, str]:
+        """Send one follow-up: (``done`` | ``wait`` | ``skip`` | ``refused``, why)."""
+        base = f"/_sandbox/orders/{order['id']}"
+        name = action["action"]
+        if name == "pay":
+            response = self.shop.post(f"{base}/pay")
+        elif name == "capture":
+            body: dict[str, Any] = {"reuse_deal_id": bool(action.get("reuse_deal_id"))}
+            if action.get("amount"):
+                body["amount"] = action["amount"]
+            response = self.shop.post(f"{base}/capture", json=body)
+        elif name == "edit":
+            body = {
+                "quantities": action.get("quantities") or {},
+                "add": action.get("add") or [],
+                "remove": action.get("remove") or [],
+            }
+            response = self.shop.post(f"{base}/edit", json=body)
+        elif name == "cancel":
+            response = self.shop.post(f"{base}/cancel", json={"reason": "customer"})
+        elif name == "refund":
+            body = dict(action.get("body") or {})
+            when = action.get("when")
+            if when in ("before_dispatch", "after_dispatch"):
+                current = self.shop.get(base)
+                if current.status_code != 200:
+                    return "refused", f"order not readable: {current.status_code}"
+                now = current.json()["order"]
+                shipped = now.get("fulfillment_status") is not None
+                if when == "before_dispatch" and shipped:
+                    return "skip", "SHOPLINE shows it shipped already"
+                if when == "after_dispatch":
+                    body, why = _returnable(now, body)
+                    if not body:
+                        return "wait", why
+            response = self.shop.post(f"{base}/refund", json=body)
+        else:
+            return "refused", f"unknown follow-up {name}"
         if response.status_code != 200:
-            return f"payment of {order_id} refused: {response.status_code}"
-        order = response.json()["order"]
-        self.counts["paid_later"] += 1
-        self.paid.append(order)
-        return f"paid {order['name']} later"
-
-    def _recent_paid(self) -> dict[str, Any] | None:
-        if not self.paid:
-            return None
-        # Mostly recent orders (maybe not imported yet), sometimes older ones (maybe shipped).
-        index = len(self.paid) - 1 - min(int(self.rng.expovariate(0.3)), len(self.paid) - 1)
-        return self.paid[index]
-
-    def cancel(self) -> str:
-        order = self._recent_paid()
-        if order is None:
-            return self.place()
-        response = self.shop.post(f"/_sandbox/orders/{order['id']}/cancel", json={})
-        if response.status_code != 200:  # e.g. already fulfilled in part
-            self.counts["cancel_refused"] += 1
-            return f"cancel of {order['name']} refused: {response.status_code}"
-        self.paid.remove(order)
-        self.counts["cancelled"] += 1
-        return f"cancelled {order['name']}"
-
-    def refund_full(self) -> str:
-        order = self._recent_paid()
-        if order is None:
-            return self.place()
-        response = self.shop.post(f"/_sandbox/orders/{order['id']}/refund", json={})
-        if response.status_code != 200:
-            self.counts["refund_refused"] += 1
-            return f"refund of {order['name']} refused: {response.status_code}"
-        self.paid.remove(order)
-        self.counts["refunded_in_full"] += 1
-        return f"refunded {order['name']} in full"
-
-    def refund_line(self) -> str:
-        order = self._recent_paid()
-        if order is None:
-            return self.place()
-        line = self.rng.choice(order["line_items"])
-        body = {
-            "lines": [{"line_item_id": line["id"], "quantity": 1}],
-            "note": "one unit returned",
-        }
-        response = self.shop.post(f"/_sandbox/orders/{order['id']}/refund", json=body)
-        if response.status_code != 200:
-            self.counts["refund_refused"] += 1
-            return f"partial refund of {order['name']} refused: {response.status_code}"
-        self.counts["refunded_one_unit"] += 1
-        if len(order["line_items"]) == 1 and line["quantity"] == 1:
-            self.paid.remove(order)  # nothing left to refund
-        return f"refunded one unit of {line.get('sku')} on {order['name']}"
+            return "refused", f"{response.status_code}"
+        return "done", ""
 
     def warehouse(self) -> str:
         """Warehouse staff: dispatch a waiting order of the campaign (half the time, sometimes
@@ -267,3 +362,29 @@ class Traffic:
             return f"could not dispatch {order['saleOrderId']}: {response.status_code}"
         self.counts["parcels_dispatched"] += 1
         return f"dispatched {'part' if partial else 'all'} of {order['sourceReferenceId']}"
+
+
+def _returnable(order: dict[str, Any], body: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The after-dispatch refund ``body`` cut to the units SHOPLINE shows shipped and not yet
+    returned; empty (with why) while none of them has shipped."""
+    unshipped: Counter[str] = Counter()
+    returned: Counter[str] = Counter()
+    for refund in order.get("refunds") or []:
+        for item in refund.get("refund_line_items") or []:
+            into = returned if item.get("type") == "Returned" else unshipped
+            into[str(item.get("line_item_id"))] += int(item.get("quantity") or 0)
+    lines = {str(li["id"]): li for li in order.get("line_items") or []}
+    kept = []
+    for wanted in body.get("lines") or []:
+        line = lines.get(str(wanted["line_item_id"]))
+        if line is None:
+            continue
+        key = str(line["id"])
+        shipped = int(line["quantity"]) - int(line.get("fulfillable_quantity") or 0)
+        shipped -= unshipped[key]
+        can = shipped - returned[key]
+        if can > 0:
+            kept.append({**wanted, "quantity": min(int(wanted["quantity"]), can)})
+    if not kept:
+        return {}, "nothing of it shipped yet"
+    return {**body, "lines": kept}, ""

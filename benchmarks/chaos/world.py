@@ -66,9 +66,30 @@ WEBHOOK_RETRY_SCALE = 0.01
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-def point_mapping(source: Path, target: Path, shopline_url: str, stokly_url: str) -> Path:
-    """Copy a mapping with its two sandbox base URLs replaced (everything else unchanged)."""
+DRIFT_EVERY = "10s"
+"""How often the reduced campaign's stock passes read every SHOPLINE level for drift (the demo's
+is an hour). The storefront changes SHOPLINE's levels itself — checkouts of orders not paid or not
+captured yet, refunds and cancellations that restock, edits — and only the drift read sets those
+right; in the campaign's compressed time it must come round within the settle phase."""
+
+
+def point_mapping(
+    source: Path,
+    target: Path,
+    shopline_url: str,
+    stokly_url: str,
+    *,
+    drift_every: str | None = None,
+) -> Path:
+    """Copy a mapping with its two sandbox base URLs replaced (everything else unchanged but,
+    when given, the stock sync's ``drift_every``)."""
     text = source.read_text(encoding="utf-8")
+    if drift_every is not None:
+        text, found = re.subn(
+            r"(?m)^(syncs:\n  stock:\n)", rf"\g<1>    drift_every: {drift_every}\n", text
+        )
+        if found != 1:
+            raise ValueError(f"{source}: expected a syncs.stock section to set drift_every in")
     text, shop = re.subn(
         r"(?m)^(\s+base_url:\s*)http://127\.0\.0\.1:8801\s*$", rf"\g<1>{shopline_url}", text
     )
@@ -194,7 +215,11 @@ class World:
         self.receiver: ServerThread | None = ServerThread(self.receiver_app).start()
         self.receiver_port = self.receiver.port
         self.mapping_path = point_mapping(
-            DEMO_MAPPING, workdir / "mappings" / "demo.yaml", self.shopline.url, self.stokly.url
+            DEMO_MAPPING,
+            workdir / "mappings" / "demo.yaml",
+            self.shopline.url,
+            self.stokly.url,
+            drift_every=DRIFT_EVERY,
         )
         self.mapping = load_mapping(self.mapping_path)
         self.subscribe()

@@ -3,7 +3,7 @@
 The calm world is the reduced campaign's world (both sandboxes, the receiver and a state store on
 loopback) with no faults and a few orders carried all the way through — imported, shipped, paid,
 posted — so that every invariant holds in it and a test can break one thing and watch the
-invariant that guards it fail.
+invariant that guards it fail. One order has discounts and a unit refunded before its import.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ class CalmWorld:
         self.shop = httpx.Client(base_url=world.shopline.url, timeout=10)
         self.stok = httpx.Client(base_url=world.stokly.url, timeout=10)
         self.orders = [self.place(sku, n) for n, sku in enumerate(KNOWN_SKUS * 2)]
+        self.refunded = self.place_refunded_in_part()
         self.settle()
         for order in self.orders[:2]:
             self.dispatch(order["id"])
@@ -56,6 +57,31 @@ class CalmWorld:
         response = self.shop.post("/_sandbox/orders", json=body)
         response.raise_for_status()
         return response.json()["order"]
+
+    def place_refunded_in_part(self) -> dict:
+        """Three units with a line discount and a 10 % code, one unit refunded before the
+        orders sync sees it: imported with two units and their share of the money."""
+        body = {
+            "lines": [{"sku": KNOWN_SKUS[0], "quantity": 3, "discount": "2.50"}],
+            "customer": {"email": "calm.refunded@example.com", "first_name": "Calm"},
+            "discount_code": {"code": "SPRING10", "type": "percentage", "value": "10"},
+            "shipping_title": "DPD Next Day",
+        }
+        response = self.shop.post("/_sandbox/orders", json=body)
+        response.raise_for_status()
+        order = response.json()["order"]
+        refund = {
+            "lines": [
+                {
+                    "line_item_id": order["line_items"][0]["id"],
+                    "quantity": 1,
+                    "type": "Unshipped",
+                    "restock_type": "cancel",
+                }
+            ]
+        }
+        self.shop.post(f"/_sandbox/orders/{order['id']}/refund", json=refund).raise_for_status()
+        return order
 
     def dispatch(self, order_id: str) -> None:
         body = {

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import delete
@@ -42,7 +43,11 @@ def test_every_invariant_holds_in_a_calm_world(calm_snapshot: Snapshot) -> None:
     problems = [f"{inv.key}: {p}" for inv in check(calm_snapshot) for p in inv.problems]
     assert problems == []
     orders = result(calm_snapshot, "orders")
-    assert orders.counts["paid"] == orders.counts["in_stokly_once"] == 4
+    assert orders.counts["paid"] == orders.counts["in_stokly_once"] == 5
+    money = result(calm_snapshot, "money")
+    assert money.counts["total_to_the_penny"] == money.counts["sale_orders"] == 5
+    assert money.counts["with_units_refunded_before_import"] == 1
+    assert result(calm_snapshot, "refunds_not_shipped").counts["units_dispatched"] == 2
     assert result(calm_snapshot, "shipments").counts["in_shopline_once"] == 2
     assert result(calm_snapshot, "ledger").counts["journals"] >= 1
 
@@ -238,3 +243,165 @@ def test_an_unmapped_sku_exception_whose_skus_stokly_knows_is_not_accounted_for(
     finally:
         store.exceptions.resolve(record.id, "test over")
     assert any("names SKUs that Stokly does know" in p for p in found.problems)
+
+
+# -- refunded goods never ship silently ---------------------------------------------------------
+
+
+def order_of(snapshot: Snapshot, order_id: str) -> dict:
+    return next(o for o in snapshot.shopline_orders if o["id"] == order_id)
+
+
+def shipment_of(snapshot: Snapshot, order_id: str) -> dict:
+    return next(s for s in snapshot.stokly_shipments if s["sourceReferenceId"] == order_id)
+
+
+def refund(order: dict, at: datetime, kind: str = "Unshipped") -> None:
+    """A refund of the order's first line's one unit at ``at``, as the sandbox stores one."""
+    line = order["line_items"][0]
+    order["_refunds"].append(
+        {
+            "created_at": at.isoformat(),
+            "refund_line_items": [{"line_item_id": line["id"], "quantity": 1, "type": kind}],
+        }
+    )
+
+
+def dispatched_at(shipment: dict) -> datetime:
+    return datetime.fromisoformat(shipment["dispatchedAt"].replace("Z", "+00:00"))
+
+
+def test_a_unit_refunded_before_its_dispatch_and_shipped_unreported_fails(
+    calm_snapshot: Snapshot, calm: CalmWorld
+) -> None:
+    order_id = calm.orders[0]["id"]
+    snapshot = broken(calm_snapshot)
+    shipped = dispatched_at(shipment_of(snapshot, order_id))
+    refund(order_of(snapshot, order_id), shipped - timedelta(minutes=1))
+    found = result(snapshot, "refunds_not_shipped")
+    assert not found.passed
+    assert found.counts["refunded_units_shipped"] == 1
+    assert any(
+        order_id in p and "dispatched by Stokly after SHOPLINE had refunded them" in p
+        for p in found.problems
+    )
+
+
+def test_a_return_refunded_after_the_dispatch_is_no_excess(
+    calm_snapshot: Snapshot, calm: CalmWorld
+) -> None:
+    order_id = calm.orders[0]["id"]
+    snapshot = broken(calm_snapshot)
+    shipped = dispatched_at(shipment_of(snapshot, order_id))
+    refund(order_of(snapshot, order_id), shipped + timedelta(minutes=1), kind="Returned")
+    refund(order_of(snapshot, order_id), shipped + timedelta(minutes=2))  # after: not an excess
+    assert result(snapshot, "refunds_not_shipped").passed
+
+
+def test_refunded_units_still_to_ship_fail_unless_an_exception_names_them(
+    calm: CalmWorld,
+) -> None:
+    order_id = calm.orders[2]["id"]  # imported, not dispatched
+    snapshot = calm.snapshot()
+    refund(order_of(snapshot, order_id), datetime.now(UTC))
+    found = result(snapshot, "refunds_not_shipped")
+    assert any(order_id in p and "still has 1 x" in p for p in found.problems)
+    sale = snapshot.sale_orders_by_source()[order_id][0]
+    sku = sale["items"][0]["itemSku"]
+    store = calm.world.store
+    record = store.exceptions.raise_(
+        "demo-outdoor",
+        "order_changed",
+        "order",
+        order_id,
+        f"refunded: {sku} x1 still to ship",
+        team="operations",
+        payload={"refunded": {sku: 1}},
+    )
+    try:
+        named = calm.snapshot()
+    finally:
+        store.exceptions.resolve(record.id, "test over")
+    refund(order_of(named, order_id), datetime.now(UTC))
+    found = result(named, "refunds_not_shipped")
+    assert found.passed, found.problems
+    assert found.counts["waiting_named_by_exception"] == 1
+
+
+# -- money to the penny -------------------------------------------------------------------------
+
+
+def test_a_sale_order_a_penny_off_fails_the_money_invariant(
+    calm_snapshot: Snapshot, calm: CalmWorld
+) -> None:
+    snapshot = broken(calm_snapshot)
+    sale = snapshot.sale_orders_by_source()[calm.refunded["id"]][0]
+    sale["items"][0]["displayLineTotal"] = round(sale["items"][0]["displayLineTotal"] + 0.01, 2)
+    found = result(snapshot, "money")
+    assert not found.passed
+    assert any(calm.refunded["id"] in p and "sale order total" in p for p in found.problems)
+
+
+def test_units_on_the_sale_order_no_refund_explains_fail(
+    calm_snapshot: Snapshot, calm: CalmWorld
+) -> None:
+    # SHOPLINE sold three and one was refunded: a sale order of one unit is explained by nothing.
+    snapshot = broken(calm_snapshot)
+    sale = snapshot.sale_orders_by_source()[calm.refunded["id"]][0]
+    sale["items"][0]["quantity"] -= 1
+    found = result(snapshot, "money")
+    assert any("with refunds that explain no such difference" in p for p in found.problems)
+
+
+def test_payments_other_than_the_captures_fail(calm_snapshot: Snapshot, calm: CalmWorld) -> None:
+    snapshot = broken(calm_snapshot)
+    sale = snapshot.sale_orders_by_source()[calm.orders[1]["id"]][0]
+    sale["payments"][0]["amount"] -= 1
+    found = result(snapshot, "money")
+    assert any("sale order payments" in p for p in found.problems)
+
+
+# -- money held for orders not in Stokly --------------------------------------------------------
+
+
+def test_money_held_for_an_order_that_is_in_stokly_is_not_accounted_for(calm: CalmWorld) -> None:
+    store = calm.world.store
+    order = calm.orders[0]
+    record = store.exceptions.raise_(
+        "demo-outdoor",
+        "payout_variance",
+        "ledger_batch",
+        "demo-outdoor:2026-01-01:shopline_payments:GBP",
+        "1 order(s) not in Stokly yet",
+        team="finance",
+        payload={"unimported": [{"order": order["name"], "shopline_id": order["id"]}]},
+    )
+    try:
+        found = result(calm.snapshot(), "exceptions")
+    finally:
+        store.exceptions.resolve(record.id, "test over")
+    assert any(
+        f"#{record.id} payout_variance" in p and "which is in Stokly" in p for p in found.problems
+    )
+
+
+def test_an_order_changed_naming_units_shopline_did_not_refund_is_not_accounted_for(
+    calm: CalmWorld,
+) -> None:
+    store = calm.world.store
+    order_id = calm.orders[3]["id"]  # nothing refunded
+    sale = calm.snapshot().sale_orders_by_source()[order_id][0]
+    record = store.exceptions.raise_(
+        "demo-outdoor",
+        "order_changed",
+        "order",
+        order_id,
+        "was edited in SHOPLINE (refunded: ...)",
+        team="operations",
+        payload={"refunded": {sale["items"][0]["itemSku"]: 1}},
+    )
+    try:
+        found = result(calm.snapshot(), "exceptions")
+    finally:
+        store.exceptions.resolve(record.id, "test over")
+    assert any("names units SHOPLINE did not refund" in p for p in found.problems)
