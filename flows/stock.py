@@ -2,7 +2,8 @@
 
 Orchestration only. The work — read both systems, derive each sellable level, push only the
 levels that differ from the value last pushed, set back levels someone changed in SHOPLINE's
-admin — is `stokline.sync.stock.sync.sync_stock`, which is delta-only and idempotent: a retried or repeated
+admin (found in a rotating slice of SHOPLINE's levels: each is read at least once per
+``syncs.stock.drift_every``) — is `stokline.sync.stock.sync.sync_stock`, which is delta-only and idempotent: a retried or repeated
 pass re-derives every level from Stokly and pushes what still differs, so a 429 storm or a
 failed push loses nothing. The flow keeps its task runs few and coarse (one for the whole pass),
 retries only transient failures, caches only the read-only Stokly location list, and never caches
@@ -17,7 +18,7 @@ A dry run reads and writes nothing, so it takes no lock.
 Artifacts of each run (keys end in the client's name):
 
 - ``stock-summary-<client>``: the pass in figures (levels computed, changed, pushed, failed,
-  drift corrected, oversell risk, API calls, seconds);
+  drift corrected, SHOPLINE levels read, oversell risk, API calls, seconds);
 - ``stock-exceptions-<client>``: exceptions opened or resolved (unknown SHOPLINE SKUs, refusals);
 - ``stock-reconcile-<client>``: the levels that differed when the pass read them — Stokly
   sellable beside SHOPLINE available, the difference, the oversell-risk flag and whether this pass
@@ -28,6 +29,7 @@ Artifacts of each run (keys end in the client's name):
 Each live run emits ``stokline.stock.synced`` on the resource ``stokline.client.<client>`` with
 ``trigger`` (text), ``ok`` (bool) and these whole numbers: ``levels_computed``,
 ``levels_changed``, ``pushed``, ``failed``, ``drift_corrected``, ``skipped_excluded``,
+``levels_read`` (SHOPLINE levels the pass read: those it may push and its drift slice),
 ``differences`` (levels that differed when read), ``oversell_risk_found`` (levels where SHOPLINE
 showed more than Stokly can fulfil when read), ``oversell_risk`` (those still at risk after the
 pass: its push failed — what an alert should watch), ``exceptions`` and ``api_calls``.

@@ -24,6 +24,7 @@ SUMMARY_FIELDS = (
     "failed",
     "drift_corrected",
     "skipped_excluded",
+    "levels_read",
 )
 LOCK_WAIT_SECONDS = 120.0
 """How long a pass waits for the client's other stock pass before it counts as a transient

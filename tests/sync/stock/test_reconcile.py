@@ -21,7 +21,7 @@ from stokline.sync.stock.reconcile import (
 from stokline.sync.stock.translate import DesiredLevel
 from tests.sync.conftest import World
 
-from .test_sync import BRISTOL, ONLINE, SOCKS, TENT, Stock, stock
+from .test_sync import BRISTOL, DRIFT_EVERY, ONLINE, SOCKS, TENT, Stock, stock
 
 
 def reconcile(s: Stock) -> StockReconciliation:
@@ -111,6 +111,7 @@ def test_a_pass_says_what_it_read_and_what_it_set_right(world: World) -> None:
     s = stock(world)
     s.run()
     s.admin_sets(SOCKS, ONLINE, s.level(SOCKS, ONLINE) + 3)
+    s.wait(DRIFT_EVERY)  # every level is read again by now
 
     dry = s.run(dry_run=True)
     assert dry.reconciliation is not None

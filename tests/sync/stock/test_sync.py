@@ -12,6 +12,7 @@ import json
 import math
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -33,6 +34,8 @@ SOCKS = "CRAG-SOCKS-75-M"
 UNKNOWN = "ACME-HAMMOCK-XL-RED"  # sold in SHOPLINE, unknown to Stokly
 ONLINE, BRISTOL = "7001", "7002"
 WRITES = {"adjust": "/inventory_levels/adjust.json", "set": "/inventory_levels/set.json"}
+LEVELS = "/inventory_levels.json"
+DRIFT_EVERY = timedelta(hours=1)  # the demo mapping's syncs.stock.drift_every (the default)
 
 
 class CountingShopline(httpx.AsyncBaseTransport):
@@ -41,12 +44,14 @@ class CountingShopline(httpx.AsyncBaseTransport):
     Each write is its JSON body with ``kind`` ("adjust" or "set") added. ``before_write``, when
     set, runs once just before the first write is forwarded (a checkout landing between the
     pass's read and its write); ``lose_answers`` writes are forwarded, and then their answers
-    lost as a timeout would lose them.
+    lost as a timeout would lose them. ``level_reads`` holds the inventory item ids of each
+    ``GET inventory_levels.json`` SHOPLINE answered.
     """
 
     def __init__(self, app: Any) -> None:
         self.inner = httpx.ASGITransport(app=app)
         self.writes: list[dict[str, Any]] = []
+        self.level_reads: list[list[str]] = []
         self.before_write: Callable[[httpx.AsyncBaseTransport], Awaitable[None]] | None = None
         self.lose_answers = 0
 
@@ -61,6 +66,10 @@ class CountingShopline(httpx.AsyncBaseTransport):
             # In-process the sandbox's dropped connection surfaces as its own exception; over a
             # socket the client sees a protocol error, so that is what it gets here.
             raise httpx.RemoteProtocolError(str(exc), request=request) from exc
+        answered = response.status_code == 200
+        if request.method == "GET" and request.url.path.endswith(LEVELS) and answered:
+            ids = request.url.params.get("inventory_item_ids") or ""
+            self.level_reads.append([i for i in ids.split(",") if i])
         if kind is not None and response.status_code == 200:
             self.writes.append({"kind": kind, **json.loads(request.content)})
             if self.lose_answers:
@@ -71,12 +80,24 @@ class CountingShopline(httpx.AsyncBaseTransport):
 
 
 class Stock:
-    """Drives the stock sync in a `World`, and reads both sandboxes to check what it did."""
+    """Drives the stock sync in a `World`, and reads both sandboxes to check what it did.
+
+    Each pass starts at ``now``, which only `wait` moves on: the time between passes sizes the
+    drift slice a full pass reads.
+    """
 
     def __init__(self, world: World) -> None:
         self.world = world
         self.shopline = CountingShopline(world.shopline_app)
         self.stokly_api = TestClient(world.stokly_app)
+        self.now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+    def wait(self, span: timedelta) -> None:
+        self.now += span
+
+    def items_read(self) -> set[str]:
+        """The inventory items whose levels the last pass read."""
+        return {item for request in self.shopline.level_reads for item in request}
 
     def run(self, mapping: Mapping | None = None, **options: Any) -> StockReport:
         mapping = mapping or self.world.mapping
@@ -89,10 +110,16 @@ class Stock:
                 stokly_transport=self.world.faults,
             ) as (shopline, stokly):
                 return await sync_stock(
-                    mapping, shopline=shopline, stokly=stokly, store=self.world.store, **options
+                    mapping,
+                    shopline=shopline,
+                    stokly=stokly,
+                    store=self.world.store,
+                    clock=lambda: self.now,
+                    **options,
                 )
 
         self.shopline.writes.clear()
+        self.shopline.level_reads.clear()
         return asyncio.run(scenario())
 
     def move(self, kind: str, location: str, sku: str, quantity: int) -> None:
@@ -252,6 +279,7 @@ def test_a_level_changed_in_shopline_admin_is_set_back_and_audited(world: World)
     s.run()
     right = s.level(SOCKS, ONLINE)
     s.admin_sets(SOCKS, ONLINE, right + 50)
+    s.wait(DRIFT_EVERY)  # every level is read again by now
 
     blind = s.run(check_drift=False)
     assert blind.pushed == 0 and s.level(SOCKS, ONLINE) == right + 50

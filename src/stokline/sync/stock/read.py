@@ -7,10 +7,14 @@ and derive the same desired levels through `stokline.sync.stock.translate.plan_l
 reading here means `stokline reconcile stock` compares exactly what a pass would push, and the
 pass itself only decides and writes.
 
-SHOPLINE lists levels only by inventory item, at most 50 a request: on a full pass they are most
-of its SHOPLINE requests. They need nothing but SHOPLINE's variants, so a full pass reads them
-as soon as the variants are in, while Stokly (its own rate limit) is still being read; the event
-path reads the levels of its few items after its plan.
+SHOPLINE lists levels only by inventory item, at most 50 a request: read for every variant they
+would be most of a full pass's SHOPLINE requests. A full pass (``drift``, a `DriftRotation`)
+reads them in two parts: the rotating drift slice, which needs nothing but SHOPLINE's variants,
+as soon as those are in, while Stokly (its own rate limit) is still being read; then, after the
+plan, the inventory items whose target differs from the value last pushed (or was never pushed)
+and that the slice did not cover — exactly those the pass may push, whose difference needs the
+level. The event path reads the levels of its few items after its plan. ``shown`` keeps a level
+not read apart from one read and absent: only the second is "SHOPLINE has no level here".
 
 A record one of the APIs sends malformed does not fail the read (`_Reader`'s ``on_invalid``
 callbacks): a SHOPLINE product is skipped (its variants get no level), a Stokly item, inventory
@@ -44,6 +48,7 @@ from stokline.sync.guards import printable
 from stokline.sync.orders.sync import stokly_location_index
 from stokline.sync.orders.translate import importable_statuses
 from stokline.sync.run import SyncContext
+from stokline.sync.stock.drift import DriftRotation
 from stokline.sync.stock.translate import (
     DesiredLevel,
     StockPlan,
@@ -74,8 +79,15 @@ class StockPlanRead:
     plan: StockPlan
     problems: list[str] = field(default_factory=list)
     shown: dict[tuple[str, str], int | None] | None = None
-    """With ``read_plan(shown=True)``: what SHOPLINE shows now per (inventory item, location) of
-    ``plan.levels``, as `read_shown` returns it; None when not asked for."""
+    """With ``read_plan(shown=True)``: what SHOPLINE shows per (inventory item, location) of the
+    ``plan.levels`` whose inventory item was read — None where it was read and SHOPLINE has no
+    level there; a level whose item was not read is not a key. None when not asked for."""
+    drift_cursor: str | None = None
+    """With ``drift``: the rotation cursor to store once the pass has finished."""
+    drift_read: int = 0
+    """With ``drift``: the inventory items the rotating drift slice read."""
+    changed_read: int = 0
+    """With ``drift``: the inventory items read after the plan, because their target changed."""
 
 
 @dataclass(eq=False, repr=False)
@@ -83,9 +95,11 @@ class _Reader(SyncContext):
     """One read of both sides for a stock plan; `read_plan` is its public face."""
 
     only: set[str] | None  # Stokly SKUs the read is limited to (the event path); None: all
+    drift: DriftRotation | None = None  # a full pass's drift slice; None: read every level
 
     def __post_init__(self) -> None:
         self.only = set(self.only) if self.only is not None else None
+        self.drift_cursor: str | None = None
         # Malformed records set aside: what they concern is left alone this pass.
         self.problems: list[str] = []
         self.held_items: set[str] = set()  # Stokly item ids
@@ -246,17 +260,19 @@ class _Reader(SyncContext):
 
     async def variants_and_shown(
         self, shopline_locations: list[str]
-    ) -> tuple[list[VariantRef], dict[tuple[str, str], int | None]]:
-        """The variants, then at once the levels of every variant the mapping does not exclude.
+    ) -> tuple[list[VariantRef], set[str], dict[tuple[str, str], int | None]]:
+        """The variants, then at once the levels of the drift slice (with ``drift``) or of every
+        variant the mapping does not exclude; also which inventory items were read.
 
-        A full pass needs nearly every variant's levels, and SHOPLINE lists levels only by
-        inventory item: reading them as soon as the variants are known lets those requests run
-        while Stokly is still being read, instead of after it.
+        SHOPLINE lists levels only by inventory item: reading them as soon as the variants are
+        known lets those requests run while Stokly is still being read, instead of after it.
         """
         variants = await self.variants()
         excluded = SkuMatcher(self.mapping, ()).excluded
         items = [v.inventory_item_id for v in variants if not excluded(v.sku)]
-        return variants, await _levels(self.shopline, items, shopline_locations)
+        if self.drift is not None:
+            items, self.drift_cursor = self.drift.slice(items)
+        return variants, set(items), await _levels(self.shopline, items, shopline_locations)
 
     async def plan(self, locations: dict[str, str] | None, shown: bool) -> StockPlanRead:
         if locations is None:
@@ -279,6 +295,7 @@ class _Reader(SyncContext):
             shopline_locations.append(location.shopline_location)
         stokly_locations = sorted(set(synced_ids))
         current: dict[tuple[str, str], int | None] | None = None
+        read_items: set[str] = set()
         if self.only is None:
             # Nothing of the full pass's reading depends on another read but SHOPLINE's levels,
             # which need only its variants: all at once, each API at its own pace.
@@ -289,7 +306,7 @@ class _Reader(SyncContext):
                 self.unimported(),
                 self.stokly_stock(None, stokly_locations),
             )
-            variants, current = got if shown else (got, None)
+            variants, read_items, current = got if shown else (got, set(), None)
         else:
             variants, items, unimported = await _together(
                 self.variants(), self.items(), self.unimported()
@@ -297,6 +314,7 @@ class _Reader(SyncContext):
             item_ids = sorted(set(items.values()))
             records, allocations = await self.stokly_stock(item_ids, stokly_locations)
         catalogue = self.mapping.syncs.catalogue
+        pushed = self.store.levels.all(self.client) if self.only is None else {}
         plan = plan_levels(
             self.mapping,
             variants,
@@ -308,9 +326,7 @@ class _Reader(SyncContext):
             only=self.only,
             # Variants this client's stock was pushed to: unmatched now, they are zeroed.
             matched_before=(
-                {item for item, _ in self.store.levels.all(self.client)}
-                if self.only is None and not self.unnamed_items
-                else ()
+                {item for item, _ in pushed} if self.only is None and not self.unnamed_items else ()
             ),
             removal_archives=(
                 catalogue is not None and catalogue.enabled and catalogue.on_removed == "archive"
@@ -318,15 +334,35 @@ class _Reader(SyncContext):
         )
         self._hold(plan, items)
         read = StockPlanRead(locations=locations, plan=plan, problems=problems + self.problems)
-        if shown and current is None:
-            read.shown = await read_shown(self.shopline, plan.levels)
-        elif current is not None:
-            # Only the planned levels (the read covered unmatched variants too), as read_shown.
-            read.shown = {}
-            for level in plan.levels:
-                key = level.key
-                if key in current:
-                    read.shown[key] = current[key]
+        if not shown:
+            return read
+        if current is None:  # the event path: its few items, right before it writes
+            read_items = {level.inventory_item_id for level in plan.levels}
+            current = await _levels(
+                self.shopline, read_items, (level.location_id for level in plan.levels)
+            )
+        elif self.drift is not None:
+            # The levels the pass may push and the slice did not read: their difference needs
+            # SHOPLINE's level. Targets equal to the value last pushed need no read to stay put.
+            changed = [
+                level.inventory_item_id
+                for level in plan.levels
+                if level.inventory_item_id not in read_items
+                and level.available != pushed.get(level.key)
+            ]
+            more = await _levels(self.shopline, changed, shopline_locations)
+            current.update(more)
+            read.changed_read = len(set(changed))
+            read.drift_read = len(read_items)
+            read_items.update(changed)
+            read.drift_cursor = self.drift_cursor
+        # Only the planned levels (the read covered unmatched variants too); a level of an item
+        # read that SHOPLINE did not list is None: read, and absent.
+        read.shown = {
+            level.key: current.get(level.key)
+            for level in plan.levels
+            if level.inventory_item_id in read_items
+        }
         return read
 
 
@@ -364,6 +400,7 @@ async def read_plan(
     skus: set[str] | None = None,
     locations: dict[str, str] | None = None,
     shown: bool = False,
+    drift: DriftRotation | None = None,
 ) -> StockPlanRead:
     """Read both systems and derive the level SHOPLINE should show per variant × location.
 
@@ -371,10 +408,13 @@ async def read_plan(
     is Stokly's location index (name → id) when the caller already has it (one call fewer).
     ``shown`` also reads what SHOPLINE shows now for the planned levels (``read.shown``): a full
     pass reads them alongside Stokly, the event path after its plan, for its few items only.
+    ``drift`` (a full pass with ``shown``) reads instead the rotating drift slice alongside Stokly
+    and, after the plan, the other levels whose target changed since the last push; the cursor
+    to store when the pass has finished is ``read.drift_cursor``.
     A failed read raises the client's `ConnectorError`: a partial read would give wrong levels.
     A malformed record only holds back the levels it concerns (see ``problems``).
     """
-    reader = _Reader(mapping, shopline, stokly, store, only=skus)
+    reader = _Reader(mapping, shopline, stokly, store, only=skus, drift=drift)
     return await reader.plan(locations, shown)
 
 

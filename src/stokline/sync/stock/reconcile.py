@@ -7,6 +7,10 @@ anywhere; `compare_levels` turns desired levels and SHOPLINE's current ones into
 pass compares what it read too, so the scheduled pass publishes the same rows as
 `stokline reconcile stock` prints, plus which differences it set right.
 
+A stock pass reads only some of SHOPLINE's levels (those it may push and a rotating drift
+slice): its comparison covers those, and ``not_read`` counts the planned levels it left for
+later passes. `reconcile_stock` reads every level.
+
 ``difference`` is SHOPLINE available − Stokly sellable: positive means SHOPLINE sells units
 Stokly does not have (oversell risk); negative means SHOPLINE under-sells; empty means SHOPLINE
 has no level for the item at that location (it is not sold there at all).
@@ -113,7 +117,8 @@ class StockReconciliation:
     ``corrected`` holds the (inventory item, location) pairs a stock pass set right after it
     read them (empty for `reconcile_stock`, which writes nothing). ``unmatched`` counts SHOPLINE
     variants whose SKU Stokly does not know and ``excluded`` those the mapping never syncs:
-    neither has a Stokly level to compare.
+    neither has a Stokly level to compare. ``not_read`` counts levels with a Stokly figure whose
+    SHOPLINE level was not read (a stock pass reads the rest in rotation): not compared.
     """
 
     client: str
@@ -121,6 +126,7 @@ class StockReconciliation:
     corrected: frozenset[tuple[str, str]] = frozenset()
     unmatched: int = 0
     excluded: int = 0
+    not_read: int = 0
     errors: list[str] = field(default_factory=list)
     api_calls: int = 0
     seconds: float = 0.0
@@ -178,8 +184,14 @@ class StockReconciliation:
 
     def headline(self) -> str:
         """One sentence of counts, e.g. for a terminal or the top of a Prefect artifact."""
+        compared = f"{self.compared} level(s) compared"
+        if self.not_read:
+            compared = (
+                f"{self.compared} of {self.compared + self.not_read} level(s) compared (the"
+                " others are read on later passes, in rotation)"
+            )
         parts = [
-            f"{self.client}: {self.compared} level(s) compared",
+            f"{self.client}: {compared}",
             f"{self.differences} differ",
             f"{self.oversell_risk} at oversell risk ({self.units_at_risk} unit(s) SHOPLINE "
             "shows beyond Stokly's sellable stock)",
@@ -199,8 +211,13 @@ def compare_levels(
     corrected: Iterable[tuple[str, str]] = (),
     unmatched: int = 0,
     excluded: int = 0,
+    not_read: int = 0,
 ) -> StockReconciliation:
-    """Compare desired ``levels`` with what SHOPLINE ``shown``; riskiest rows first."""
+    """Compare desired ``levels`` with what SHOPLINE ``shown``; riskiest rows first.
+
+    ``levels`` are those whose SHOPLINE level was read (one absent from ``shown`` is read and
+    missing); ``not_read`` counts the others, which are not compared.
+    """
     comparisons = [
         LevelComparison(
             stokly_sku=level.stokly_sku,
@@ -219,6 +236,7 @@ def compare_levels(
         corrected=frozenset(corrected),
         unmatched=unmatched,
         excluded=excluded,
+        not_read=not_read,
     )
 
 

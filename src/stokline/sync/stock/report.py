@@ -23,7 +23,10 @@ class StockReport(SyncReport):
     back; ``skipped_excluded`` levels of SKUs the mapping never syncs; ``oversell_risk`` rows where
     SHOPLINE showed more than Stokly can fulfil when the pass read it; ``would_push`` what a dry
     run would have written; ``reconciliation`` every level the pass compared (Stokly sellable
-    beside SHOPLINE available, as read) and which of them it set right.
+    beside SHOPLINE available, as read) and which of them it set right. ``levels_read`` counts the
+    planned levels whose SHOPLINE level the pass read: on a full pass, those of the inventory
+    items whose target changed (``changed_items_read`` items read after the plan) and of the
+    rotating drift slice (``drift_items_read`` items); the others are read on later passes.
     """
 
     levels_computed: int = 0
@@ -33,6 +36,9 @@ class StockReport(SyncReport):
     failed: int = 0
     drift_corrected: int = 0
     skipped_excluded: int = 0
+    levels_read: int = 0
+    drift_items_read: int = 0
+    changed_items_read: int = 0
     oversell_risk: list[dict[str, Any]] = field(default_factory=list)
     would_push: list[dict[str, Any]] = field(default_factory=list)
     reconciliation: StockReconciliation | None = None
@@ -55,6 +61,7 @@ class StockReport(SyncReport):
                 ("failed (retried next pass)", self.failed),
                 ("drift corrected", self.drift_corrected),
                 ("skipped (never_sync)", self.skipped_excluded),
+                ("SHOPLINE levels read", self.levels_read),
                 ("oversell risk", len(self.oversell_risk)),
                 ("exceptions", len(self.exceptions)),
             ]

@@ -4,12 +4,17 @@ One pass reads both sides in batches (`stokline.sync.stock.read`) — SHOPLINE's
 (for variants, SKUs and inventory item ids), Stokly's items, locations, inventory records and
 allocations, and SHOPLINE's paid open orders that have no order link yet (sold in SHOPLINE,
 unknown to Stokly) — derives every desired level with `stokline.sync.stock.translate.plan_levels`,
-reads the current SHOPLINE levels of those inventory items (a full pass reads them while Stokly
-is still being read), and writes a level only when
+reads SHOPLINE's current levels of the inventory items it needs, and writes a level only when
 
 1. it differs from the value last pushed (``store.levels``) and from what SHOPLINE shows, or
 2. (``check_drift``) SHOPLINE shows something other than what was last pushed: someone changed
    it in the admin; it is set back, audited and counted as drift.
+
+A full pass reads the levels of 1. (every inventory item whose target changed, after its plan)
+and a rotating slice of the others for 2. (`stokline.sync.stock.drift`: while Stokly is still
+being read, sized so that every level is read at least once per ``syncs.stock.drift_every``);
+a level it did not read is neither pushed nor taken for one SHOPLINE lacks. Its reconciliation
+covers the levels it read. The first pass, or one after a lost cursor, reads every level.
 
 A write is an ``adjust`` by the target minus the level the pass read (DESIGN.md, "Stock
 arithmetic"): a full pass may write minutes after it read, and a checkout SHOPLINE took in
@@ -37,6 +42,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from stokline.config import Mapping
@@ -50,6 +56,7 @@ from stokline.connectors import (
 from stokline.store import Store
 from stokline.store.exceptions import ACTIVE
 from stokline.sync.run import RunCost, SyncRun
+from stokline.sync.stock.drift import CURSOR_NAME, CURSOR_SYNC, DriftRotation
 from stokline.sync.stock.read import read_plan
 from stokline.sync.stock.reconcile import compare_levels
 from stokline.sync.stock.report import StockReport
@@ -67,8 +74,13 @@ SHARED = "stokly_sku_shared"
 MOVEMENT_EVENTS = ("stock.movement", "item.created", "item.updated")
 """Change-feed events after which an item's sellable level may differ."""
 _SKU_CODES = frozenset({"unknown_shopline_sku", "sku_collision"})
+DRIFT_EVERY = timedelta(hours=1)  # the mapping's default, for a mapping without a stock sync
 MAX_ROWS = 200  # rows of a kind kept in a report: enough to act on, small enough to render
 MAX_ERRORS = 20
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass(eq=False, repr=False)
@@ -78,6 +90,7 @@ class _Run(SyncRun):
     only: set[str] | None  # Stokly SKUs the pass is limited to (the event path); None: all
     check_drift: bool
     locations: dict[str, str] | None = None
+    clock: Callable[[], datetime] = _utcnow  # when the pass starts: it sizes the drift slice
 
     def __post_init__(self) -> None:
         self.only = set(self.only) if self.only is not None else None
@@ -85,6 +98,9 @@ class _Run(SyncRun):
         self.unsettled: list[tuple[str, str]] = []  # writes that failed: pushed value forgotten
         settings = self.mapping.syncs.stock
         self.batch_size = settings.batch_size if settings is not None else 250
+        self.drift_every = settings.drift_every if settings is not None else DRIFT_EVERY
+        # The next scheduled pass comes at most this much later: the drift rotation reads ahead.
+        self.lead = (settings.every if settings is not None else None) or timedelta(0)
         self.report = StockReport(client=self.client, trigger=self.trigger, dry_run=self.dry)
 
     def _error(self, message: str) -> None:
@@ -241,6 +257,10 @@ class _Run(SyncRun):
 
     async def execute(self) -> StockReport:
         cost = RunCost(self.shopline, self.stokly)
+        drift = None
+        if self.only is None:
+            stored = self.store.cursors.get(self.client, CURSOR_SYNC, CURSOR_NAME)
+            drift = DriftRotation(stored, self.drift_every, self.clock(), self.lead)
         read = await read_plan(
             self.mapping,
             shopline=self.shopline,
@@ -249,6 +269,7 @@ class _Run(SyncRun):
             skus=self.only,
             locations=self.locations,
             shown=True,
+            drift=drift,
         )
         for problem in read.problems:
             self._error(problem)
@@ -271,16 +292,25 @@ class _Run(SyncRun):
         self.report.skipped_excluded = len(plan.excluded) * synced_count
         self.report.levels_computed = len(plan.levels)
         current = read.shown or {}
+        self.report.levels_read = len(current)
+        self.report.drift_items_read = read.drift_read
+        self.report.changed_items_read = read.changed_read
         await self._apply(plan.levels, current)
+        if read.drift_cursor is not None and self.check_drift and not self.dry:
+            # The slice was read and its drift set right (or, where a write failed, forgotten:
+            # read again next pass as changed): the next pass goes on from there.
+            self.store.cursors.set(self.client, CURSOR_SYNC, read.drift_cursor, CURSOR_NAME)
         # What the pass read, beside what it set right: the rows `stokline reconcile stock`
-        # would have printed just before it.
+        # would have printed just before it, for the levels this pass read.
+        compared = [level for level in plan.levels if level.key in current]
         self.report.reconciliation = compare_levels(
             self.client,
-            plan.levels,
+            compared,
             current,
             corrected=self.written,
             unmatched=len(plan.unmatched),
             excluded=len(plan.excluded),
+            not_read=len(plan.levels) - len(compared),
         )
         return cost.charge(self.report)
 
@@ -291,6 +321,7 @@ class _Run(SyncRun):
         todo: list[tuple[DesiredLevel, int | None, int | None]] = []  # level, shown, drift
         settled: list[tuple[str, str, int]] = []
         for level in levels:
+            read = level.key in current  # not read: unknown, never "SHOPLINE has no level"
             shown = current.get(level.key)
             pushed = last.get(level.key)
             at_risk = shown is not None and shown > level.available
@@ -298,11 +329,18 @@ class _Run(SyncRun):
                 self.report.oversell_risk.append(self._row(level, shown))
             if level.available != pushed:
                 self.report.levels_changed += 1
-                if shown == level.available:
+                if not read:
+                    # Every level whose target changed is read; should one not be, it waits
+                    # for a pass that reads it rather than be set blind.
+                    self._error(
+                        f"{level.shopline_sku} at {level.location_id} was not read; the next"
+                        " pass pushes it"
+                    )
+                elif shown == level.available:
                     settled.append((level.inventory_item_id, level.location_id, level.available))
                 else:
                     todo.append((level, shown, None))
-            elif self.check_drift and shown is not None and shown != pushed:
+            elif self.check_drift and read and shown is not None and shown != pushed:
                 log.info(
                     "drift: %s at %s shows %s, set %s",
                     level.shopline_sku,
@@ -352,6 +390,7 @@ async def sync_stock(
     check_drift: bool = True,
     progress: Callable[[int, int], None] | None = None,
     locations: dict[str, str] | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> StockReport:
     """One stock pass for ``mapping``'s client; returns what it did.
 
@@ -362,9 +401,24 @@ async def sync_stock(
     listing the levels it would push in ``report.would_push``. ``locations`` is Stokly's location
     index (name → id) when the caller has it already, e.g. from a cache. ``report.reconciliation``
     compares what the pass read with what it should be, and which of those it set right.
+
+    A full pass reads SHOPLINE's levels of the items whose target changed and a rotating drift
+    slice (`stokline.sync.stock.drift`); ``clock`` (default: the real one, in UTC) is when the
+    pass starts, which sizes the slice. The rotation's cursor moves on only after a pass that
+    checks drift and writes (not a dry run) has finished.
     """
     run = _Run(
-        mapping, shopline, stokly, store, dry_run, trigger, progress, skus, check_drift, locations
+        mapping,
+        shopline,
+        stokly,
+        store,
+        dry_run,
+        trigger,
+        progress,
+        skus,
+        check_drift,
+        locations,
+        clock or _utcnow,
     )
     return await run.execute()
 
