@@ -28,6 +28,15 @@ def test_validate_defaults_to_every_mapping(in_root, capsys):
     assert "mappings/peak-cycles.yaml: ok (client peak-cycles)" in out
 
 
+def test_validate_says_an_override_collision_is_only_known_at_run_time(in_root, capsys):
+    assert main(["validate", "mappings/demo.yaml"]) == 0
+    out = capsys.readouterr().out
+    note = next(line for line in out.splitlines() if ": note: " in line)
+    assert note.startswith("mappings/demo.yaml: note: 2 override(s) point at Stokly SKUs")
+    assert "ACME-TENT-2P-GREEN, JETBOIL-MINI-01" in note
+    assert "found at run time" in note and "sku_collision" in note
+
+
 def test_validate_reports_problems_and_exits_1(tmp_path, capsys):
     broken = tmp_path / "broken.yaml"
     broken.write_text(
@@ -56,7 +65,9 @@ def test_validate_json_format(tmp_path, capsys):
         "valid": True,
         "client": "demo-outdoor",
         "problems": [],
+        "notes": [second["notes"][0]],
     }
+    assert "ACME-TENT-2P-GREEN, JETBOIL-MINI-01" in second["notes"][0]
     pointers = {p["pointer"] for p in first["problems"]}
     assert "/version" in pointers and "/" in pointers  # wrong version, missing sections
     assert all(

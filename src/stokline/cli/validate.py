@@ -62,6 +62,22 @@ def template_fields() -> Mapping[str, Mapping[str, Shape]]:
     }
 
 
+def override_note(result: object) -> str | None:
+    """What validate cannot know: whether SHOPLINE also sells an override's Stokly SKU as a
+    variant of its own. That collision is only seen at run time; say so, once per file."""
+    mapping = getattr(result, "mapping", None)
+    if mapping is None or not mapping.skus.overrides:
+        return None
+    targets = list(dict.fromkeys(o.stokly_sku for o in mapping.skus.overrides))
+    shown = ", ".join(targets[:5]) + (f" and {len(targets) - 5} more" if len(targets) > 5 else "")
+    return (
+        f"{len(mapping.skus.overrides)} override(s) point at Stokly SKUs ({shown}) that SHOPLINE"
+        " may also sell as variants of their own; validate cannot read SHOPLINE's catalogue, so"
+        " that is found at run time: the stock sync then shows the item's stock on one variant"
+        " only (the one whose SKU is the Stokly SKU) and raises sku_collision naming them all"
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     results = []
     for path in mapping_files("stokline validate", args.paths):
@@ -82,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
                     "valid": not r.problems,
                     "client": r.mapping.client.name if r.mapping else None,
                     "problems": [p.as_dict() for p in r.problems],
+                    "notes": [n for n in [override_note(r)] if n],
                 }
                 for r in results
             ],
@@ -95,6 +112,9 @@ def run(args: argparse.Namespace) -> int:
             else:
                 assert r.mapping is not None
                 print(f"{r.file}: ok (client {r.mapping.client.name})")
+                note = override_note(r)
+                if note:
+                    print(f"{r.file}: note: {note}")
         if failed:
             count = sum(len(r.problems) for r in failed)
             print(f"{count} problem(s) in {len(failed)} of {len(results)} file(s)", file=sys.stderr)

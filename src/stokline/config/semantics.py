@@ -235,6 +235,22 @@ class _Checker:
             ],
             f"this SHOPLINE SKU is overridden twice under match: {match}",
         )
+        # Two SHOPLINE variants onto one Stokly item would each show its whole stock: the stock
+        # sync shows it on one only, so the mapping must not ask for it twice.
+        targets: dict[str, tuple] = {}
+        for i, o in _dicts(overrides):
+            target = o.get("stokly_sku")
+            if not isinstance(target, str):
+                continue
+            path = ("skus", "overrides", i, "stokly_sku")
+            first = targets.setdefault(sku_key(target, match), path)
+            if first != path:
+                self.add(
+                    path,
+                    f"'{target}' is also the target of another override (line {self.line(first)})",
+                    "one Stokly item's stock can show on one SHOPLINE variant only: keep one "
+                    "override, or map the other variant to its own Stokly SKU",
+                )
 
     def _needs_default(self, section: str, default_key: str) -> None:
         if (
