@@ -64,10 +64,10 @@ OPERATOR_SYNCS = ("orders", "fulfilment", "stock", "finance")
 """The deployments the settle phase runs, round after round (``<sync>-<client>``)."""
 BATCH_SYNCS = ("orders", "fulfilment", "finance", "stock", "catalogue")
 """A kill waits for a run of one of these to be under way: that is a batch in the middle."""
-DRIFT_EVERY = "2m"
-"""Every SHOPLINE level is read for drift within two minutes (the demo's hour is longer than the
+DRIFT_EVERY = "1m"
+"""Every SHOPLINE level is read for drift within a minute (the demo's hour is longer than the
 campaign): the storefront's own changes to SHOPLINE stock — checkouts not yet paid, restocking
-refunds and cancellations, edits — are set right within a settle round or two."""
+refunds and cancellations, edits — are set right within a settle round."""
 ACTIVE = ("SCHEDULED", "PENDING", "RUNNING", "PAUSED", "CANCELLING")
 FINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
 

@@ -64,6 +64,7 @@ __all__ = ["Cause", "InboxRow", "Invariant", "Snapshot", "check", "explain_excep
 MAX_PROBLEMS = 12
 """Problems listed per invariant (the counts cover all of them)."""
 CENT = Decimal("0.01")
+SECOND = timedelta(seconds=1)
 
 
 @dataclass(frozen=True)
@@ -556,14 +557,20 @@ def check_refunds_not_shipped(snapshot: Snapshot) -> Invariant:
             )
             for parcel in parcels:
                 at = _at(parcel.get("dispatchedAt"))
+                carried = set()
                 for item in parcel.get("items") or []:
-                    dispatched[str(item.get("itemSku") or "").casefold()] += int(item["quantity"])
+                    sku = str(item.get("itemSku") or "").casefold()
+                    dispatched[sku] += int(item["quantity"])
+                    carried.add(sku)
                 refunded: Counter[str] = Counter()
                 for r in unshipped:
-                    if at is None or r.at is None or r.at <= at:
+                    # SHOPLINE stamps whole seconds: a refund of the dispatch's own second may
+                    # have come after it, and is not held against it.
+                    if at is not None and r.at is not None and r.at + SECOND <= at:
                         refunded[skus.get(r.line_id, r.line_id)] += r.quantity
-                for sku, units in dispatched.items():
-                    excess[sku] = max(excess[sku], units - (sold[sku] - refunded[sku]))
+                # The SKUs of this parcel: units shipped earlier went before these refunds.
+                for sku in carried:
+                    excess[sku] = max(excess[sku], dispatched[sku] - (sold[sku] - refunded[sku]))
             counts["units_dispatched"] += sum(dispatched.values())
             if sale.get("stage") != "order":
                 continue
@@ -662,7 +669,7 @@ def check_money(snapshot: Snapshot) -> Invariant:
     """Each imported sale order's units, total and payments against SHOPLINE's, to the penny."""
     inv = Invariant("money", "every sale order's total and payments to the penny")
     counts: Counter[str] = Counter()
-    slack = timedelta(seconds=1)  # SHOPLINE stamps whole seconds
+    slack = SECOND  # SHOPLINE stamps whole seconds
     for order in snapshot.campaign_orders():
         order_id, name = str(order["id"]), order.get("name") or order["id"]
         sales = snapshot.sale_orders_by_source().get(order_id, [])

@@ -66,11 +66,12 @@ WEBHOOK_RETRY_SCALE = 0.01
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-DRIFT_EVERY = "10s"
+DRIFT_EVERY = "1s"
 """How often the reduced campaign's stock passes read every SHOPLINE level for drift (the demo's
-is an hour). The storefront changes SHOPLINE's levels itself — checkouts of orders not paid or not
-captured yet, refunds and cancellations that restock, edits — and only the drift read sets those
-right; in the campaign's compressed time it must come round within the settle phase."""
+is an hour): a pass a second after the last reads them all. The storefront changes SHOPLINE's
+levels itself — checkouts of orders not paid or not captured yet, refunds and cancellations that
+restock, edits — and only the drift read sets those right; in the campaign's compressed time it
+must come round within each settle round."""
 
 
 def point_mapping(

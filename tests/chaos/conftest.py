@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 
 from benchmarks.chaos.reduced import ReducedCampaign, credentials_from_env
-from benchmarks.chaos.world import World, temporary_world
+from benchmarks.chaos.world import World, campaign_clients, temporary_world
 from stokline.envfile import load_env_file
+from stokline.sync.stock.sync import sync_stock
 
 ROOT = Path(__file__).resolve().parents[2]
 KNOWN_SKUS = ("TENT-2P-GRN", "STOVE-MINI")  # renamed in Stokly, mapped by override
@@ -93,6 +95,21 @@ class CalmWorld:
 
     def settle(self) -> None:
         assert asyncio.run(self.campaign.settle()), "the calm world did not settle"
+
+    def read_all_drift(self) -> None:
+        """A full stock pass as one started a drift period after the last: it reads every
+        SHOPLINE level, so a level changed by hand there is set right whatever the rotation."""
+        mapping = self.world.mapping
+        later = datetime.now(UTC) + mapping.syncs.stock.drift_every
+
+        async def run() -> None:
+            async with campaign_clients(mapping) as (shop, stok):
+                report = await sync_stock(
+                    mapping, shopline=shop, stokly=stok, store=self.world.store, clock=lambda: later
+                )
+                assert report.ok, report
+
+        asyncio.run(run())
 
     def snapshot(self):
         return asyncio.run(self.campaign.observe())
