@@ -46,7 +46,7 @@ from stokline.mapping.translate import SkuMatcher
 from stokline.store import Store
 from stokline.sync.guards import printable
 from stokline.sync.orders.sync import stokly_location_index
-from stokline.sync.orders.translate import importable_statuses
+from stokline.sync.orders.translate import importable_statuses, shippable_quantities
 from stokline.sync.run import SyncContext
 from stokline.sync.stock.drift import DriftRotation
 from stokline.sync.stock.translate import (
@@ -223,14 +223,14 @@ class _Reader(SyncContext):
             if order.id in linked or order.cancelled_at is not None:
                 continue
             order_location = (order.model_extra or {}).get("location_id")
+            # Exactly what the orders sync will import, so the level does not move when the
+            # import makes Stokly allocate it: the units paid and not refunded.
+            shippable = shippable_quantities(order.model_dump())
             for line in order.line_items:
-                # The whole quantity, even if SHOPLINE already fulfilled it: once imported, Stokly
-                # allocates all of it, so subtracting less now would make the level jump back.
-                if line.sku and line.quantity > 0:
+                quantity = shippable.get(str(line.id), 0)
+                if line.sku and quantity > 0:
                     location = line.location_id or order_location
-                    lines.append(
-                        UnimportedLine(line.sku, line.quantity, location and str(location))
-                    )
+                    lines.append(UnimportedLine(line.sku, quantity, location and str(location)))
         return lines
 
     async def stokly_stock(
