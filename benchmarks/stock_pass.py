@@ -6,10 +6,16 @@ every level pushed with the same `ShoplineClient`, as an integration without a m
 pushed would do. ``--limits real`` paces both clients at the APIs' documented limits,
 ``lifted`` lifts the client-side pacing (the sandboxes' limits must be lifted too).
 
+``--drift all`` forgets the drift rotation's cursor before the pass, so the pass reads every
+SHOPLINE level as a first pass does (and as every full pass did before the rotating drift read);
+``--last-pass-ago S`` moves the cursor's time S seconds back before the pass, so its drift slice
+is the one a pass S seconds after the last reads (e.g. 300: the demo's 5-minute schedule).
+
 Prints one JSON object: seconds (from opening the clients to the end of the pass, imports
 excluded), the report's figures, the requests counted at the wire (``level_writes``: SHOPLINE's
 level writes by kind — stokline's pass adjusts by difference, sets only levels it could not
-read; the baseline sets every level), and the peak RSS.
+read; the baseline sets every level; ``level_reads``: SHOPLINE's level-read requests), and the
+peak RSS.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from stokline.connectors import ShoplineClient, StoklyClient
 from stokline.store import Store
 from stokline.sync.clients import open_clients
 from stokline.sync.orders.importer import stokly_location_index
+from stokline.sync.stock.drift import CURSOR_NAME, CURSOR_SYNC
 from stokline.sync.stock.sync import sync_stock
 from stokline.sync.stock.translate import StockRecord, UnimportedLine, VariantRef, plan_levels
 
@@ -105,10 +112,25 @@ async def naive_pass(
     return {"levels_computed": len(plan.levels), "pushed": pushed, "failed": failed}
 
 
+def place_rotation(store: Store, client: str, drift: str, last_pass_ago: float | None) -> None:
+    """Forget the drift cursor (``all``), or date it ``last_pass_ago`` seconds back."""
+    if drift == "all":
+        store.cursors.set(client, CURSOR_SYNC, "", CURSOR_NAME)
+        return
+    stored = store.cursors.get(client, CURSOR_SYNC, CURSOR_NAME)
+    if last_pass_ago is None or not stored:
+        return
+    cursor = json.loads(stored)
+    cursor["at"] = (datetime.now(UTC) - timedelta(seconds=last_pass_ago)).isoformat()
+    store.cursors.set(client, CURSOR_SYNC, json.dumps(cursor), CURSOR_NAME)
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     use_demo_credentials()
     mapping = load_mapping(args.mapping)
     store = Store(args.state_db)
+    if args.mode == "delta":
+        place_rotation(store, mapping.client.name, args.drift, args.last_pass_ago)
     shop_wire, stok_wire = RecordingTransport(), RecordingTransport()
     rss_before = current_rss_mb()
     started = time.monotonic()
@@ -127,6 +149,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 "pushed_absolute": report.pushed_absolute,
                 "failed": report.failed,
                 "drift_corrected": report.drift_corrected,
+                "levels_read": report.levels_read,
+                "drift_items_read": report.drift_items_read,
+                "changed_items_read": report.changed_items_read,
                 "api_calls": report.api_calls,
                 "errors": report.errors[:5],
             }
@@ -137,6 +162,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     level_writes = {
         kind: sum(1 for s in accepted if s.endpoint == f"{kind}.json") for kind in ("adjust", "set")
     }
+    level_reads = sum(
+        1 for s in shop_wire.sent if s.method == "GET" and s.endpoint == "inventory_levels.json"
+    )
     return {
         "mode": args.mode,
         "limits": args.limits,
@@ -145,6 +173,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "shopline": shop_wire.summary(started),
         "stokly": stok_wire.summary(started),
         "level_writes": level_writes,
+        "level_reads": level_reads,
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "rss_before_pass_mb": round(rss_before, 1) if rss_before is not None else None,
     }
@@ -156,6 +185,19 @@ def main() -> None:
     p.add_argument("--state-db", required=True, help="SQLAlchemy URL of the state store")
     p.add_argument("--mode", choices=("delta", "naive"), default="delta")
     p.add_argument("--limits", choices=("real", "lifted"), default="lifted")
+    p.add_argument(
+        "--drift",
+        choices=("rotate", "all"),
+        default="rotate",
+        help="all: forget the drift cursor first, so the pass reads every SHOPLINE level",
+    )
+    p.add_argument(
+        "--last-pass-ago",
+        type=float,
+        default=None,
+        metavar="S",
+        help="date the drift cursor S seconds back: the slice of a pass S seconds after the last",
+    )
     print(json.dumps(asyncio.run(run(p.parse_args()))), flush=True)
 
 
