@@ -25,14 +25,14 @@ TENT = "ACME-TENT-2P-ORANGE"
 SOCKS = "CRAG-SOCKS-75-M"
 
 
-def refund(world: World, order: dict[str, Any], *lines: tuple[str, int]) -> None:
+def refund(
+    world: World, order: dict[str, Any], *lines: tuple[str, int], returned: bool = False
+) -> None:
     by_sku = {li["sku"]: li["id"] for li in order["line_items"]}
-    body = {
-        "lines": [
-            {"line_item_id": by_sku[sku], "quantity": qty, "restock_type": "cancel"}
-            for sku, qty in lines
-        ]
-    }
+    kind = (
+        {"type": "Returned", "restock_type": "return"} if returned else {"restock_type": "cancel"}
+    )
+    body = {"lines": [{"line_item_id": by_sku[sku], "quantity": qty, **kind} for sku, qty in lines]}
     response = world.shop.post(f"/_sandbox/orders/{order['id']}/refund", json=body)
     assert response.status_code == 200, response.text
 
@@ -98,12 +98,30 @@ def test_a_refund_of_goods_already_dispatched_is_a_return_not_a_change(world: Wo
     world.run()
     dispatch(world, order)
 
-    refund(world, order, (SOCKS, 2))
+    refund(world, order, (SOCKS, 2), returned=True)
     report = world.run()
 
     assert changes_of(world, order) == []
     assert report.ok
     assert sale_order(world, order)["stage"] == "order"
+
+
+def test_a_refund_as_not_shipped_that_stokly_dispatched_anyway_is_reported(
+    world: World,
+) -> None:
+    # The merchant refunds the socks as not shipped while the warehouse is packing them: Stokly
+    # dispatches before the orders sync sees the refund. The buyer has goods and money.
+    order = world.place((TENT, 1), (SOCKS, 2), customer={"email": "ada@example.com"})
+    world.run()
+    refund(world, order, (SOCKS, 2))
+    dispatch(world, order)
+    report = world.run()
+
+    [change] = changes_of(world, order)
+    assert "refunded in SHOPLINE as not shipped (CRAG-SOCKS-75-M x2)" in change.message
+    assert "Stokly dispatched" in change.message
+    assert change.payload["refunded"] == {SOCKS: 2}
+    assert report.ok
 
 
 def test_an_order_refunded_in_part_before_import_ships_only_what_is_left(world: World) -> None:

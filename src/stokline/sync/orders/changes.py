@@ -28,6 +28,7 @@ from stokline.sync.orders.translate import (
     NO_REFUNDS,
     is_cancelled,
     order_fingerprint,
+    refunded_but_dispatched,
     refunded_still_to_ship,
     shippable_quantities,
 )
@@ -241,12 +242,12 @@ class OrderChanges(OrdersRun):
             except Untranslatable:
                 return None
 
-        stop = refunded_still_to_ship(
-            order,
-            [(li.itemSku or "", int(li.quantity), _dispatched(li)) for li in live],
-            stokly_sku,
-        )
+        on_order = [(li.itemSku or "", int(li.quantity), _dispatched(li)) for li in live]
+        stop = refunded_still_to_ship(order, on_order, stokly_sku)
+        gone = refunded_but_dispatched(order, on_order, stokly_sku)
         data = {**data, "fingerprint": fingerprint}
+        if gone:
+            return self._refunded_and_shipped(order, link, data, stop, gone)
         if not stop:
             self._change_row(order, link, "refunded", "nothing refunded is left to ship")
             self._remember(link, data)
@@ -272,6 +273,37 @@ class OrderChanges(OrdersRun):
             {"refunded": stop},
         )
         self._change_row(order, link, f"refunded ({units})", "reported")
+        self._remember(link, data)
+        return True
+
+    def _refunded_and_shipped(
+        self,
+        order: dict[str, Any],
+        link: Link,
+        data: dict[str, Any],
+        stop: dict[str, int],
+        gone: dict[str, int],
+    ) -> bool:
+        """Units refunded as not shipped that Stokly dispatched anyway (the refund landed while
+        the parcel was packed): never silent, an ``order_changed`` for a person, naming them
+        and any refunded units still to ship."""
+        name = order.get("name")
+        shipped = ", ".join(f"{sku} x{n}" for sku, n in sorted(gone.items()))
+        message = (
+            f"{name} was refunded in SHOPLINE as not shipped ({shipped}) but Stokly dispatched"
+            f" those units (sale order {link.stokly_id}): the buyer has both the goods and the"
+            " refund; stop the parcel or arrange its return (or charge the buyer)"
+        )
+        if stop:
+            waiting = ", ".join(f"{sku} x{n}" for sku, n in sorted(stop.items()))
+            message += f"; also cancel {waiting} in Stokly before they are picked"
+        named = dict(stop)
+        for sku, n in gone.items():
+            named[sku] = named.get(sku, 0) + n
+        self._raise(
+            order, Untranslatable("order_changed", message + ", then resolve"), {"refunded": named}
+        )
+        self._change_row(order, link, f"refunded after dispatch ({shipped})", "reported")
         self._remember(link, data)
         return True
 

@@ -69,6 +69,7 @@ __all__ = [
     "is_importable",
     "order_fingerprint",
     "refunded_before_import",
+    "refunded_but_dispatched",
     "refunded_quantities",
     "refunded_still_to_ship",
     "shippable_quantities",
@@ -294,6 +295,49 @@ def refunded_still_to_ship(
         beyond = (quantity if refunded is not None else waiting[sku]) - wanted.get(sku, 0)
         if (stop := min(beyond, waiting[sku])) > 0:
             out[sku] = stop
+    return out
+
+
+def refunded_but_dispatched(
+    order: Mapping[str, Any],
+    stokly_lines: Iterable[tuple[str, int, int]],
+    stokly_sku: Callable[[str], str | None],
+) -> dict[str, int]:
+    """Units per Stokly SKU that SHOPLINE refunded as not shipped and Stokly dispatched all the
+    same: the buyer has both the goods and the money (a refund that landed while the parcel was
+    being packed). Arguments as for `refunded_still_to_ship`.
+
+    Only the refunds on the order say how a unit was refunded ([I]: Shopify's shape); without
+    them nothing can be told apart from a return, and nothing is named. A refunded unit typed
+    ``Returned`` (or restocked as a return) came back: a return, not this. Units refunded before
+    the import were never on the sale order, so they are never taken for dispatched ones.
+    """
+    refunds = order.get("refunds")
+    if not refunds:
+        return {}
+    sold: dict[str, int] = {}
+    by_line: dict[str, str] = {}
+    for li in _positive_lines(order):
+        target = stokly_sku(str(li.get("sku") or ""))
+        if target is None:
+            continue
+        by_line[str(li.get("id"))] = target
+        sold[target] = sold.get(target, 0) + int(li["quantity"])
+    unshipped: dict[str, int] = {}
+    for refund in refunds:
+        for item in refund.get("refund_line_items") or []:
+            kind = item.get("type") or ("Returned" if item.get("restock_type") == "return" else "")
+            target = by_line.get(str(item.get("line_item_id")))
+            if target is not None and kind != "Returned":
+                unshipped[target] = unshipped.get(target, 0) + int(item.get("quantity") or 0)
+    dispatched: dict[str, int] = {}
+    for sku, _, units in stokly_lines:
+        dispatched[sku] = dispatched.get(sku, 0) + units
+    out: dict[str, int] = {}
+    for sku, units in dispatched.items():
+        beyond = units - (sold.get(sku, 0) - unshipped.get(sku, 0))
+        if sku in sold and (extra := min(beyond, unshipped.get(sku, 0))) > 0:
+            out[sku] = extra
     return out
 
 
