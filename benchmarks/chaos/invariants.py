@@ -333,6 +333,17 @@ def _cause(snapshot: Snapshot, record: ExceptionRecord, orders: dict[str, dict])
         order = orders.get(str(shipment.get("sourceReferenceId") or "")) or {}
         if shipment.get("status") != "cancelled" and order.get("cancelled_at"):
             return Cause(True, "cancelled in SHOPLINE after Stokly shipped it")
+        payload = record.payload if isinstance(record.payload, dict) else {}
+        named = payload.get("refunded")
+        if isinstance(named, dict) and named and shipment.get("status") != "cancelled":
+            refunded = _refunded_units(snapshot, order, _refund_lines(order))
+            if all(refunded[str(sku).casefold()] for sku in named):
+                return Cause(
+                    True,
+                    "refunded in SHOPLINE as not shipped while Stokly shipped it (named)",
+                    tuple(sorted(named)),
+                )
+            return Cause(False, "names shipped units SHOPLINE did not refund")
         return Cause(False, "a shipment change with no cancelled order to explain it")
     if code == "payout_variance" and record.entity_kind == "ledger_batch":
         return _money_held(snapshot, record, orders)

@@ -9,8 +9,6 @@ makes sure the campaign really did what it claims, so a green run is not a quiet
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import pytest
 
 from benchmarks.chaos.invariants import Invariant, Snapshot
@@ -29,14 +27,6 @@ INVARIANTS = (
     "inbox",
     "exceptions",
 )
-KNOWN_DEFECT = (
-    "known defect of the syncs (not of the campaign): units SHOPLINE refunded as not shipped, "
-    "dispatched by Stokly before the orders sync saw the refund, are shipped without a word — "
-    "the orders sync takes units already dispatched for a return (sync/orders/changes.py "
-    "`_refunded`, via `refunded_still_to_ship`), and the fulfilment sync takes a shipment "
-    "SHOPLINE has nothing left to fulfil of for one fulfilled there already (sync/fulfilment/"
-    "sync.py, `request.empty`) and resolves it. Both must raise order_changed naming the units."
-)
 
 
 @pytest.fixture(scope="module")
@@ -48,38 +38,11 @@ def invariant(campaign: tuple[CampaignResult, Snapshot], key: str) -> Invariant:
     return next(inv for inv in campaign[0].invariants if inv.key == key)
 
 
-def refunded_then_shipped(snapshot: Snapshot) -> set[str]:
-    """How problems name the orders Stokly dispatched at or after a refund of units SHOPLINE
-    had not shipped (``<name> (<id>)`` and ``of <name> (``)."""
-    shipped: dict[str, list[datetime]] = {}
-    for shipment in snapshot.stokly_shipments:
-        at = datetime.fromisoformat(str(shipment["dispatchedAt"]).replace("Z", "+00:00"))
-        shipped.setdefault(str(shipment.get("sourceReferenceId")), []).append(at)
-    out: set[str] = set()
-    for order in snapshot.campaign_orders():
-        refunds = [
-            datetime.fromisoformat(r["created_at"])
-            for r in order.get("_refunds") or []
-            if any(li.get("type") != "Returned" for li in r.get("refund_line_items") or [])
-        ]
-        dispatches = shipped.get(str(order["id"]), [])
-        # SHOPLINE stamps whole seconds: a dispatch in the refund's second may follow it.
-        if refunds and any(at >= min(refunds) for at in dispatches):
-            out.update({f"{order['name']} ({order['id']})", f"of {order['name']} ("})
-    return out
-
-
 @pytest.mark.parametrize("key", INVARIANTS)
 def test_invariant_holds_after_the_campaign(
     campaign: tuple[CampaignResult, Snapshot], key: str
 ) -> None:
     found = invariant(campaign, key)
-    if not found.passed and key in ("refunds_not_shipped", "shipments"):
-        known = refunded_then_shipped(campaign[1])
-        if found.failures == len(found.problems) and all(
-            any(name in p for name in known) for p in found.problems
-        ):
-            pytest.xfail(f"{KNOWN_DEFECT}\n" + "\n".join(found.problems))
     assert found.passed, f"{found.title}:\n" + "\n".join(found.problems)
 
 

@@ -31,7 +31,6 @@ from collections import Counter
 from typing import Any
 
 import httpx
-import pytest
 from fastapi.testclient import TestClient
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
@@ -340,13 +339,6 @@ def test_refunded_units_never_ship_silently(
     _check(shared_world, day)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the syncs let it pass: the orders sync takes refunded units Stokly already "
-    "dispatched for a return (sync/orders/changes.py `_refunded` via `refunded_still_to_ship`), "
-    "and the fulfilment sync takes the shipment for one fulfilled in SHOPLINE already "
-    "(sync/fulfilment/sync.py, `request.empty`)",
-)
 def test_units_refunded_then_dispatched_before_the_sync_saw_the_refund_are_named(
     shared_world: World,
 ) -> None:

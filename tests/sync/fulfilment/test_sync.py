@@ -523,3 +523,28 @@ def test_a_dry_run_writes_nothing_and_lists_what_it_would_write(
     assert ("would write", len(report.would_write)) in [
         (r["metric"], r["value"]) for r in report.summary_rows()
     ]
+
+
+# -- a refund that landed while the parcel was packed -------------------------------------------
+
+
+def test_a_shipment_shopline_refunded_as_not_shipped_is_an_exception_not_already_fulfilled(
+    world: World, shop: Shop, warehouse: Warehouse
+) -> None:
+    order = imported(world, ("CRAG-SOCKS-75-M", 2))
+    line = order["line_items"][0]["id"]
+    refund = {"lines": [{"line_item_id": line, "quantity": 2, "type": "Unshipped"}]}
+    response = world.shop.post(f"/_sandbox/orders/{order['id']}/refund", json=refund)
+    assert response.status_code == 200, response.text
+    shipment = warehouse.dispatch(order["id"], tracking=("RM123456785GB",))
+
+    report = fulfil(world)
+
+    assert report.already_fulfilled == 0 and shop.fulfillments(order["id"]) == []
+    [record] = [
+        r
+        for r in world.store.exceptions.list(client=CLIENT, code="order_changed")
+        if r.entity_id == shipment["shipmentId"]
+    ]
+    assert "SHOPLINE refunded CRAG-SOCKS-75-M x2 as not shipped" in record.message
+    assert record.payload["refunded"] == {"CRAG-SOCKS-75-M": 2}

@@ -62,7 +62,11 @@ from stokline.store.exceptions import ACTIVE, REASONS, ExceptionRecord
 from stokline.store.heartbeat import Heartbeat
 from stokline.store.records import Link
 from stokline.sync.fulfilment.report import FulfilmentReport
-from stokline.sync.fulfilment.translate import find_fulfilment, translate_shipment
+from stokline.sync.fulfilment.translate import (
+    find_fulfilment,
+    refunded_in_shipment,
+    translate_shipment,
+)
 from stokline.sync.fulfilment.writes import (
     LINK,
     Entry,
@@ -540,6 +544,22 @@ class _Run(FulfilmentWrites):
         except Untranslatable as exc:
             self._raise(e, order, exc.code, exc.message)
             self._pending(e, order, exc.message)
+            return
+        if (
+            request.empty
+            and (refunded := refunded_in_shipment(self.mapping, e.shipment, order)) != {}
+        ):
+            units = ", ".join(f"{sku} x{n}" for sku, n in sorted((refunded or {}).items()))
+            what = f"refunded {units} as not shipped" if units else "was refunded"
+            self._raise(
+                e,
+                order,
+                "order_changed",
+                f"Stokly shipped {order.get('name')} (shipment {e.id}) but SHOPLINE {what} and"
+                " has nothing of it left to fulfil: the buyer has both the goods and the refund;"
+                " stop the parcel or arrange its return (or charge the buyer), then resolve",
+                {"refunded": refunded} if refunded else None,
+            )
             return
         if request.empty:
             self.report.already_fulfilled += 1

@@ -229,6 +229,34 @@ def _lines_by_stokly_sku(
     return out
 
 
+def refunded_in_shipment(
+    mapping: ClientMapping, shipment: Mapping[str, Any], order: Mapping[str, Any]
+) -> dict[str, int] | None:
+    """Units per Stokly SKU of ``shipment`` that SHOPLINE refunded as not shipped, for a shipment
+    SHOPLINE has nothing left to fulfil of (a refund that landed while the parcel was packed).
+
+    With the refunds on the order ([I]), the units refunded as not shipped (not typed
+    ``Returned``) of the shipped SKUs, at most what the shipment carried; ``{}`` when none, so
+    SHOPLINE fulfilled them elsewhere. Without them, None when the order was refunded at all
+    (SHOPLINE cannot tell more), else ``{}``.
+    """
+    shipped = shipped_quantities(shipment)
+    refunds = order.get("refunds")
+    if not refunds:
+        refunded = order.get("financial_status") in ("partially_refunded", "refunded")
+        return None if refunded else {}
+    by_sku = _lines_by_stokly_sku(mapping, order, list(shipped))
+    line_sku = {str(li["id"]): sku for sku, lines in by_sku.items() for li in lines}
+    out: dict[str, int] = {}
+    for refund in refunds:
+        for item in refund.get("refund_line_items") or []:
+            kind = item.get("type") or ("Returned" if item.get("restock_type") == "return" else "")
+            sku = line_sku.get(str(item.get("line_item_id")))
+            if sku is not None and kind != "Returned":
+                out[sku] = min(out.get(sku, 0) + int(item.get("quantity") or 0), shipped[sku])
+    return {sku: n for sku, n in out.items() if n > 0}
+
+
 def translate_shipment(
     mapping: ClientMapping, shipment: Mapping[str, Any], order: Mapping[str, Any]
 ) -> FulfilmentRequest:
