@@ -44,13 +44,17 @@ def test_the_ring_wraps_and_a_cursor_on_a_removed_item_still_finds_its_place() -
     assert chosen[0] == "41"
 
 
-def test_the_schedules_interval_shortens_the_round_by_at_most_half() -> None:
+def test_the_schedules_interval_shortens_the_round() -> None:
     five = DriftRotation(cursor("0", T0), HOUR, T0 + timedelta(minutes=5), timedelta(minutes=5))
     assert five.round == timedelta(minutes=55) and five.share(110) == 10
-    daily = DriftRotation(cursor("0", T0), HOUR, T0 + timedelta(minutes=5), timedelta(days=1))
-    assert daily.round == HOUR / 2 and daily.share(60) == 10
     done = DriftRotation(cursor("0", T0), HOUR, T0 + timedelta(minutes=55), timedelta(minutes=5))
     assert done.share(1000) == 1000
+    # Passes 45 minutes apart: an item read now must be read by the next one, 45 minutes on
+    # (the one after comes too late), so a round takes 15 minutes and each pass reads them all.
+    sparse = DriftRotation(cursor("0", T0), HOUR, T0 + timedelta(minutes=45), timedelta(minutes=45))
+    assert sparse.round == timedelta(minutes=15) and sparse.share(100) == 100
+    daily = DriftRotation(cursor("0", T0), HOUR, T0 + timedelta(minutes=5), timedelta(days=1))
+    assert daily.share(60) == 60  # a schedule sparser than drift_every: every pass reads all
 
 
 def test_an_empty_catalogue_reads_nothing_and_keeps_its_place() -> None:

@@ -11,10 +11,10 @@ the passes (scheduled, triggered by events, run by hand):
 - the state store keeps one cursor per client: the last item the previous slice read, and when
   that pass started;
 - the ring is to be read round once per ``round = drift_every − lead``, where ``lead`` is the
-  longest a pass may wait for the next (the stock schedule's ``every``; at most half of
-  ``drift_every``; 0 for other schedules): a pass started ``elapsed`` after the last reads the
-  next ``ceil(n × elapsed / round)`` items of the ring from there (all ``n`` once ``elapsed``
-  reaches ``round``);
+  longest a pass may wait for the next (the stock schedule's ``every``; 0 for other schedules):
+  a pass started ``elapsed`` after the last reads the next ``ceil(n × elapsed / round)`` items
+  of the ring from there (all ``n`` once ``elapsed`` reaches ``round``, and every time when the
+  schedule's interval is ``drift_every`` or more);
 - without a cursor (the first pass, a store that lost it, a clock that went backwards) it reads
   every item.
 
@@ -25,9 +25,9 @@ between only read their share sooner), else by the first pass after a longer pau
 what is due. The cursor names an item, not a position, so items added or removed in between
 shift nothing; a new item is read on its first pass anyway, as never pushed.
 
-The cursor is stored only when a pass that checks drift has finished (`DriftRotation.cursor`,
-then ``store.cursors``): a pass that failed on the way, a dry run, or one that does not correct
-drift leaves the slice to be read again.
+The cursor (the second value of `DriftRotation.slice`) is stored in ``store.cursors`` only when
+a pass that checks drift has finished: a pass that failed on the way, a dry run, or one that
+does not correct drift leaves the slice to be read again.
 """
 
 from __future__ import annotations
@@ -66,8 +66,9 @@ class DriftRotation:
 
     @property
     def round(self) -> timedelta:
-        """How long one turn of the ring takes: ``every`` less the lead, at least half of it."""
-        return self.every - min(max(self.lead, timedelta(0)), self.every / 2)
+        """How long one turn of the ring takes: ``every`` less the lead (not positive: each pass
+        reads the whole ring)."""
+        return self.every - max(self.lead, timedelta(0))
 
     def _last(self) -> tuple[str | None, datetime | None]:
         """The last item read and when, from the stored cursor; (None, None) if unusable."""
@@ -87,7 +88,7 @@ class DriftRotation:
         if at is None:
             return n
         elapsed = self.now - at
-        if elapsed < timedelta(0) or elapsed >= self.round:
+        if self.round <= timedelta(0) or elapsed < timedelta(0) or elapsed >= self.round:
             return n
         return min(n, math.ceil(n * (elapsed / self.round)))
 
