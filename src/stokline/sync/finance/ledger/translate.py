@@ -877,6 +877,12 @@ def _why(movements: list[_Movement]) -> tuple[str, str]:
     )
 
 
+def _natural(name: str | None, order_id: str) -> tuple[int, str, str]:
+    """A sort key putting #999 before #1000."""
+    text = name or ""
+    return (len(text), text, order_id)
+
+
 def build_journals(
     mapping: ClientMapping,
     orders: Iterable[OrderMoney],
@@ -951,8 +957,10 @@ def build_journals(
                 sales=sum(1 for m in kept if m.kind == "sale"),
                 refunds=sum(1 for m in kept if m.kind == "refund"),
                 notes=tuple(dict.fromkeys(notes)),
-                set_aside=tuple(aside),
-                unimported=tuple(held),
+                # In the orders' own order (by name, then id), whatever order they were read in:
+                # the approval text, artifacts and exceptions read the same run after run.
+                set_aside=tuple(sorted(aside, key=lambda a: _natural(a.label, a.order_id))),
+                unimported=tuple(sorted(held, key=lambda u: _natural(u.name, u.order_id))),
             )
         )
     return drafts
