@@ -180,3 +180,47 @@ def test_clients_sharing_a_pacer_keep_the_aggregate_rate(clock: FakeClock) -> No
 
     clock.run(push_all())
     assert (bucket.ok, bucket.rejected) == (900, 0)
+
+
+def test_a_rolling_limit_spends_a_whole_window_at_once_then_keeps_to_it(clock: FakeClock) -> None:
+    # Stokly's 120 a minute: the 90 requests of a full stock read go at once, and no 60-second
+    # window ever holds more than 120 (a leaky bucket with that burst would allow 240).
+    pacer = LeakyBucketPacer(RateLimit(per_second=2.0, burst=120, rolling=True), clock)
+    sent: list[float] = []
+
+    async def take(n: int) -> None:
+        for _ in range(n):
+            await pacer.acquire()
+            sent.append(clock.elapsed)
+
+    clock.run(take(300))
+    assert sent[:120] == [0.0] * 120
+    assert sent[120] == 60.0
+    assert max(sum(1 for t in sent if start <= t < start + 60) for start in sent) == 120
+    bucket = LeakyBucketPacer(RateLimit(per_second=2.0, burst=120), clock)
+    before = clock.elapsed
+    bursty: list[float] = []
+
+    async def take_bucket(n: int) -> None:
+        for _ in range(n):
+            await bucket.acquire()
+            bursty.append(clock.elapsed - before)
+
+    clock.run(take_bucket(300))
+    assert sum(1 for t in bursty if t < 60) > 200  # why the rolling window exists
+
+
+def test_a_rolling_limit_keeps_its_headroom_and_obeys_a_pause(clock: FakeClock) -> None:
+    pacer = LeakyBucketPacer(RateLimit(per_second=2.0, burst=120, headroom=3, rolling=True), clock)
+    sent: list[float] = []
+
+    async def take(n: int) -> None:
+        for _ in range(n):
+            await pacer.acquire()
+            sent.append(clock.elapsed)
+
+    clock.run(take(118))
+    assert sent.count(0.0) == 117 and sent[117] == 60.0
+    pacer.pause_for(90)
+    clock.run(take(1))
+    assert sent[-1] == 150.0

@@ -39,6 +39,7 @@ import random
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -145,7 +146,12 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class RateLimit:
-    """An API's leaky bucket: it drains ``per_second`` requests per second and holds ``burst``.
+    """An API's limit: ``per_second`` requests a second on average, ``burst`` at once.
+
+    As a leaky bucket (the default) the API drains ``per_second`` requests per second and holds
+    ``burst``. With ``rolling`` it counts requests in a window of ``burst ÷ per_second`` seconds
+    instead (120 a minute: ``RateLimit(2.0, 120, rolling=True)``): a whole window's requests may
+    go at once, and no window ever holds more than ``burst``.
 
     ``headroom`` slots of the burst are left unused by the client, to absorb network jitter (two
     requests sent 250 ms apart can arrive 50 ms apart) and requests made by other processes.
@@ -154,6 +160,7 @@ class RateLimit:
     per_second: float
     burst: int
     headroom: int = 0
+    rolling: bool = False
 
     def __post_init__(self) -> None:
         if self.per_second <= 0:
@@ -164,6 +171,10 @@ class RateLimit:
 
 class LeakyBucketPacer:
     """Client-side leaky bucket (GCRA): grants send slots no faster than the API drains them.
+
+    For a ``rolling`` limit it grants a slot when fewer than ``burst − headroom`` slots were
+    granted in the window before it: a slot may be reserved ahead, so the window is kept as the
+    times of the last ``burst − headroom`` slots, the oldest of which says when the next may go.
 
     The slot is reserved synchronously (no ``await`` between reading and updating the state) and
     under a thread lock, so one pacer can be shared by every client of the same API credentials
@@ -180,12 +191,21 @@ class LeakyBucketPacer:
         self._tat = -math.inf  # theoretical arrival time of the next request
         self._paused_until = -math.inf
         self._lock = threading.Lock()
+        self._window = limit.burst / limit.per_second
+        self._recent: deque[float] | None = (
+            deque(maxlen=limit.burst - limit.headroom) if limit.rolling else None
+        )
 
     def _reserve(self) -> float:
         """Book the next slot; return how long to wait for it."""
         with self._lock:
             now = self._clock.monotonic()
             start = max(now, self._paused_until)
+            if self._recent is not None:
+                if len(self._recent) == self._recent.maxlen:
+                    start = max(start, self._recent[0] + self._window)
+                self._recent.append(start)
+                return start - now
             tat = max(self._tat, start)
             send_at = max(start, tat - self._tolerance)
             self._tat = tat + self._interval

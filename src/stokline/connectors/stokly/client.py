@@ -61,8 +61,11 @@ __all__ = ["STOKLY_RATE_LIMIT", "StoklyClient"]
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
-STOKLY_RATE_LIMIT = RateLimit(per_second=2.0, burst=10)
-"""120 requests a minute, as Stokly's own integrations self-throttle, with a small burst."""
+STOKLY_RATE_LIMIT = RateLimit(per_second=2.0, burst=120, headroom=10, rolling=True)
+"""120 requests a minute, as Stokly's own integrations self-throttle, counted over any minute: a
+minute's requests may go at once (the reads of a full stock pass do), never more in any minute.
+Ten are left for other callers of the account, well above the 3 at which the client pauses
+(``low_quota``)."""
 
 MAX_PAGE_SIZE = 1000
 MAX_ADJUSTMENT_LINES = 500
