@@ -26,8 +26,10 @@ worker and the receiver killed with SIGKILL mid-batch and restarted. Then faults
 settle, and these must hold: every paid order exactly once in Stokly, nothing refunded shipped
 without an exception naming it, every sale order's total and payments to the penny, every
 shipment exactly once in SHOPLINE, SHOPLINE stock equal to the sellable stock computed from
-Stokly, each finance batch posted once and balanced, no webhook event lost, every open exception
-accounted for.
+Stokly, no Stokly item shown beyond its sellable stock however many SHOPLINE variants sell it (an
+override beside the item's own SKU, SKUs differing in case, one SKU on two products: the campaign
+makes each), each finance batch posted once and balanced, no webhook event lost, every open
+exception accounted for.
 
   python -m benchmarks.chaos              the full campaign against the whole stack (make chaos)
   python -m benchmarks.chaos --reduced    the in-process campaign of make test, in about 30 s

@@ -28,6 +28,13 @@ sync that says "imported" without importing, or imports twice, fails them:
 - **stock**: every SHOPLINE level equals the sellable stock computed from Stokly
   (`stokline.sync.stock.reconcile.reconcile_stock`: on hand − quarantined − allocated − buffer − paid orders not
   yet imported);
+- **one Stokly item, one sellable figure**: for every Stokly item and synced SHOPLINE location,
+  the SHOPLINE levels of all the variants that resolve to the item (through the mapping's
+  overrides and match rule: an override beside the item's own SKU, SKUs differing in case, one
+  SKU on two products) add up to no more than Stokly's sellable figure, worked out here from the
+  sandboxes' records (on hand − quarantined − allocated − buffer − shippable units of paid
+  orders not yet imported, never below 0), not through stokline's stock code; and each item
+  several variants sell has exactly one open ``sku_collision`` exception naming all of them;
 - **ledger**: each batch is one Stokly journal (one per reference), balanced to the penny, and
   recorded as posted in the store; nothing is stuck half-posted; a dry run finds nothing left
   to post, so the journals cover all of SHOPLINE's money;
@@ -45,7 +52,9 @@ Each check returns an `Invariant` with counts and, when it fails, the first prob
 
 from __future__ import annotations
 
+import fnmatch
 import json
+import math
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
@@ -54,12 +63,25 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from stokline.config.skus import sku_key
 from stokline.mapping.money import allocate, minor_unit
+from stokline.sandbox.stokly.domain import OPEN_STAGES
 from stokline.store import ExceptionRecord
 from stokline.store.records import LedgerBatch
+from stokline.sync.stock.read import UNIMPORTED_WINDOW
 from stokline.sync.stock.reconcile import StockReconciliation
+from stokline.sync.stock.sync import SHARED
 
-__all__ = ["Cause", "InboxRow", "Invariant", "Snapshot", "check", "explain_exceptions"]
+__all__ = [
+    "Cause",
+    "InboxRow",
+    "Invariant",
+    "LocationRule",
+    "Snapshot",
+    "StockRules",
+    "check",
+    "explain_exceptions",
+]
 
 MAX_PROBLEMS = 12
 """Problems listed per invariant (the counts cover all of them)."""
@@ -75,6 +97,28 @@ class InboxRow:
     topic: str
     status: str
     order_id: str | None
+
+
+@dataclass(frozen=True)
+class LocationRule:
+    """One SHOPLINE location of the mapping: the Stokly locations it sells from, its buffer."""
+
+    shopline_location: str
+    stokly_locations: tuple[str, ...]
+    buffer: int = 0
+    synced: bool = True
+    default: bool = False
+
+
+@dataclass(frozen=True)
+class StockRules:
+    """What of the mapping decides which Stokly item a SHOPLINE variant sells, and where."""
+
+    match: str
+    overrides: dict[str, str] = field(default_factory=dict)
+    """SHOPLINE SKU → Stokly SKU, as the mapping spells them."""
+    never_sync: tuple[str, ...] = ()
+    locations: tuple[LocationRule, ...] = ()
 
 
 @dataclass
@@ -107,6 +151,14 @@ class Snapshot:
     """SHOPLINE SKU → Stokly SKU of the mapping's overrides, both case-folded."""
     saleorders_created: dict[str, str] = field(default_factory=dict)
     """When Stokly created each sale order (its ``saleorder.created`` event), by sale order id."""
+    stock_rules: StockRules | None = None
+    shopline_products: list[dict[str, Any]] = field(default_factory=list)
+    shopline_levels: list[dict[str, Any]] = field(default_factory=list)
+    stokly_items: list[dict[str, Any]] = field(default_factory=list)
+    stokly_inventory: list[dict[str, Any]] = field(default_factory=list)
+    """Stokly's stock rows (item, location, bin: onHand, quarantined)."""
+    stokly_locations: list[dict[str, Any]] = field(default_factory=list)
+    taken_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     # -- derived views ---------------------------------------------------------------------------
 
@@ -347,7 +399,30 @@ def _cause(snapshot: Snapshot, record: ExceptionRecord, orders: dict[str, dict])
         return Cause(False, "a shipment change with no cancelled order to explain it")
     if code == "payout_variance" and record.entity_kind == "ledger_batch":
         return _money_held(snapshot, record, orders)
+    if code == "sku_collision" and record.entity_kind == SHARED:
+        return _shared_item(snapshot, record)
     return Cause(False, f"no known cause for {code}")
+
+
+def _shared_item(snapshot: Snapshot, record: ExceptionRecord) -> Cause:
+    """A ``sku_collision`` of a Stokly item: several SHOPLINE variants really resolve to it."""
+    if snapshot.stock_rules is None:
+        return Cause(False, "the mapping's SKU rules were not read to verify it")
+    view = _StockView(snapshot, snapshot.stock_rules)
+    wanted = record.entity_id.casefold()
+    variants = [
+        v
+        for sku, found in view.by_item(on_sale_only=False).items()
+        if sku.casefold() == wanted
+        for v in found
+    ]
+    if len(variants) > 1:
+        return Cause(
+            True,
+            "one Stokly item sold by several SHOPLINE variants (one shows its stock)",
+            (record.entity_id,),
+        )
+    return Cause(False, f"names a Stokly item {len(variants)} SHOPLINE variant(s) sell")
 
 
 def _order_changed(snapshot: Snapshot, record: ExceptionRecord, order: dict[str, Any]) -> Cause:
@@ -847,6 +922,266 @@ def check_stock(snapshot: Snapshot) -> Invariant:
     return inv
 
 
+# -- one Stokly item, one sellable figure -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Variant:
+    variant_id: str
+    inventory_item_id: str
+    sku: str
+    on_sale: bool
+    """Its product is active: the storefront sells it."""
+
+
+class _StockView:
+    """Which Stokly item each SHOPLINE variant sells, and what Stokly can sell of each item at
+    each SHOPLINE location, worked out from the systems' records and the mapping alone — not
+    through stokline's stock code, whose output is what is being checked.
+
+    An item is sellable when it is not deleted, holds stock (not a variable parent) and is still
+    sold (``isSold`` not false). A SHOPLINE SKU names an item through an override, else by the
+    match rule; SKUs the mapping never syncs name none, nor do Stokly SKUs that collide with each
+    other under the match rule. Sellable at a SHOPLINE location = Σ over its Stokly locations of
+    (onHand − quarantined − allocated to open sale orders) − allocations without a location −
+    buffer − units of paid SHOPLINE orders not yet imported (shippable: sold less refunded), never
+    below 0, whole units (DESIGN.md, "Stock arithmetic").
+    """
+
+    def __init__(self, snapshot: Snapshot, rules: StockRules) -> None:
+        self.snapshot = snapshot
+        self.rules = rules
+        match = rules.match
+        sellable_items = [
+            item
+            for item in snapshot.stokly_items
+            if item.get("sku")
+            and item.get("status") != 1
+            and item.get("format") != 2
+            and item.get("isSold") is not False
+        ]
+        index: dict[str, dict[str, Any]] = {}
+        clashing: set[str] = set()
+        for item in sellable_items:
+            key = sku_key(str(item["sku"]), match)
+            if key in index and index[key]["sku"] != item["sku"]:
+                clashing.add(key)
+            index.setdefault(key, item)
+        self.items = {k: v for k, v in index.items() if k not in clashing}
+        self.overrides = {sku_key(a, match): b for a, b in rules.overrides.items()}
+        self.never = [p.casefold() for p in rules.never_sync]
+        self.variants: list[tuple[_Variant, str]] = []
+        """(variant, Stokly SKU) of every variant that names a sellable item."""
+        self.unmatched = 0
+        for product in snapshot.shopline_products:
+            for v in product.get("variants") or []:
+                sku = str(v.get("sku") or "")
+                if not sku.strip() or not v.get("inventory_item_id"):
+                    continue
+                variant = _Variant(
+                    str(v["id"]),
+                    str(v["inventory_item_id"]),
+                    sku,
+                    product.get("status", "active") == "active",
+                )
+                target = self.stokly_sku(sku)
+                if target is None:
+                    self.unmatched += 1
+                else:
+                    self.variants.append((variant, target))
+
+    def stokly_sku(self, shopline_sku: str) -> str | None:
+        folded = shopline_sku.strip().casefold()
+        if any(fnmatch.fnmatchcase(folded, p) for p in self.never):
+            return None
+        key = sku_key(shopline_sku, self.rules.match)
+        if key in self.overrides:
+            key = sku_key(self.overrides[key], self.rules.match)
+        item = self.items.get(key)
+        return str(item["sku"]) if item is not None else None
+
+    def by_item(self, *, on_sale_only: bool = True) -> dict[str, list[_Variant]]:
+        out: dict[str, list[_Variant]] = defaultdict(list)
+        for variant, stokly_sku in self.variants:
+            if variant.on_sale or not on_sale_only:
+                out[stokly_sku].append(variant)
+        return out
+
+    def sellable(self) -> dict[str, dict[str, int]]:
+        """Stokly SKU → SHOPLINE location → whole units Stokly can sell there, for every synced
+        location whose Stokly locations all exist."""
+        snapshot, rules = self.snapshot, self.rules
+        location_ids = {
+            str(loc.get("name") or "").strip().casefold(): str(loc.get("locationId"))
+            for loc in snapshot.stokly_locations
+        }
+        stock: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+        for row in snapshot.stokly_inventory:
+            key = (str(row.get("itemId")), str(row.get("locationId")))
+            stock[key] += Decimal(str(row.get("onHand") or 0)) - Decimal(
+                str(row.get("quarantined") or 0)
+            )
+        allocated: dict[tuple[str, str | None], Decimal] = defaultdict(Decimal)
+        for sale in snapshot.stokly_saleorders:
+            if sale.get("stage") not in OPEN_STAGES:
+                continue
+            for line in sale.get("items") or []:
+                left = int(line.get("quantity") or 0) - int(line.get("quantityCollected") or 0)
+                if left > 0 and line.get("status") != "cancelled":
+                    where = sale.get("locationId")
+                    allocated[(str(line.get("referenceId")), where and str(where))] += left
+        pending = self._unimported()
+        out: dict[str, dict[str, int]] = defaultdict(dict)
+        for item in self.items.values():
+            item_id, sku = str(item["itemId"]), str(item["sku"])
+            for rule in rules.locations:
+                if not rule.synced:
+                    continue
+                ids = [location_ids.get(n.strip().casefold()) for n in rule.stokly_locations]
+                if not all(ids):
+                    continue
+                total = sum(
+                    (stock[(item_id, i)] - allocated[(item_id, i)] for i in ids if i), Decimal(0)
+                )
+                total -= allocated[(item_id, None)]
+                total -= rule.buffer + pending[(sku, rule.shopline_location)]
+                out[sku][rule.shopline_location] = max(0, math.floor(total))
+        return out
+
+    def _unimported(self) -> Counter[tuple[str, str]]:
+        """Units of paid open SHOPLINE orders no sale order is linked to yet, by (Stokly SKU,
+        SHOPLINE location): the line's location, the order's, else the mapping's default."""
+        snapshot = self.snapshot
+        statuses = set(snapshot.import_when)
+        if "paid" in statuses:
+            statuses.add("partially_refunded")
+        since = snapshot.taken_at - UNIMPORTED_WINDOW
+        default = next((r for r in self.rules.locations if r.default), None)
+        known = {r.shopline_location: r for r in self.rules.locations}
+        out: Counter[tuple[str, str]] = Counter()
+        for order in snapshot.shopline_orders:
+            created = _at(order.get("created_at"))
+            if (
+                order.get("status") != "open"
+                or order.get("cancelled_at")
+                or order.get("financial_status") not in statuses
+                or str(order["id"]) in snapshot.order_links
+                or (created is not None and created < since)
+            ):
+                continue
+            refunded: Counter[str] = Counter()
+            for r in _refund_lines(order):
+                refunded[r.line_id] += r.quantity
+            for li in order.get("line_items") or []:
+                left = int(li.get("quantity") or 0) - refunded[str(li.get("id"))]
+                if li.get("fulfillable_quantity") is not None:
+                    left = min(left, int(li["fulfillable_quantity"]))
+                sku = self.stokly_sku(str(li.get("sku") or ""))
+                if left <= 0 or sku is None:
+                    continue
+                where = li.get("location_id") or order.get("location_id")
+                rule = known.get(str(where)) if where else None
+                rule = rule or default
+                if rule is not None:
+                    out[(sku, rule.shopline_location)] += left
+        return out
+
+
+def _names_all(record: ExceptionRecord, variants: Iterable[_Variant]) -> list[_Variant]:
+    """The variants an exception does not name (by id, in its payload or its message)."""
+    payload = record.payload if isinstance(record.payload, dict) else {}
+    named = {str(v.get("id")) for v in payload.get("variants") or [] if isinstance(v, dict)}
+    return [v for v in variants if v.variant_id not in named and v.variant_id not in record.message]
+
+
+def check_stock_items(snapshot: Snapshot) -> Invariant:
+    """No Stokly item shown beyond its sellable figure, its variants' levels summed."""
+    inv = Invariant(
+        "stock_items", "no Stokly item shown beyond its sellable stock (collided variants summed)"
+    )
+    rules = snapshot.stock_rules
+    if rules is None:
+        inv.fail("the mapping's SKU and location rules were not read")
+        return inv
+    view = _StockView(snapshot, rules)
+    sellable = view.sellable()
+    levels: dict[tuple[str, str], int] = {
+        (str(lv.get("inventory_item_id")), str(lv.get("location_id"))): int(
+            lv.get("available") or 0
+        )
+        for lv in snapshot.shopline_levels
+    }
+    counts: Counter[str] = Counter()
+    counts["variants_unmatched"] = view.unmatched
+    shared = defaultdict(list)
+    for record in snapshot.exceptions:
+        if record.code == "sku_collision" and record.entity_kind == SHARED:
+            shared[record.entity_id.casefold()].append(record)
+    for stokly_sku, variants in sorted(view.by_item().items()):
+        collided = len(variants) > 1
+        counts["items_checked"] += 1
+        counts["variants_checked"] += len(variants)
+        if collided:
+            counts["collided_items"] += 1
+            counts["collided_variants"] += len(variants)
+        for location, can in sorted(sellable.get(stokly_sku, {}).items()):
+            shown = {v: max(levels.get((v.inventory_item_id, location), 0), 0) for v in variants}
+            total = sum(shown.values())
+            counts["levels_checked"] += 1
+            if collided:
+                counts["collided_levels_checked"] += 1
+                if sum(1 for n in shown.values() if n > 0) > 1:
+                    counts["collided_levels_on_several_variants"] += 1
+            if total > can:
+                counts["violations"] += 1
+                counts["units_beyond_sellable"] += total - can
+                on = ", ".join(f"{v.sku} ({v.variant_id}) {n}" for v, n in shown.items())
+                inv.fail(
+                    f"Stokly item {stokly_sku} at {location}: SHOPLINE shows {total} on "
+                    f"{len(variants)} variant(s) ({on}), Stokly can sell {can}"
+                )
+            elif total < can:
+                counts["below_sellable"] += 1
+        if not collided:
+            continue
+        records = shared.get(stokly_sku.casefold(), [])
+        skus = ", ".join(f"{v.sku} ({v.variant_id})" for v in variants)
+        if len(records) != 1:
+            inv.fail(
+                f"Stokly item {stokly_sku} is sold by {len(variants)} SHOPLINE variants ({skus})"
+                f" and has {len(records)} open sku_collision exception(s), not one"
+            )
+            continue
+        missing = _names_all(records[0], variants)
+        if missing:
+            names = ", ".join(f"{v.sku} ({v.variant_id})" for v in missing)
+            inv.fail(
+                f"Stokly item {stokly_sku}: its sku_collision exception #{records[0].id} does not"
+                f" name {names}"
+            )
+        else:
+            counts["collisions_reported"] += 1
+    inv.counts = {
+        key: counts[key]
+        for key in (
+            "items_checked",
+            "levels_checked",
+            "collided_items",
+            "collided_variants",
+            "collided_levels_checked",
+            "collided_levels_on_several_variants",
+            "collisions_reported",
+            "violations",
+            "units_beyond_sellable",
+            "below_sellable",
+            "variants_unmatched",
+        )
+    }
+    if not counts["levels_checked"]:
+        inv.fail("no Stokly item's level was checked")
+    return inv
+
+
 def _money(value: Any) -> Decimal:
     return Decimal(str(value or 0)).quantize(CENT)
 
@@ -997,6 +1332,7 @@ def check(snapshot: Snapshot) -> list[Invariant]:
         check_money(snapshot),
         check_shipments(snapshot, causes),
         check_stock(snapshot),
+        check_stock_items(snapshot),
         check_ledger(snapshot),
         check_inbox(snapshot, causes),
         check_exceptions(snapshot, explained),

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import select
 
-from benchmarks.chaos.invariants import InboxRow, Snapshot
+from benchmarks.chaos.invariants import InboxRow, LocationRule, Snapshot, StockRules
 from stokline.config import Mapping
 from stokline.connectors import ShoplineClient, StoklyClient
 from stokline.store import Store
@@ -64,6 +64,25 @@ def known_skus(mapping: Mapping, stokly_items: Iterable[dict[str, Any]]) -> froz
         if o.stokly_sku.casefold() in active
     }
     return frozenset(active | overrides)
+
+
+def stock_rules(mapping: Mapping) -> StockRules:
+    """The mapping's SKU rules and locations, as the stock invariant applies them."""
+    return StockRules(
+        match=mapping.skus.match,
+        overrides={o.shopline_sku: o.stokly_sku for o in mapping.skus.overrides},
+        never_sync=tuple(mapping.skus.never_sync),
+        locations=tuple(
+            LocationRule(
+                shopline_location=str(loc.shopline_location),
+                stokly_locations=tuple(loc.stokly_locations),
+                buffer=loc.stock.buffer,
+                synced=loc.stock.sync,
+                default=bool(loc.default),
+            )
+            for loc in mapping.locations
+        ),
+    )
 
 
 def _inbox(store: Store, client: str) -> list[InboxRow]:
@@ -140,4 +159,10 @@ def take_snapshot(
             for e in stokly_docs.list("event")
             if e.get("type") == "saleorder.created" and (e.get("data") or {}).get("saleOrderId")
         },
+        stock_rules=stock_rules(mapping),
+        shopline_products=shopline_docs.list("product"),
+        shopline_levels=shopline_docs.list("inventory_level"),
+        stokly_items=stokly_docs.list("item"),
+        stokly_inventory=stokly_docs.list("inventory"),
+        stokly_locations=stokly_docs.list("location"),
     )
