@@ -4,6 +4,8 @@
    directory under ``.stokline/chaos/`` (this project's ``prefect.yaml`` and ``flows/``, the demo
    mapping pointed at free ports): a Prefect server, both sandboxes, the receiver subscribed to
    SHOPLINE's order webhooks, the deployments and a worker — nothing of a running demo is touched.
+   SHOPLINE then gets products whose variants resolve to Stokly items already sold
+   (`benchmarks.chaos.collisions`; the mapping has their override).
 2. **Chaos.** Both sandboxes switch to the ``hostile`` profile as it is (10 % 5xx, 5 % 429 in
    bursts, 2 % timeouts, dropped connections, every webhook up to three times and out of order).
    The storefront, the merchant and the warehouse act (`Traffic`). The deployments run on their
@@ -39,6 +41,7 @@ from typing import Any
 import httpx
 from sqlalchemy import func, select
 
+from benchmarks.chaos.collisions import OVERRIDES, add_collisions
 from benchmarks.chaos.invariants import Snapshot, check
 from benchmarks.chaos.observe import ReadOnlyDocs, read_through_stokline, take_snapshot
 from benchmarks.chaos.recovery import RecoveryProbe
@@ -176,7 +179,8 @@ class Prefect:
 
 def project_dir(target: Path) -> tuple[Path, dict[str, int]]:
     """A project directory for the stack: prefect.yaml, flows/, .env.demo, and the demo mapping
-    (under its own name, so prefect.yaml's deployments use it unchanged) on free ports."""
+    (under its own name, so prefect.yaml's deployments use it unchanged) on free ports, with
+    the override of `benchmarks.chaos.collisions`."""
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True)
@@ -190,6 +194,7 @@ def project_dir(target: Path) -> tuple[Path, dict[str, int]]:
         f"http://127.0.0.1:{ports['shopline']}",
         f"http://127.0.0.1:{ports['stokly']}",
         drift_every=DRIFT_EVERY,
+        overrides=OVERRIDES,
     )
     text = mapping.read_text(encoding="utf-8")
     mapping.write_text(re.sub(r"127\.0\.0\.1:8804\b", f"127.0.0.1:{ports['sink']}", text))
@@ -292,6 +297,14 @@ class FullCampaign:
     def up(self) -> None:
         started = time.monotonic()
         self.stack.up()
+        # SHOPLINE variants that resolve to one Stokly item, before any traffic (faults are off).
+        shop = self.mapping.connections.shopline
+        add_collisions(
+            self.stack.endpoints.shopline,
+            shop.access_token.resolve().get_secret_value(),
+            shop.api_version,
+            SKUS,
+        )
         self.baseline = [o["id"] for o in self.docs("shopline").list("order")]
         self.seconds["up"] = time.monotonic() - started
 

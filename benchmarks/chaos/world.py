@@ -20,7 +20,7 @@ import contextlib
 import re
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ import httpx
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
+from benchmarks.chaos.collisions import OVERRIDES, add_collisions
 from stokline.config import Mapping, load_mapping
 from stokline.connectors import RetryPolicy, ShoplineClient, StoklyClient
 from stokline.sandbox.common import ServerThread
@@ -81,10 +82,20 @@ def point_mapping(
     stokly_url: str,
     *,
     drift_every: str | None = None,
+    overrides: Sequence[tuple[str, str]] = (),
 ) -> Path:
     """Copy a mapping with its two sandbox base URLs replaced (everything else unchanged but,
-    when given, the stock sync's ``drift_every``)."""
+    when given, the stock sync's ``drift_every`` and SKU ``overrides`` added after its own)."""
     text = source.read_text(encoding="utf-8")
+    if overrides:
+        lines = "".join(
+            f"    - {{shopline_sku: {shop}, stokly_sku: {stok}}}\n" for shop, stok in overrides
+        )
+        text, found = re.subn(
+            r"(?m)^(  overrides:\n(?:    - .*\n)*)", lambda m: m.group(1) + lines, text
+        )
+        if found != 1:
+            raise ValueError(f"{source}: expected a skus.overrides list to add overrides to")
     if drift_every is not None:
         text, found = re.subn(
             r"(?m)^(syncs:\n  stock:\n)", rf"\g<1>    drift_every: {drift_every}\n", text
@@ -188,7 +199,10 @@ async def campaign_clients(
 
 class World:
     """Both sandboxes and the receiver on loopback, a state store, and the demo mapping pointed
-    at them. Credentials come from the environment (the demo's, `.env.demo`)."""
+    at them. Credentials come from the environment (the demo's, `.env.demo`).
+
+    Beside the demo seed, SHOPLINE sells some Stokly items on several variants (the mapping
+    gains the override of one): `benchmarks.chaos.collisions`."""
 
     def __init__(self, workdir: Path, *, skus: int, credentials: dict[str, str]) -> None:
         self.workdir = workdir
@@ -221,8 +235,16 @@ class World:
             self.shopline.url,
             self.stokly.url,
             drift_every=DRIFT_EVERY,
+            overrides=OVERRIDES,
         )
         self.mapping = load_mapping(self.mapping_path)
+        shop = self.mapping.connections.shopline
+        self.collided = add_collisions(
+            self.shopline.url,
+            shop.access_token.resolve().get_secret_value(),
+            shop.api_version,
+            skus,
+        )
         self.subscribe()
 
     # -- the sandboxes' documents (what the invariants read) ------------------------------------

@@ -24,6 +24,9 @@ def test_the_project_directory_runs_the_demo_on_free_ports(tmp_path: Path) -> No
     text = (root / "mappings" / "demo.yaml").read_text()
     assert f"127.0.0.1:{ports['sink']}/alerts" in text and ":8804" not in text
     assert len(set(ports.values())) == len(ports)
+    # The override of benchmarks.chaos.collisions, onto a SKU with a SHOPLINE variant of its own.
+    overrides = {(o.shopline_sku, o.stokly_sku) for o in mapping.skus.overrides}
+    assert ("TENT-2P-ORG", "ACME-TENT-2P-ORANGE") in overrides and len(overrides) == 3
 
 
 class FakePrefect:

@@ -23,6 +23,7 @@ INVARIANTS = (
     "money",
     "shipments",
     "stock",
+    "stock_items",
     "ledger",
     "inbox",
     "exceptions",
@@ -63,6 +64,9 @@ def test_the_campaign_broke_things(campaign: tuple[CampaignResult, Snapshot]) ->
     assert len(set(shapes) - {"plain"}) >= 6, shapes
     refunds = {k: v for k, v in done["follow_ups"].items() if k.startswith(("refund", "cancel"))}
     assert sum(v for k, v in refunds.items() if not k.endswith(("refused", "given_up"))) > 0
+    # SHOPLINE sells four Stokly items on two variants each (benchmarks.chaos.collisions).
+    items = invariant(campaign, "stock_items").counts
+    assert items["collided_items"] == items["collisions_reported"] == 4
     inbox = invariant(campaign, "inbox").counts
     assert inbox["duplicate_copies"] > 0
     assert inbox["reordered"] > 0
