@@ -37,6 +37,30 @@ def test_validate_says_an_override_collision_is_only_known_at_run_time(in_root, 
     assert "found at run time" in note and "sku_collision" in note
 
 
+def test_validate_says_whether_a_chosen_variant_exists_is_only_known_at_run_time(tmp_path, capsys):
+    chosen = tmp_path / "chosen.yaml"
+    entry = "  show_stock_on:\n    - {stokly_sku: ACME-TENT-2P-GREEN, shopline_sku: TENT-2P-GRN}\n"
+    chosen.write_text(
+        (ROOT / "mappings/demo.yaml")
+        .read_text()
+        .replace("  never_sync:", entry + "  never_sync:", 1)
+    )
+    assert main(["validate", str(chosen)]) == 0
+    notes = [line for line in capsys.readouterr().out.splitlines() if ": note: " in line]
+    assert len(notes) == 2
+    assert (
+        "(the one skus.show_stock_on names, else the one whose SKU is the Stokly SKU)" in notes[0]
+    )
+    assert notes[1].startswith(
+        f"{chosen}: note: skus.show_stock_on names 1 SHOPLINE variant(s) to show a Stokly item's"
+        " stock (ACME-TENT-2P-GREEN on TENT-2P-GRN)"
+    )
+    assert "found at run time" in notes[1] and "sku_collision" in notes[1]
+    assert main(["validate", "--format", "json", str(chosen)]) == 0
+    [file] = json.loads(capsys.readouterr().out)["files"]
+    assert file["notes"] == [n.split(": note: ", 1)[1] for n in notes]
+
+
 def test_validate_reports_problems_and_exits_1(tmp_path, capsys):
     broken = tmp_path / "broken.yaml"
     broken.write_text(

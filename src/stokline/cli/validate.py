@@ -74,8 +74,36 @@ def override_note(result: object) -> str | None:
         f"{len(mapping.skus.overrides)} override(s) point at Stokly SKUs ({shown}) that SHOPLINE"
         " may also sell as variants of their own; validate cannot read SHOPLINE's catalogue, so"
         " that is found at run time: the stock sync then shows the item's stock on one variant"
-        " only (the one whose SKU is the Stokly SKU) and raises sku_collision naming them all"
+        " only (the one skus.show_stock_on names, else the one whose SKU is the Stokly SKU) and"
+        " raises sku_collision naming them all"
     )
+
+
+def show_stock_on_note(result: object) -> str | None:
+    """What validate cannot know of ``skus.show_stock_on``: whether SHOPLINE has the variant an
+    entry names, among those sharing the item. Only the stock sync sees that; say so."""
+    mapping = getattr(result, "mapping", None)
+    if mapping is None or not mapping.skus.show_stock_on:
+        return None
+    entries = mapping.skus.show_stock_on
+    named = [
+        f"{c.stokly_sku} on "
+        + (c.shopline_sku if c.shopline_sku is not None else f"variant {c.shopline_variant_id}")
+        for c in entries
+    ]
+    shown = ", ".join(named[:5]) + (f" and {len(named) - 5} more" if len(named) > 5 else "")
+    return (
+        f"skus.show_stock_on names {len(entries)} SHOPLINE variant(s) to show a Stokly item's"
+        f" stock ({shown}); validate cannot read SHOPLINE's catalogue, so whether each is"
+        " among the variants sharing its Stokly item is found at run time: where it is not, the"
+        " stock sync shows the stock on the variant whose SKU is the Stokly SKU (else the lowest"
+        " id) and says so in the item's sku_collision exception"
+    )
+
+
+def notes(result: object) -> list[str]:
+    """Everything validate cannot know about a valid file, one line each."""
+    return [n for n in (override_note(result), show_stock_on_note(result)) if n]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -98,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
                     "valid": not r.problems,
                     "client": r.mapping.client.name if r.mapping else None,
                     "problems": [p.as_dict() for p in r.problems],
-                    "notes": [n for n in [override_note(r)] if n],
+                    "notes": notes(r),
                 }
                 for r in results
             ],
@@ -112,8 +140,7 @@ def run(args: argparse.Namespace) -> int:
             else:
                 assert r.mapping is not None
                 print(f"{r.file}: ok (client {r.mapping.client.name})")
-                note = override_note(r)
-                if note:
+                for note in notes(r):
                     print(f"{r.file}: note: {note}")
         if failed:
             count = sum(len(r.problems) for r in failed)

@@ -136,9 +136,19 @@ class SkuOverride(_Model):
     stokly_sku: str
 
 
+class StockShownOn(_Model):
+    """The SHOPLINE variant that shows a shared Stokly item's stock: by SKU or by variant id
+    (exactly one of the two; the semantic checks make sure)."""
+
+    stokly_sku: str
+    shopline_sku: str | None = None
+    shopline_variant_id: str | None = None
+
+
 class Skus(_Model):
     match: Literal["exact", "case_insensitive", "normalised"]
     overrides: tuple[SkuOverride, ...] = ()
+    show_stock_on: tuple[StockShownOn, ...] = ()
     never_sync: tuple[str, ...] = ()
 
 

@@ -217,6 +217,12 @@ class _Reporter:
                 hint = f'YAML reads an unquoted {raw} as {str(value).lower()}; quote it: "{raw}"'
             else:
                 hint = f'quote it: "{raw}"'
+        elif types == "array" and isinstance(value, dict):
+            # A list of small objects written as one mapping (SKU: SKU): show an entry's shape.
+            item = schema.get("items", {})
+            keys = list(dict.fromkeys([*item.get("required", []), *item.get("properties", {})]))[:2]
+            if item.get("type") == "object" and keys:
+                hint = "write one list entry each: - {" + ", ".join(f"{k}: ..." for k in keys) + "}"
         self.add_at_value(path, message, hint)
 
     def finish(self) -> list[Problem]:

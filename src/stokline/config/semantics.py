@@ -17,7 +17,7 @@ from stokline.config.currencies import ISO_4217
 from stokline.config.problems import Problem, pointer_of
 from stokline.config.schedules import check_cron, parse_duration
 from stokline.config.schema import did_you_mean
-from stokline.config.skus import sku_key
+from stokline.config.skus import never_synced, sku_key
 from stokline.config.templates import (
     TEMPLATE_VARIABLES,
     Shape,
@@ -250,6 +250,76 @@ class _Checker:
                     f"'{target}' is also the target of another override (line {self.line(first)})",
                     "one Stokly item's stock can show on one SHOPLINE variant only: keep one "
                     "override, or map the other variant to its own Stokly SKU",
+                )
+        self.show_stock_on(match)
+
+    def show_stock_on(self, match: str) -> None:
+        """Each entry names one variant, by SKU or by id; each Stokly item once; and a SKU that
+        can resolve to its item (whether a variant has it is only known at run time)."""
+        overridden: dict[str, tuple[str, tuple]] = {}
+        for i, o in _dicts(_get(self.data, "skus", "overrides")):
+            source, target = o.get("shopline_sku"), o.get("stokly_sku")
+            if isinstance(source, str) and isinstance(target, str):
+                path = ("skus", "overrides", i, "shopline_sku")
+                overridden.setdefault(sku_key(source, match), (target, path))
+        never = _get(self.data, "skus", "never_sync")
+        patterns = [p for p in never if isinstance(p, str)] if isinstance(never, list) else []
+        chosen: dict[str, tuple] = {}
+        for i, entry in _dicts(_get(self.data, "skus", "show_stock_on")):
+            base = ("skus", "show_stock_on", i)
+            given = [k for k in ("shopline_sku", "shopline_variant_id") if k in entry]
+            if not given:
+                self.add(
+                    base,
+                    "this entry names no SHOPLINE variant",
+                    "give shopline_sku (or shopline_variant_id, where the same SKU is on two"
+                    " products): the variant that shows the Stokly item's stock",
+                )
+            elif len(given) == 2:
+                self.add(
+                    (*base, "shopline_variant_id"),
+                    "give shopline_sku or shopline_variant_id, not both",
+                    at_key=True,
+                )
+            item = entry.get("stokly_sku")
+            if not isinstance(item, str):
+                continue
+            here = (*base, "stokly_sku")
+            first = chosen.setdefault(sku_key(item, match), here)
+            if first != here:
+                self.add(
+                    (*base, "stokly_sku"),
+                    f"Stokly SKU '{item}' already has a variant chosen (line {self.line(first)})",
+                    "one variant shows an item's stock: keep one entry",
+                )
+                continue
+            sku = entry.get("shopline_sku")
+            if not isinstance(sku, str) or len(given) == 2:
+                continue
+            path = (*base, "shopline_sku")
+            target, at = overridden.get(sku_key(sku, match), (None, None))
+            if never_synced(sku, patterns):
+                self.add(
+                    path,
+                    f"'{sku}' is never synced (skus.never_sync), so it cannot show {item}'s stock",
+                    "name a variant the stock sync pushes to",
+                )
+            elif target is not None and at is not None:
+                if sku_key(target, match) != sku_key(item, match):
+                    self.add(
+                        path,
+                        f"'{sku}' is overridden to '{target}' (line {self.line(at)}), so it"
+                        f" never shows {item}'s stock",
+                        f"name a variant that resolves to {item}: its own SKU, or one"
+                        " overridden to it",
+                    )
+            elif sku_key(sku, match) != sku_key(item, match):
+                self.add(
+                    path,
+                    f"'{sku}' neither matches '{item}' under match: {match} nor is overridden to"
+                    " it, so it never shows its stock",
+                    f"name a variant whose SKU matches {item}, or add an override from"
+                    f" {sku} to {item}",
                 )
 
     def _needs_default(self, section: str, default_key: str) -> None:

@@ -7,7 +7,9 @@ never disagree about which SKUs are the same.
 
 from __future__ import annotations
 
+import fnmatch
 import re
+from collections.abc import Iterable
 
 _SEPARATORS = re.compile(r"[\s\-_./]+")
 
@@ -20,3 +22,9 @@ def sku_key(sku: str, match: str) -> str:
     if match == "normalised":
         key = _SEPARATORS.sub("", key)
     return key
+
+
+def never_synced(sku: str, patterns: Iterable[str]) -> bool:
+    """True when ``sku`` is one of the mapping's ``never_sync`` SKUs or patterns (any case)."""
+    folded = sku.strip().casefold()
+    return any(fnmatch.fnmatchcase(folded, p.casefold()) for p in patterns)
