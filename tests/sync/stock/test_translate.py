@@ -13,13 +13,14 @@ from pathlib import Path
 import pytest
 
 from stokline.config import load_mapping
-from stokline.config.models import LocationStock
+from stokline.config.models import LocationStock, StockShownOn
 from stokline.sync.stock.translate import (
     StockRecord,
     UnimportedLine,
     VariantRef,
     plan_levels,
     sellable,
+    shown_on,
 )
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -158,3 +159,59 @@ def test_one_stokly_item_is_shown_on_one_variant_the_rest_at_zero() -> None:
     }
     assert shown[("21", "7002")] == 2 and shown[("9", "7002")] == 5
     assert all(shown[(v, loc)] == 0 for v in ("12", "30", "40") for loc in ("7001", "7002"))
+
+
+def choosing(*choices: StockShownOn):
+    """The demo mapping with ``skus.show_stock_on`` set to ``choices``."""
+    skus = MAPPING.skus.model_copy(update={"show_stock_on": choices})
+    return MAPPING.model_copy(update={"skus": skus})
+
+
+SHARED = [
+    VariantRef("12", "inv-12", "crag-socks-75-m"),
+    VariantRef("30", "inv-30", "CRAG-SOCKS-75-M"),
+    VariantRef("21", "inv-21", "CRAG-SOCKS-75-M"),
+    VariantRef("9", "inv-9", "TENT-2P-GRN"),
+    VariantRef("40", "inv-40", "acme-tent-2p-green"),
+]
+
+
+def test_the_mapping_chooses_which_variant_shows_a_shared_item() -> None:
+    mapping = choosing(
+        # By SKU, in another case than SHOPLINE's: it is still the variant the rule matches.
+        StockShownOn(stokly_sku="acme-tent-2p-green", shopline_sku="ACME-TENT-2P-GREEN"),
+        # By id: the same SKU is on two products, and the mapping wants the higher id.
+        StockShownOn(stokly_sku="CRAG-SOCKS-75-M", shopline_variant_id="30"),
+    )
+    plan = plan_levels(mapping, SHARED, ITEMS, LOCATIONS, RECORDS, [], [])
+    assert {k: [v.variant_id for v in vs] for k, vs in plan.shared.items()} == {
+        "CRAG-SOCKS-75-M": ["30", "12", "21"],
+        "ACME-TENT-2P-GREEN": ["40", "9"],
+    }
+    shown = {(lv.variant_id, lv.location_id): lv.available for lv in plan.levels}
+    assert shown[("30", "7002")] == 2 and shown[("40", "7002")] == 5
+    assert shown[("40", "7001")] == 17  # Leeds 14 − 1 quarantined, York 6, − buffer 2
+    assert all(shown[(v, loc)] == 0 for v in ("12", "21", "9") for loc in ("7001", "7002"))
+    why = shown_on("ACME-TENT-2P-GREEN", SHARED[3:], mapping.skus)
+    assert why.shown.variant_id == "40" and why.why == "as skus.show_stock_on chooses"
+
+
+def test_a_choice_that_is_none_of_the_shared_variants_falls_back_to_the_exact_sku() -> None:
+    # A product removed from SHOPLINE, or a variant id mistyped: only the run can tell.
+    mapping = choosing(StockShownOn(stokly_sku="CRAG-SOCKS-75-M", shopline_variant_id="99"))
+    plan = plan_levels(mapping, SHARED[:3], ITEMS, LOCATIONS, RECORDS, [], [])
+    assert [v.variant_id for v in plan.shared["CRAG-SOCKS-75-M"]] == ["21", "12", "30"]
+    fallback = shown_on("CRAG-SOCKS-75-M", SHARED[:3], mapping.skus)
+    assert fallback.why == (
+        "skus.show_stock_on names variant id 99 for this item, which is none of these variants,"
+        " so the default applies: the lowest id of the 2 variants whose SKU is the Stokly SKU"
+        " exactly"
+    )
+    assert "correct the item's entry under skus.show_stock_on" in fallback.advice
+    # Without a choice the default says how to make one.
+    default = shown_on("ACME-TENT-2P-GREEN", SHARED[3:], MAPPING.skus)
+    assert default.shown.variant_id == "9"
+    assert default.why == "the lowest id, as no variant's SKU is the Stokly SKU exactly"
+    assert default.advice == (
+        "to show it on another variant, name that variant under skus.show_stock_on"
+    )

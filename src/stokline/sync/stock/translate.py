@@ -26,13 +26,14 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from stokline.config.models import Location
+from stokline.config.models import Location, Skus, StockShownOn
 from stokline.config.models import Mapping as ClientMapping
 from stokline.config.skus import sku_key
 from stokline.mapping.translate import SkuMatcher, Untranslatable
 
 __all__ = [
     "DesiredLevel",
+    "Shown",
     "StockPlan",
     "StockRecord",
     "UnimportedLine",
@@ -107,7 +108,8 @@ class StockPlan:
     zeroed: set[str] = field(default_factory=set)
     shared: dict[str, list[VariantRef]] = field(default_factory=dict)
     """Stokly SKU → the SHOPLINE variants it resolves to, when more than one: the first shows
-    its sellable figure (`shown_on`), the others are planned at 0."""
+    its sellable figure (`shown_on`: the mapping's ``skus.show_stock_on``, else the exact SKU),
+    the others are planned at 0."""
 
 
 def sellable(
@@ -152,16 +154,85 @@ def _id_order(variant: VariantRef) -> tuple[int, int, str]:
     return (0, int(vid), vid) if vid.isdigit() else (1, 0, vid)
 
 
-def shown_on(stokly_sku: str, variants: Iterable[VariantRef]) -> list[VariantRef]:
+@dataclass(frozen=True)
+class Shown:
+    """Which of the variants one Stokly item resolves to shows its sellable figure, and why."""
+
+    variants: list[VariantRef]
+    """The one that shows it first, the rest by id."""
+    why: str
+    """Why that one, in words for the person who reads the ``sku_collision`` exception."""
+    advice: str
+    """How to show it on another variant (the mapping setting to write or correct)."""
+
+    @property
+    def shown(self) -> VariantRef:
+        return self.variants[0]
+
+
+def _named(choice: StockShownOn) -> str:
+    if choice.shopline_variant_id is not None:
+        return f"variant id {choice.shopline_variant_id}"
+    return f"SKU {choice.shopline_sku}"
+
+
+def _chosen(choice: StockShownOn, ordered: list[VariantRef], match: str) -> list[VariantRef]:
+    """The variants ``choice`` names, by id: its variant id, else its SKU exactly as SHOPLINE has
+    it, else its SKU under the match rule (a choice written in another case still counts)."""
+    if choice.shopline_variant_id is not None:
+        wanted = choice.shopline_variant_id.strip()
+        return [v for v in ordered if v.variant_id == wanted]
+    sku = choice.shopline_sku or ""
+    exact = [v for v in ordered if v.sku == sku]
+    return exact or [v for v in ordered if sku_key(v.sku, match) == sku_key(sku, match)]
+
+
+def _choice_for(skus: Skus, stokly_sku: str) -> StockShownOn | None:
+    key = sku_key(stokly_sku, skus.match)
+    return next((c for c in skus.show_stock_on if sku_key(c.stokly_sku, skus.match) == key), None)
+
+
+def shown_on(stokly_sku: str, variants: Iterable[VariantRef], skus: Skus | None = None) -> Shown:
     """The variants one Stokly item resolves to, the one to show its sellable figure first.
 
-    That is the variant whose SKU is the Stokly SKU exactly, else the first by id (the lowest
-    id among exact matches, if several products carry the same SKU); the rest follow by id.
+    That is the variant the mapping's ``skus.show_stock_on`` names for the item, when it is one
+    of them; else the variant whose SKU is the Stokly SKU exactly, else the first by id (the
+    lowest id wherever several qualify, e.g. one SKU on two products). The rest follow by id.
     """
     ordered = sorted(variants, key=_id_order)
+    choice = _choice_for(skus, stokly_sku) if skus is not None else None
+    setting = "skus.show_stock_on"
+    if choice is not None:
+        named = _chosen(choice, ordered, skus.match if skus is not None else "exact")
+        if named:
+            first = named[0]
+            why = f"as {setting} chooses"
+            if len(named) > 1:
+                why += (
+                    f" ({len(named)} of them match its SKU {choice.shopline_sku}: the lowest id"
+                    " shows it)"
+                )
+            advice = f"to show it on another variant, change its entry under {setting}"
+            if len(named) > 1:
+                advice += " (shopline_variant_id names one of several variants with one SKU)"
+            return Shown([first, *(v for v in ordered if v is not first)], why, advice)
     exact = [v for v in ordered if v.sku == stokly_sku]
     first = exact[0] if exact else ordered[0]
-    return [first, *(v for v in ordered if v is not first)]
+    if len(exact) == 1:
+        why = "its SKU is the Stokly SKU exactly"
+    elif exact:
+        why = f"the lowest id of the {len(exact)} variants whose SKU is the Stokly SKU exactly"
+    else:
+        why = "the lowest id, as no variant's SKU is the Stokly SKU exactly"
+    if choice is None:
+        advice = f"to show it on another variant, name that variant under {setting}"
+    else:
+        why = (
+            f"{setting} names {_named(choice)} for this item, which is none of these variants,"
+            f" so the default applies: {why}"
+        )
+        advice = f"correct the item's entry under {setting} to name one of these variants"
+    return Shown([first, *(v for v in ordered if v is not first)], why, advice)
 
 
 def plan_levels(
@@ -193,8 +264,9 @@ def plan_levels(
 
     One Stokly item's sellable figure is shown on one SHOPLINE variant only (DESIGN.md): when
     several resolve to the same item (an override beside the item's own SKU, SKUs that differ
-    only in case, one SKU on two products), `shown_on` picks the variant that shows it and the
-    others are planned at 0 (``plan.shared``); their units are sold through the one.
+    only in case, one SKU on two products), `shown_on` picks the variant that shows it (the one
+    ``skus.show_stock_on`` names, else the exact SKU) and the others are planned at 0
+    (``plan.shared``); their units are sold through the one.
     """
     matcher = SkuMatcher(mapping, items)
     folded_locations = {name.strip().casefold(): lid for name, lid in stokly_locations.items()}
@@ -257,7 +329,7 @@ def plan_levels(
         by_item[stokly_sku].setdefault(variant.variant_id, variant)
     for stokly_sku, group in by_item.items():
         if len(group) > 1:
-            plan.shared[stokly_sku] = shown_on(stokly_sku, group.values())
+            plan.shared[stokly_sku] = shown_on(stokly_sku, group.values(), mapping.skus).variants
     for variant, stokly_sku in matched:
         group = plan.shared.get(stokly_sku)
         silent = group is not None and group[0].variant_id != variant.variant_id
