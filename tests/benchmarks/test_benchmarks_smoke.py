@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-BENCHMARKS = ("mapping", "receiver", "stock", "orders", "latency")
+BENCHMARKS = ("mapping", "receiver", "stock", "orders", "latency", "flash_sale")
 
 pytestmark = pytest.mark.slow
 
@@ -74,6 +74,11 @@ def test_every_benchmark_runs_at_its_smoke_size(tmp_path: Path) -> None:
     mapping = _figures(tmp_path, "mapping")
     assert mapping["refused"]["value"] == 0
     assert mapping["orders_per_second"]["value"] > 0
+
+    flash = _figures(tmp_path, "flash_sale")
+    assert flash["stepped_oversold_by_sync"]["value"] == 0
+    assert flash["stepped_oversold_by_sync"]["baseline"] > 0
+    assert flash["units_sold"]["value"] > 0
 
     latency = json.loads((tmp_path / "latency.json").read_text())
     assert "orders-demo-outdoor" in latency["details"]["deployments"]
