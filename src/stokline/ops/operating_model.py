@@ -38,7 +38,7 @@ SEVERITY_ORDER = ("critical", "high", "medium", "low")
 MEANINGS: dict[str, str] = {
     "unmapped_sku": "An order has a product Stokly does not know, so the order cannot be imported.",
     "unknown_shopline_sku": "A SHOPLINE variant's SKU matches no Stokly item, so its stock and details are not kept in step.",
-    "sku_collision": "Two Stokly items match one SHOPLINE SKU under the matching rules (nothing is synced for it until one is renamed), or one Stokly item is behind several SHOPLINE variants (only one of them shows its stock; the others show 0).",
+    "sku_collision": "Two Stokly items match one SHOPLINE SKU under the matching rules (nothing is synced for it until one is renamed), or one Stokly item is behind several SHOPLINE variants (only one of them shows its stock, the one skus.show_stock_on names, else the one whose SKU is the Stokly SKU; the others show 0).",
     "unknown_location": "An order or stock level names a SHOPLINE location the mapping does not list.",
     "unmapped_shipping": "An order uses a shipping method the mapping does not list.",
     "tax_mismatch": "A tax line of an order matches no tax rule, or its rate is not the one expected.",

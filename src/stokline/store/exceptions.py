@@ -46,7 +46,8 @@ REASONS: dict[str, Reason] = {
         "high",
         "Give the colliding Stokly items distinct SKUs, or match SKUs more strictly (skus.match); "
         "for one Stokly item behind several SHOPLINE variants, remove the extra variant or the "
-        "override that points it at the item.",
+        "override that points it at the item, or choose the variant that shows its stock under "
+        "skus.show_stock_on.",
     ),
     "unknown_location": Reason(
         "high", "Map the SHOPLINE location under locations:, or mark a default location."

@@ -60,7 +60,7 @@ from stokline.sync.stock.drift import CURSOR_NAME, CURSOR_SYNC, DriftRotation
 from stokline.sync.stock.read import read_plan
 from stokline.sync.stock.reconcile import compare_levels
 from stokline.sync.stock.report import StockReport
-from stokline.sync.stock.translate import DesiredLevel, VariantRef
+from stokline.sync.stock.translate import DesiredLevel, VariantRef, shown_on
 
 __all__ = ["MOVEMENT_EVENTS", "StockReport", "changed_skus_since", "sync_stock"]
 
@@ -150,10 +150,13 @@ class _Run(SyncRun):
         team = self.mapping.operating_model.owner_of(code)
         names = ", ".join(f"{v.sku} ({v.variant_id})" for v in variants)
         shown = variants[0]
+        # Why that variant (the mapping's skus.show_stock_on, or the default rule, or the default
+        # because the variant the mapping names is not among them) and how to choose another.
+        choice = shown_on(stokly_sku, variants, self.mapping.skus)
         message = (
             f"Stokly item {stokly_sku} is sold by {len(variants)} SHOPLINE variants: {names}; its"
-            f" sellable stock is shown on {shown.sku} ({shown.variant_id}) only, the others are"
-            " set to 0 until one variant is left"
+            f" sellable stock is shown on {shown.sku} ({shown.variant_id}) only ({choice.why}),"
+            f" the others are set to 0 until one variant is left; {choice.advice}"
         )
         entity = f"Stokly item {stokly_sku}"
         if self.dry:
