@@ -9,23 +9,27 @@ version, credentials as ``pydantic.SecretStr``, rate and retry settings, timeout
         async for order in shopline.iter_orders(updated_at_min=since):
             ...
 
-Errors are drawn in :mod:`stokline.connectors.errors`; retries and pacing live in
-:mod:`stokline.connectors._http`.
+Errors are drawn in :mod:`stokline.connectors.errors`; retries, pacing and deadlines (a time
+budget for a batch of requests: :func:`deadline`) live in :mod:`stokline.connectors._http`.
 """
 
 from ._http import (
     Clock,
+    Deadline,
     InvalidRecord,
     LeakyBucketPacer,
     OnInvalid,
     RateLimit,
     RetryPolicy,
     SystemClock,
+    current_deadline,
+    deadline,
 )
 from .errors import (
     ApiError,
     AuthError,
     ConnectorError,
+    DeadlineError,
     NotFoundError,
     PaginationLoopError,
     RateLimitedError,
@@ -45,6 +49,8 @@ __all__ = [
     "AuthError",
     "Clock",
     "ConnectorError",
+    "Deadline",
+    "DeadlineError",
     "InvalidRecord",
     "LeakyBucketPacer",
     "NotFoundError",
@@ -62,5 +68,7 @@ __all__ = [
     "TransportError",
     "UnreadableResponseError",
     "ValidationError",
+    "current_deadline",
+    "deadline",
     "is_transient",
 ]

@@ -24,6 +24,12 @@ so the retry and pacing decisions live in exactly one place:
   ``RecursionError`` or ``UnicodeEncodeError``. Every error is masked with the credentials the
   client holds before it is raised.
 
+* **Deadlines** — code that must end in bounded time (a stock pass) runs its requests under
+  :func:`deadline`: past it no attempt is started, no retry is waited for and no rate-limit slot
+  is waited for; such a request raises :class:`~stokline.connectors.errors.DeadlineError`
+  without being sent. An attempt already sent runs to its answer or its timeout, so the code
+  ends at most one request timeout after its deadline.
+
 Time is read and slept through a :class:`Clock`, so tests run hours of pacing in milliseconds.
 """
 
@@ -31,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import email.utils
 import json
 import logging
@@ -52,6 +59,7 @@ import pydantic
 
 from .errors import (
     ConnectorError,
+    DeadlineError,
     RateLimitedError,
     RequestEncodingError,
     ResponseFormatError,
@@ -63,6 +71,7 @@ from .errors import (
 
 __all__ = [
     "Clock",
+    "Deadline",
     "HttpCore",
     "InvalidRecord",
     "LeakyBucketPacer",
@@ -70,6 +79,8 @@ __all__ = [
     "RateLimit",
     "RetryPolicy",
     "SystemClock",
+    "current_deadline",
+    "deadline",
     "parse_model",
     "segment",
 ]
@@ -111,6 +122,62 @@ class SystemClock:
     async def sleep(self, seconds: float) -> None:
         """Sleep without blocking the event loop."""
         await asyncio.sleep(seconds)
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """A moment (``at``, on ``clock``'s monotonic scale) after which no request is started.
+
+    ``budget`` is the seconds it was given and ``what`` names whose budget it is, for messages
+    ("the stock pass's time budget of 270 s ran out").
+    """
+
+    at: float
+    budget: float
+    clock: Clock
+    what: str = "the time budget"
+
+    def remaining(self) -> float:
+        """Seconds left (negative once it has passed)."""
+        return self.at - self.clock.monotonic()
+
+    def passed(self) -> bool:
+        """Whether no request may start any more."""
+        return self.remaining() <= 0
+
+
+_DEADLINE: contextvars.ContextVar[Deadline | None] = contextvars.ContextVar(
+    "stokline_deadline", default=None
+)
+
+
+def current_deadline() -> Deadline | None:
+    """The deadline the running code's requests are under, if any."""
+    return _DEADLINE.get()
+
+
+@contextlib.contextmanager
+def deadline(
+    seconds: float, *, clock: Clock | None = None, what: str = "the time budget"
+) -> Iterator[Deadline]:
+    """Run the block's requests (of any client, in this task and the tasks it starts) under a
+    deadline ``seconds`` from now on ``clock`` (default: the real one).
+
+    Past it, a request's next attempt, its next retry or its wait for a rate-limit slot is not
+    begun: it raises :class:`~stokline.connectors.errors.DeadlineError` instead, unsent. A
+    request already on the wire is left to its answer or its timeout, so the block's requests
+    all end within one request timeout after the deadline. Nested, the earlier deadline holds.
+    """
+    clock = clock or SystemClock()
+    mine = Deadline(clock.monotonic() + max(0.0, seconds), seconds, clock, what)
+    outer = _DEADLINE.get()
+    if outer is not None and outer.remaining() < mine.remaining():
+        mine = outer
+    token = _DEADLINE.set(mine)
+    try:
+        yield mine
+    finally:
+        _DEADLINE.reset(token)
 
 
 @dataclass(frozen=True)
@@ -196,31 +263,43 @@ class LeakyBucketPacer:
             deque(maxlen=limit.burst - limit.headroom) if limit.rolling else None
         )
 
-    def _reserve(self) -> float:
-        """Book the next slot; return how long to wait for it."""
+    def _reserve(self, not_after: float | None = None) -> float | None:
+        """Book the next slot; return how long to wait for it (None: it would come after
+        ``not_after``, and nothing is booked)."""
         with self._lock:
             now = self._clock.monotonic()
             start = max(now, self._paused_until)
             if self._recent is not None:
                 if len(self._recent) == self._recent.maxlen:
                     start = max(start, self._recent[0] + self._window)
+                if not_after is not None and start > not_after:
+                    return None
                 self._recent.append(start)
                 return start - now
             tat = max(self._tat, start)
             send_at = max(start, tat - self._tolerance)
+            if not_after is not None and send_at > not_after:
+                return None
             self._tat = tat + self._interval
             return send_at - now
 
-    async def acquire(self) -> None:
-        """Wait for a send slot."""
+    async def acquire(self, not_after: float | None = None) -> bool:
+        """Wait for a send slot; True once it is granted.
+
+        With ``not_after`` (a moment on the clock's monotonic scale), False at once when the
+        slot would come after it (a long ``Retry-After`` pause, a long queue): nothing is booked
+        and nothing waited for.
+        """
         while True:
-            wait = self._reserve()
+            wait = self._reserve(not_after)
+            if wait is None:
+                return False
             if wait > 0:
                 await self._clock.sleep(wait)
             # A pause announced while we slept voids the slot: reserve again after it.
             with self._lock:
                 if self._clock.monotonic() >= self._paused_until:
-                    return
+                    return True
 
     def pause_until(self, monotonic_deadline: float) -> None:
         """Grant no slot before ``monotonic_deadline``; the bucket restarts empty-ish after it."""
@@ -441,6 +520,12 @@ class HttpCore:
         """The base URL every request path is joined to."""
         return self._client.base_url
 
+    @property
+    def timeout(self) -> float:
+        """The longest one attempt waits for its answer, in seconds (the read timeout)."""
+        read = self._client.timeout.read
+        return float(read) if read is not None else math.inf
+
     async def aclose(self) -> None:
         """Close the connection pool."""
         await self._client.aclose()
@@ -512,13 +597,18 @@ class HttpCore:
         clean_params = _clean_params(params)
         if (reason := _unencodable(clean_params)) is not None:
             raise self._unsent(attempt, reason)
+        limit = _DEADLINE.get()
         while True:
             attempt.number += 1
+            self._check_deadline(attempt, limit)
             try:
                 async with self._slots if use_slot else contextlib.nullcontext():
                     # Pace inside the slot, so the request leaves the moment its slot is granted
                     # instead of queueing behind busy connections and going out in a bunch.
-                    await self.pacer.acquire()
+                    if not await self.pacer.acquire(None if limit is None else limit.at):
+                        self._check_deadline(attempt, limit, slot=True)
+                    # The slot may come as the deadline passes (a pause announced meanwhile).
+                    self._check_deadline(attempt, limit)
                     request = self._client.build_request(
                         method, path, params=clean_params, content=content, headers=headers
                     )
@@ -575,6 +665,28 @@ class HttpCore:
                 continue
             raise self._api_error(attempt, response)
 
+    def _check_deadline(
+        self, attempt: _Attempt, limit: Deadline | None, *, slot: bool = False
+    ) -> None:
+        """Raise `DeadlineError` instead of starting ``attempt`` past ``limit`` (``slot``: its
+        rate-limit slot would come after it)."""
+        if limit is None or (not slot and not limit.passed()):
+            return
+        made = attempt.number - 1
+        why = "its rate-limit slot would come later" if slot else "it had passed"
+        before = f" after {made} attempt(s)" if made else ""
+        raise DeadlineError(
+            self.redact(
+                f"{self.service} {attempt.endpoint}: not sent{before}: {limit.what} of"
+                f" {limit.budget:g} s ran out ({why})"
+            ),
+            service=self.service,
+            method=attempt.method,
+            path=attempt.path,
+            attempts=made,
+            budget=limit.budget,
+        ).masking(self._secrets())
+
     def _unsent(self, attempt: _Attempt, reason: str) -> RequestEncodingError:
         return RequestEncodingError(
             service=self.service, method=attempt.method, path=attempt.path, reason=reason
@@ -621,6 +733,9 @@ class HttpCore:
     def _may_retry(self, attempt: _Attempt, delay: float) -> bool:
         if attempt.number >= self.retry.max_attempts:
             return False
+        limit = _DEADLINE.get()
+        if limit is not None and limit.remaining() <= delay:
+            return False  # the retry would start past the deadline: the last answer stands
         spent = self.clock.monotonic() - attempt.started
         return spent + delay <= self.retry.max_elapsed
 
@@ -1006,3 +1121,13 @@ class ClientBase:
     def pacer(self) -> LeakyBucketPacer:
         """The client's pacer, shared by every call of this client (and of others given it)."""
         return self._core.pacer
+
+    @property
+    def clock(self) -> Clock:
+        """Where the client reads time and sleeps: a :func:`deadline` for it reads the same."""
+        return self._core.clock
+
+    @property
+    def timeout(self) -> float:
+        """The longest the client waits for one answer, in seconds (its read timeout)."""
+        return self._core.timeout

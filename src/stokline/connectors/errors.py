@@ -5,6 +5,8 @@
     ConnectorError                   anything that went wrong talking to Stokly or SHOPLINE
     ├── TransportError               no usable HTTP answer: timeouts, refused or dropped
     │                                connections — after the retry budget was spent
+    ├── DeadlineError                not sent: the caller's deadline (a pass's time budget)
+    │                                had passed, or would have before a rate-limit slot
     ├── ApiError                     the API answered with an error status
     │   │                            (.service .status .method .path .trace_id .api_message)
     │   ├── AuthError                401 / 403: missing, bad or expired credentials, no scope
@@ -43,6 +45,7 @@ __all__ = [
     "ApiError",
     "AuthError",
     "ConnectorError",
+    "DeadlineError",
     "NotFoundError",
     "PaginationLoopError",
     "RateLimitedError",
@@ -138,6 +141,32 @@ class TransportError(ConnectorError):
         self.method = method
         self.path = path
         self.attempts = attempts
+        super().__init__(message, service=service)
+
+
+class DeadlineError(ConnectorError):
+    """A request not sent because the deadline it runs under had passed (or its rate-limit slot
+    would have come after it): see :func:`stokline.connectors.deadline`.
+
+    Nothing of it reached the API on this attempt (``attempts`` made before it were answered, or
+    lost, like any other). Not transient in :func:`is_transient`'s sense: the caller ran out of
+    its own time, and trying again at once would only spend more of it; its next pass does it.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        service: str = "",
+        method: str = "",
+        path: str = "",
+        attempts: int = 0,
+        budget: float = 0.0,
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.attempts = attempts
+        self.budget = budget
         super().__init__(message, service=service)
 
 

@@ -38,9 +38,10 @@ class CountingPacer(LeakyBucketPacer):
         super().__init__(limit, clock or SystemClock())
         self.requests = 0
 
-    async def acquire(self) -> None:
-        self.requests += 1
-        await super().acquire()
+    async def acquire(self, not_after: float | None = None) -> bool:
+        granted = await super().acquire(not_after)
+        self.requests += granted  # a slot refused at a deadline sends nothing
+        return granted
 
 
 def api_calls(*clients: ShoplineClient | StoklyClient) -> int:
