@@ -9,11 +9,12 @@ failed push loses nothing. The flow keeps its task runs few and coarse (one for 
 retries only transient failures, caches only the read-only Stokly location list, and never caches
 a write (a cached write is silently skipped).
 
-The full pass and the event path (flows/stock_events.py) of one client never push at the same
-time: each holds the client's Prefect global concurrency limit ``stokline-stock-<client>`` (one
-slot, created on first use) around its reading and pushing. Otherwise a pass that read Stokly
-before a goods receipt could push its older level after the event path pushed the newer one.
-A dry run reads and writes nothing, so it takes no lock.
+The full pass and the event path (flows/stock_events.py) of one client never write one level at
+the same time, and a goods receipt never waits for a whole full pass: the sync keeps them apart
+SKU by SKU (`stokline.sync.stock.claims`). A full pass claims a few levels at a time just before
+writing them and leaves to the event path any level it is writing or wrote after the full pass
+began; otherwise a pass that read Stokly before a goods receipt could push its older level after
+the event path pushed the newer one. A dry run reads everything and writes nothing.
 
 Artifacts of each run (keys end in the client's name):
 

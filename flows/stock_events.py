@@ -21,13 +21,15 @@ as the orders inbox watcher does; the follower is `stokline.sync.stock.events.St
 deployment allows two runs at once for that overlap, never more.
 
 - Latency: a movement waits at most one poll interval, then one partial pass (a few reads and
-  one write per changed level) and the client's lock — seconds. Movements that arrive while no run
+  one write per changed level) — seconds, during a full pass too: the batch waits only for the
+  levels of its SKUs the full pass is writing at that moment (`stokline.sync.stock.claims`). Movements that arrive while no run
   is polling (a restart, a paused deployment) stay in the feed for the next run's first poll.
 - At least once: the feed cursor (state store, ``stock``/``events``) is stored only after the
   batch was pushed (`stokline.sync.stock.events.StockMovements`). A batch that still fails after its retries is
   left to the full pass (every 5 minutes), which re-derives every level from Stokly; a batch whose
   reading failed is read again on the next poll.
-- Never interleaved: each batch holds the client's stock lock, like the full pass (flows/stock.py).
+- Never interleaved: each batch holds its SKUs (leases in the state store) from its read to its
+  last write; the full pass leaves those levels to it (flows/stock.py).
 - Cost: an idle poll is one Stokly request; at 2 s that is 30 of the 120 requests a minute Stokly
   allows an account, and each batch a handful more.
 

@@ -74,13 +74,13 @@ class PassLog:
 
 
 def passes(
-    mapping: Mapping, store: Store, stock_lock: asyncio.Lock, round_no: int, *, every: bool = False
+    mapping: Mapping, store: Store, round_no: int, *, every: bool = False
 ) -> dict[str, Pass]:
     """The passes of one round, as the deployments would run them over that stretch of time:
     orders (webhook-triggered), the stock event path and fulfilment every round, payments every
     other round, the full stock pass and the finance journals every third, the catalogue every
-    sixth; ``every`` runs them all. The two stock passes take ``stock_lock`` as the flows take
-    the client's stock lock, so they never push at the same time."""
+    sixth; ``every`` runs them all. The two stock passes run side by side, as the flows do: the
+    sync keeps them apart SKU by SKU."""
     today = datetime.now(mapping.client.tz).date()
 
     async def orders(shop: ShoplineClient, stok: StoklyClient) -> bool:
@@ -95,23 +95,21 @@ def passes(
         batch = await feed.poll()
         if batch is None:
             return True
-        async with stock_lock:
-            report = await sync_stock(
-                mapping,
-                shopline=shop,
-                stokly=stok,
-                store=store,
-                trigger="event",
-                skus=set(batch.skus),
-                check_drift=False,
-            )
+        report = await sync_stock(
+            mapping,
+            shopline=shop,
+            stokly=stok,
+            store=store,
+            trigger="event",
+            skus=set(batch.skus),
+            check_drift=False,
+        )
         if report.ok:
             feed.done(batch)
         return report.ok
 
     async def stock(shop: ShoplineClient, stok: StoklyClient) -> bool:
-        async with stock_lock:
-            return (await sync_stock(mapping, shopline=shop, stokly=stok, store=store)).ok
+        return (await sync_stock(mapping, shopline=shop, stokly=stok, store=store)).ok
 
     async def fulfilment(shop: ShoplineClient, stok: StoklyClient) -> bool:
         return (await sync_fulfilment(mapping, shopline=shop, stokly=stok, store=store)).ok
@@ -216,10 +214,9 @@ class ReducedCampaign:
     ) -> bool:
         """The round's passes side by side (and the traffic, while faults are on)."""
         world = self.world
-        lock = asyncio.Lock()  # the passes of a round share it; rounds run one after another
-        todo = passes(world.mapping, world.store, lock, round_no, every=every)
+        todo = passes(world.mapping, world.store, round_no, every=every)
         if crash is not None and crash not in todo:
-            todo[crash] = passes(world.mapping, world.store, lock, round_no, every=True)[crash]
+            todo[crash] = passes(world.mapping, world.store, round_no, every=True)[crash]
         jobs: list[Awaitable[Any]] = [
             self._run_pass(name, run, CRASH_POINTS[name] if name == crash else None)
             for name, run in todo.items()

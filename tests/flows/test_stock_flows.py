@@ -4,7 +4,7 @@ One module-scoped server (starting one costs ~11 s). The stock flow: a dry run, 
 rerun, with artifacts and the ``stokline.stock.synced`` event read back through the Prefect API as
 the UI and automations would. The event path: a goods receipt at the Stokly sandbox's warehouse
 control reaches the SHOPLINE sandbox's level by the stock-events flow alone, and only that level
-is written. The client's stock lock really excludes. The catalogue flow: dry, live, rerun.
+is written. The catalogue flow: dry, live, rerun.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from typing import Any
 
 import httpx
 import pytest
-from prefect import flow
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
     ArtifactFilter,
@@ -29,7 +28,6 @@ from prefect.client.schemas.filters import (
 from prefect.events.filters import EventFilter, EventNameFilter
 from prefect.flows import load_flow_from_entrypoint
 
-from stokline.orchestration import common
 from stokline.orchestration.stock import SYNCED_EVENT
 from stokline.store import Store
 from stokline.sync.clients import open_clients
@@ -256,38 +254,6 @@ def test_a_running_event_path_hands_over_to_the_next_run(
 
     numbers = asyncio.run(scenario())
     assert numbers["handed_over"] == 1 and numbers["polls"] >= 1
-
-
-def test_the_clients_stock_lock_keeps_passes_apart(served: Sandboxes) -> None:
-    exclusive, lock_busy = common.exclusive, common.LockBusy
-    name = common.lock_name("stock", "lock-test")
-
-    @flow
-    async def contend() -> list[str]:
-        seen = []
-        async with exclusive(name, wait_seconds=5):
-            seen.append("first holds")
-            try:
-                async with exclusive(name, wait_seconds=1):
-                    seen.append("second holds too")
-            except lock_busy:
-                seen.append("second waited and gave up")
-        async with exclusive(name, wait_seconds=1):
-            seen.append("second holds after the first")
-        return seen
-
-    assert asyncio.run(contend()) == [
-        "first holds",
-        "second waited and gave up",
-        "second holds after the first",
-    ]
-
-    async def limit() -> Any:
-        async with get_client() as client:
-            return await client.read_global_concurrency_limit_by_name(name)
-
-    created = asyncio.run(limit())
-    assert created.limit == 1 and created.active and created.active_slots == 0
 
 
 def test_the_catalogue_flow_writes_once_and_publishes(served: Sandboxes) -> None:

@@ -17,9 +17,10 @@ def test_only_transient_failures_are_retried() -> None:
     assert retry(None, None, Failed(data=common.IncompleteRun("2 order(s) deferred")))
 
 
-def test_only_transient_failures_and_a_busy_lock_are_retried() -> None:
+def test_only_transient_failures_and_an_unfinished_pass_are_retried() -> None:
     error = {"service": "SHOPLINE", "method": "POST", "path": "/inventory_levels/set.json"}
-    assert common.worth_retrying(common.LockBusy("busy"))
+    assert common.worth_retrying(common.IncompleteRun("2 level(s) not pushed"))
+    assert common.worth_retrying(ServerError(status=503, **error))
     assert not common.worth_retrying(ValidationError(status=422, **error))
     assert not common.worth_retrying(KeyError("bug"))
 

@@ -1,7 +1,7 @@
 """The Prefect glue the flow files in `flows/` share; the flows themselves stay thin.
 
 - `common`: names (artifact keys, run names), the retry rule, the mapping and location look-ups,
-  the state store, per-client locks, the exceptions artifact;
+  the state store, the exceptions artifact;
 - `passes`: the shape of one coarse sync pass (its task, artifacts and event), written once;
 - `watchers`: the poll loop of the two watcher flows, handing over to the next run;
 - `orders`, `stock`, `finance`: what the flows of one sync share (for finance: the run's stage,

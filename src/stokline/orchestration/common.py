@@ -1,9 +1,8 @@
-"""What the flows share: names, retry rules, the mapping and location look-ups, locks, artifacts.
+"""What the flows share: names, retry rules, the mapping and location look-ups, artifacts.
 
 Everything here is orchestration: which failures are worth a task retry (only transient ones: the
 HTTP clients already retried each request), which look-ups may be cached (only the read-only
-Stokly location list), how a run is named, how a per-client lock is taken, and how exceptions
-are published. The work itself stays in `stokline.sync`. Built on these:
+Stokly location list), how a run is named, and how exceptions are published. The work itself stays in `stokline.sync`. Built on these:
 `stokline.orchestration.passes` (the shape of one coarse sync pass: its task, its artifacts, its
 event) and `stokline.orchestration.watchers` (the poll loop of the two watcher flows, handing
 over to the next run).
@@ -11,11 +10,9 @@ over to the next run).
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -23,10 +20,6 @@ from typing import Any
 from prefect import get_run_logger, task
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 from prefect.cache_policies import INPUTS, NO_CACHE, TASK_SOURCE
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
-from prefect.concurrency.asyncio import AcquireConcurrencySlotTimeoutError, concurrency
-from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from prefect.runtime import flow_run
 from prefect.tasks import exponential_backoff
 
@@ -147,76 +140,6 @@ def progress_logger(label: str) -> Callable[[int, int], None]:
             logger.info("%s: %d/%d", label, done, total)
 
     return progress
-
-
-# -- one client's passes, one at a time ---------------------------------------------------------
-
-
-class LockBusy(IncompleteRun):
-    """Another pass held the client's lock for longer than this one would wait."""
-
-
-LOCK_LEASE_SECONDS = 60.0
-"""How long a held slot outlives a holder that died without releasing it (Prefect renews the
-lease every few seconds while the holder lives), so a crashed run blocks the next for at most
-this long."""
-
-
-def lock_name(sync: str, client: str) -> str:
-    """The Prefect global concurrency limit that keeps one client's ``sync`` passes apart."""
-    return artifact_key("stokline", sync, client)
-
-
-async def _ensure_limit(name: str) -> None:
-    """Create the limit (one slot) when it does not exist yet.
-
-    Acquiring a limit that does not exist succeeds at once without locking anything (Prefect only
-    logs a warning), so the limit is created first and acquired with ``strict=True``: a limit
-    deleted in between is an error, never a silent pass without the lock. A limit an operator
-    deactivated or widened is respected, with a warning, because that is a decision.
-    """
-    logger = get_run_logger()
-    async with get_client() as client:
-        try:
-            limit = await client.read_global_concurrency_limit_by_name(name)
-        except ObjectNotFound:
-            # Another run may have created it a moment ago: that one will do.
-            with contextlib.suppress(ObjectAlreadyExists):
-                await client.create_global_concurrency_limit(
-                    GlobalConcurrencyLimitCreate(name=name, limit=1)
-                )
-            return
-    if not limit.active or limit.limit != 1:
-        logger.warning(
-            "concurrency limit %s is %s with %d slot(s): passes of this client may overlap",
-            name,
-            "active" if limit.active else "inactive",
-            limit.limit,
-        )
-
-
-@asynccontextmanager
-async def exclusive(name: str, *, wait_seconds: float) -> AsyncIterator[None]:
-    """Hold the one slot of the global concurrency limit ``name`` for the block.
-
-    Waits at most ``wait_seconds`` for the slot, then raises `LockBusy` (a transient failure:
-    the step is retried later) instead of blocking forever.
-    """
-    await _ensure_limit(name)
-    try:
-        async with concurrency(
-            name,
-            occupy=1,
-            timeout_seconds=wait_seconds,
-            lease_duration=LOCK_LEASE_SECONDS,
-            strict=True,
-            # A Prefect server hiccup while renewing must not kill a pass halfway: the pass is
-            # idempotent and the lease expires on its own.
-            raise_on_lease_renewal_failure=False,
-        ):
-            yield
-    except AcquireConcurrencySlotTimeoutError:
-        raise LockBusy(f"{name} stayed busy for {wait_seconds:g} s") from None
 
 
 # -- artifacts ----------------------------------------------------------------------------------

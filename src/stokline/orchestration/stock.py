@@ -1,16 +1,15 @@
 """The Prefect glue of the two stock flows (`flows/stock.py`, the full pass, and
-`flows/stock_events.py`, the event path): one pass under the client's stock lock, its figures
-and its events."""
+`flows/stock_events.py`, the event path): one pass, its figures and its events.
+
+The two never write one level at once, and an event batch never waits for a whole full pass: the
+sync keeps them apart SKU by SKU (`stokline.sync.stock.claims`), so no Prefect lock is taken."""
 
 from __future__ import annotations
-
-from contextlib import AbstractAsyncContextManager, nullcontext
-from typing import Any
 
 from stokline.config import Mapping
 from stokline.connectors import ShoplineClient, StoklyClient
 from stokline.ops.alerts import OVERSELL_RISK
-from stokline.orchestration.common import exclusive, lock_name, progress_logger
+from stokline.orchestration.common import progress_logger
 from stokline.orchestration.passes import emit_client_event, emit_synced_event, retry_if_unfinished
 from stokline.store import Store
 from stokline.sync.stock.report import StockReport
@@ -26,16 +25,6 @@ SUMMARY_FIELDS = (
     "skipped_excluded",
     "levels_read",
 )
-LOCK_WAIT_SECONDS = 120.0
-"""How long a pass waits for the client's other stock pass before it counts as a transient
-failure and retries (an event batch takes seconds; a full pass of a large catalogue minutes)."""
-
-
-def stock_lock(client: str, dry_run: bool) -> AbstractAsyncContextManager[Any]:
-    """The client's stock lock, or nothing for a dry run (which writes nothing)."""
-    if dry_run:
-        return nullcontext()
-    return exclusive(lock_name("stock", client), wait_seconds=LOCK_WAIT_SECONDS)
 
 
 def incomplete(report: StockReport) -> str:
@@ -58,20 +47,19 @@ async def run_pass(
     skus: set[str] | None = None,
     locations: dict[str, str] | None = None,
 ) -> StockReport:
-    """One stock pass under the client's lock; raises `IncompleteRun` while retries are left."""
-    async with stock_lock(mapping.client.name, dry_run):
-        report = await sync_stock(
-            mapping,
-            shopline=shopline,
-            stokly=stokly,
-            store=store,
-            dry_run=dry_run,
-            trigger=trigger,
-            skus=skus,
-            check_drift=check_drift,
-            progress=progress_logger("stock"),
-            locations=locations,
-        )
+    """One stock pass; raises `IncompleteRun` while retries are left."""
+    report = await sync_stock(
+        mapping,
+        shopline=shopline,
+        stokly=stokly,
+        store=store,
+        dry_run=dry_run,
+        trigger=trigger,
+        skus=skus,
+        check_drift=check_drift,
+        progress=progress_logger("stock"),
+        locations=locations,
+    )
     retry_if_unfinished(report, incomplete)
     return report
 

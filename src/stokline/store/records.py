@@ -121,6 +121,26 @@ class PushedLevels:
         with self._engine.connect() as conn:
             return {(r.inventory_item_id, r.location_id): r.available for r in conn.execute(query)}
 
+    def stamps(
+        self, client: str, keys: Iterable[tuple[str, str]] | None = None
+    ) -> dict[tuple[str, str], tuple[int, datetime]]:
+        """(value, when recorded) per level (of ``keys``, else all): compared before a write, a
+        stamp that changed says another pass recorded or forgot the level meanwhile."""
+        query = select(pushed_levels).where(pushed_levels.c.client == client)
+        wanted = None if keys is None else list(keys)
+        if wanted is not None and not wanted:
+            return {}
+        found: dict[tuple[str, str], tuple[int, datetime]] = {}
+        with self._engine.connect() as conn:
+            for chunk in [None] if wanted is None else _chunks(wanted):
+                chosen = query
+                if chunk is not None:
+                    pair = tuple_(pushed_levels.c.inventory_item_id, pushed_levels.c.location_id)
+                    chosen = query.where(pair.in_(chunk))
+                for r in conn.execute(chosen):
+                    found[(r.inventory_item_id, r.location_id)] = (r.available, r.pushed_at)
+        return found
+
     def record(self, client: str, levels: Iterable[tuple[str, str, int]]) -> None:
         rows = [
             {

@@ -16,7 +16,7 @@ before its first poll, and the run it replaces stops at its next poll (`still_fo
 false). A run scheduled earlier than the current follower (one that started late) does not
 take over. Two runs may both poll for a moment around a handover, or if both registered at once;
 that costs a duplicate read, never a lost or wrong level, because a stock pass is delta-only and
-the flows serialise pushes per client. The follower is kept beside the feed's cursor, under
+holds the SKUs it writes (`stokline.sync.stock.claims`). The follower is kept beside the feed's cursor, under
 ``stock``/``events-follower``.
 """
 

@@ -39,6 +39,10 @@ class StockReport(SyncReport):
     levels_read: int = 0
     drift_items_read: int = 0
     changed_items_read: int = 0
+    left_to_others: int = 0
+    """Levels this pass would have written but left to another pass of the client: one was
+    writing the SKU (the event path, for a movement) or recorded the level after this pass began,
+    from newer figures and a newer read."""
     oversell_risk: list[dict[str, Any]] = field(default_factory=list)
     would_push: list[dict[str, Any]] = field(default_factory=list)
     reconciliation: StockReconciliation | None = None
@@ -59,6 +63,7 @@ class StockReport(SyncReport):
                     len(self.would_push) if self.dry_run else self.pushed,
                 ),
                 ("failed (retried next pass)", self.failed),
+                ("left to a newer pass", self.left_to_others),
                 ("drift corrected", self.drift_corrected),
                 ("skipped (never_sync)", self.skipped_excluded),
                 ("SHOPLINE levels read", self.levels_read),

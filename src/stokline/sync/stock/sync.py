@@ -55,7 +55,9 @@ from stokline.connectors import (
 )
 from stokline.store import Store
 from stokline.store.exceptions import ACTIVE
+from stokline.store.heartbeat import Heartbeat
 from stokline.sync.run import RunCost, SyncRun
+from stokline.sync.stock.claims import CLAIM_SIZE, WAIT, Claims
 from stokline.sync.stock.drift import CURSOR_NAME, CURSOR_SYNC, DriftRotation
 from stokline.sync.stock.read import read_plan
 from stokline.sync.stock.reconcile import compare_levels
@@ -96,12 +98,17 @@ class _Run(SyncRun):
         self.only = set(self.only) if self.only is not None else None
         self.written: set[tuple[str, str]] = set()
         self.unsettled: list[tuple[str, str]] = []  # writes that failed: pushed value forgotten
+        self.last: dict[tuple[str, str], int] = {}  # the value last pushed, as the pass began
         settings = self.mapping.syncs.stock
         self.batch_size = settings.batch_size if settings is not None else 250
         self.drift_every = settings.drift_every if settings is not None else DRIFT_EVERY
         # The next scheduled pass comes at most this much later: the drift rotation reads ahead.
         self.lead = (settings.every if settings is not None else None) or timedelta(0)
         self.report = StockReport(client=self.client, trigger=self.trigger, dry_run=self.dry)
+        # Leases on the SKUs it writes: the event path and a full pass never write one level
+        # at once, and an event never waits for a whole full pass (`stokline.sync.stock.claims`).
+        kind = "full" if self.only is None else "event"
+        self.claims = None if self.dry else Claims(self.mapping, self.store, kind)
 
     def _error(self, message: str) -> None:
         if len(self.report.errors) < MAX_ERRORS:
@@ -260,6 +267,27 @@ class _Run(SyncRun):
 
     async def execute(self) -> StockReport:
         cost = RunCost(self.shopline, self.stokly)
+        if self.claims is None:
+            self.last = self.store.levels.all(self.client)
+            await self._execute()
+            return cost.charge(self.report)
+        if self.only is not None and not await self.claims.hold_all(self.only):
+            self._error(
+                f"another stock pass kept writing {len(self.only)} of these SKU(s) for over"
+                f" {WAIT:g} s; the batch is tried again"
+            )
+            return cost.charge(self.report)
+        try:
+            with Heartbeat(self.claims.renew, name=self.claims.holder):
+                # Taken before anything is read: a level another pass records after this, this
+                # pass leaves to it (its figures and its read are newer).
+                self.last = self.claims.start()
+                await self._execute()
+        finally:
+            self.claims.release()
+        return cost.charge(self.report)
+
+    async def _execute(self) -> None:
         drift = None
         if self.only is None:
             stored = self.store.cursors.get(self.client, CURSOR_SYNC, CURSOR_NAME)
@@ -315,12 +343,11 @@ class _Run(SyncRun):
             excluded=len(plan.excluded),
             not_read=len(plan.levels) - len(compared),
         )
-        return cost.charge(self.report)
 
     async def _apply(
         self, levels: list[DesiredLevel], current: dict[tuple[str, str], int | None]
     ) -> None:
-        last = self.store.levels.all(self.client)
+        last = self.last
         todo: list[tuple[DesiredLevel, int | None, int | None]] = []  # level, shown, drift
         settled: list[tuple[str, str, int]] = []
         for level in levels:
@@ -343,6 +370,10 @@ class _Run(SyncRun):
                     settled.append((level.inventory_item_id, level.location_id, level.available))
                 else:
                     todo.append((level, shown, None))
+            elif self.only is not None and read and shown == level.available:
+                # Right already; recorded all the same, so a full pass that read it before
+                # this pass leaves it alone rather than write its older figure.
+                settled.append((level.inventory_item_id, level.location_id, level.available))
             elif self.check_drift and read and shown is not None and shown != pushed:
                 log.info(
                     "drift: %s at %s shows %s, set %s",
@@ -356,18 +387,64 @@ class _Run(SyncRun):
             self.report.would_push = [self._row(lv, shown) for lv, shown, _ in todo]
             return
         self.store.levels.record(self.client, settled)
+        if self.only is not None or self.claims is None:
+            # The event path holds its SKUs for the whole pass: it writes in plain batches.
+            chunks = [todo[i : i + self.batch_size] for i in range(0, len(todo), self.batch_size)]
+            in_flight = 1
+        else:
+            chunks = self._claim_chunks(todo)
+            # Two claims at once: the next is taken while the last writes of one are answered,
+            # and an event waits for at most those levels (see `stokline.sync.stock.claims`).
+            in_flight = 2
+        slots = asyncio.Semaphore(in_flight)
         done = 0
-        for start in range(0, len(todo), self.batch_size):
-            batch = todo[start : start + self.batch_size]
-            await asyncio.gather(
-                *(self._push(level, shown, drift) for level, shown, drift in batch)
-            )
-            if self.unsettled:
-                self.store.levels.forget(self.client, self.unsettled)
-                self.unsettled.clear()
-            done += len(batch)
-            if self.progress is not None:
-                self.progress(done, len(todo))
+
+        async def write(chunk: list[tuple[DesiredLevel, int | None, int | None]]) -> None:
+            nonlocal done
+            async with slots:
+                mine = chunk
+                if self.only is None and self.claims is not None:
+                    ours, others = self.claims.claim([level for level, _, _ in chunk])
+                    self.report.left_to_others += len(others)
+                    keep = {id(level) for level in ours}
+                    mine = [entry for entry in chunk if id(entry[0]) in keep]
+                try:
+                    await asyncio.gather(
+                        *(self._push(level, shown, drift) for level, shown, drift in mine)
+                    )
+                finally:
+                    if self.unsettled:
+                        self.store.levels.forget(self.client, self.unsettled)
+                        self.unsettled.clear()
+                    if self.only is None and self.claims is not None:
+                        self.claims.give_back(level for level, _, _ in chunk)
+                done += len(chunk)
+                if self.progress is not None:
+                    self.progress(done, len(todo))
+
+        tasks = [asyncio.ensure_future(write(chunk)) for chunk in chunks]
+        try:
+            await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+
+    def _claim_chunks(
+        self, todo: list[tuple[DesiredLevel, int | None, int | None]]
+    ) -> list[list[tuple[DesiredLevel, int | None, int | None]]]:
+        """``todo`` in claims of about `CLAIM_SIZE` levels, a SKU's levels always in one."""
+        assert self.claims is not None
+        by_sku: dict[str, list[tuple[DesiredLevel, int | None, int | None]]] = {}
+        for entry in todo:
+            by_sku.setdefault(self.claims.key(entry[0]), []).append(entry)
+        chunks: list[list[tuple[DesiredLevel, int | None, int | None]]] = [[]]
+        for group in by_sku.values():
+            if chunks[-1] and len(chunks[-1]) + len(group) > CLAIM_SIZE:
+                chunks.append([])
+            chunks[-1].extend(group)
+        return [chunk for chunk in chunks if chunk]
 
     @staticmethod
     def _row(level: DesiredLevel, shown: int | None) -> dict[str, Any]:
