@@ -33,7 +33,10 @@ that Stokly could not allocate.
 every ``poll_s`` (`stokline.sync.stock.events.StockMovements`, as flows/stock_events.py does,
 2 s there) and pushing the SKUs that moved, and full passes every ``schedule_s`` (5 min in the
 demo mapping; compressed here so that full passes run during a sale that lasts seconds). The
-two stock paths hold one `asyncio.Lock`, as they hold the client's stock lock. The orders sync
+two stock paths take turns (one `asyncio.Lock`), so that the writes the benchmark lays at a pass's
+door are that pass's own; the sync itself does not need it (passes keep apart SKU by SKU, see
+`stokline.sync.stock.claims`), and how long a receipt waits during a full pass of 20,000 SKUs is
+measured by ``benchmarks/bench_stock.py``. The orders sync
 and the stock sync have clients of their own (separate flows), on the same sandboxes.
 
 **The clock.** Every SHOPLINE request — checkouts and the sync's reads and writes — passes one

@@ -75,14 +75,6 @@ def test_the_stepped_sale_is_the_same_every_time(
     assert {k: getattr(first, k) for k in keys} == {k: getattr(again, k) for k in keys}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "the stock pass reads the paid orders awaiting import before SHOPLINE's level: a"
-        " checkout between the two is in the level but not in the target, and the adjust gives"
-        " the unit back (stokline.sync.stock.read); remove this mark when that is fixed"
-    ),
-)
 def test_a_checkout_between_the_order_read_and_the_level_read_is_not_sold_twice(
     tmp_path: Path, credentials: dict[str, str]
 ) -> None:

@@ -22,6 +22,18 @@ record or allocation holds back every level of its item, and a paid order awaiti
 back its SKUs — a partial sum is never pushed. Each is one of ``problems``. Only a record that
 does not even say which item it concerns still fails the read.
 
+Paid orders awaiting import are read twice: with Stokly, and again after the last SHOPLINE level
+was read; the plan is made again from the second read. A checkout before a level read is then in
+the level and in the target, and the difference written keeps it; one between the level read and
+the second read of orders is in the target only, and SHOPLINE shows one unit too few until the
+next pass, never one too many. Read only before the levels, an order placed in between would be
+in the level and not in the target, and the difference written would give the unit back: sold
+twice. For the
+same reason Stokly's allocations are read only after the first read of those orders has looked
+up which of them are imported: an order counts as imported (its sale order allocates its units)
+only when its link to the Stokly sale order was stored by then, so it is in the allocations read.
+One imported in between is counted as awaiting import as well: too few again, never too many.
+
 A variant that was sold from a Stokly item before (the store remembers a level pushed to it)
 and matches none now — the item deactivated, deleted, or colliding with another — is planned at
 0 (`plan_levels`' ``matched_before``), unless the catalogue sync archives it.
@@ -100,6 +112,9 @@ class _Reader(SyncContext):
     def __post_init__(self) -> None:
         self.only = set(self.only) if self.only is not None else None
         self.drift_cursor: str | None = None
+        # Orders imported when the first read of paid orders looked: their allocations are in
+        # what the pass reads of Stokly after that. None until that read.
+        self.imported: set[str] | None = None
         # Malformed records set aside: what they concern is left alone this pass.
         self.problems: list[str] = []
         self.held_items: set[str] = set()  # Stokly item ids
@@ -216,8 +231,12 @@ class _Reader(SyncContext):
                 on_invalid=self._bad_order,
             ):
                 orders.append(order)
-        ids = [o.id for o in orders]
-        linked = self.store.links.get_many(self.client, ORDER_LINK, ids) if ids else {}
+        if self.imported is None:
+            ids = [o.id for o in orders]
+            self.imported = set(
+                self.store.links.get_many(self.client, ORDER_LINK, ids) if ids else ()
+            )
+        linked = self.imported
         lines = []
         for order in orders:
             if order.id in linked or order.cancelled_at is not None:
@@ -233,17 +252,31 @@ class _Reader(SyncContext):
                     lines.append(UnimportedLine(line.sku, quantity, location and str(location)))
         return lines
 
-    async def stokly_stock(
+    async def records(
         self, item_ids: list[str] | None, location_ids: list[str]
-    ) -> tuple[list[StockRecord], list[tuple[str, str | None, Decimal]]]:
+    ) -> list[StockRecord]:
         if item_ids is not None and not item_ids:
-            return [], []
-        records = [
+            return []
+        return [
             StockRecord(r.itemId, r.locationId, r.onHand, r.quarantined)
             async for r in self.stokly.iter_inventory_records(
                 item_ids=item_ids, location_ids=location_ids, on_invalid=self._bad_figure
             )
         ]
+
+    async def unimported_then_allocations(
+        self, item_ids: list[str] | None
+    ) -> tuple[list[UnimportedLine], list[tuple[str, str | None, Decimal]]]:
+        """The paid orders awaiting import, then Stokly's allocations: in that order, so that an
+        order counted as imported is in the allocations read (see the module docstring)."""
+        unimported = await self.unimported()
+        return unimported, await self.allocations(item_ids)
+
+    async def allocations(
+        self, item_ids: list[str] | None
+    ) -> list[tuple[str, str | None, Decimal]]:
+        if item_ids is not None and not item_ids:
+            return []
         allocations: list[tuple[str, str | None, Decimal]] = []
         batches: list[list[str] | None] = (
             [None]
@@ -256,7 +289,7 @@ class _Reader(SyncContext):
                 on_invalid=self._bad_figure,
             ):
                 allocations.append((a.itemId, a.locationId, a.allocated))
-        return records, allocations
+        return allocations
 
     async def variants_and_shown(
         self, shopline_locations: list[str]
@@ -300,11 +333,11 @@ class _Reader(SyncContext):
             # Nothing of the full pass's reading depends on another read but SHOPLINE's levels,
             # which need only its variants: all at once, each API at its own pace.
             first = self.variants_and_shown(shopline_locations) if shown else self.variants()
-            got, items, unimported, (records, allocations) = await _together(
+            got, items, records, (unimported, allocations) = await _together(
                 first,
                 self.items(),
-                self.unimported(),
-                self.stokly_stock(None, stokly_locations),
+                self.records(None, stokly_locations),
+                self.unimported_then_allocations(None),
             )
             variants, read_items, current = got if shown else (got, set(), None)
         else:
@@ -312,30 +345,41 @@ class _Reader(SyncContext):
                 self.variants(), self.items(), self.unimported()
             )
             item_ids = sorted(set(items.values()))
-            records, allocations = await self.stokly_stock(item_ids, stokly_locations)
+            records, allocations = await _together(
+                self.records(item_ids, stokly_locations), self.allocations(item_ids)
+            )
         catalogue = self.mapping.syncs.catalogue
         pushed = self.store.levels.all(self.client) if self.only is None else {}
-        plan = plan_levels(
-            self.mapping,
-            variants,
-            items,
-            locations,
-            records,
-            allocations,
-            unimported,
-            only=self.only,
-            # Variants this client's stock was pushed to: unmatched now, they are zeroed.
-            matched_before=(
-                {item for item, _ in pushed} if self.only is None and not self.unnamed_items else ()
-            ),
-            removal_archives=(
-                catalogue is not None and catalogue.enabled and catalogue.on_removed == "archive"
-            ),
-        )
-        self._hold(plan, items)
-        read = StockPlanRead(locations=locations, plan=plan, problems=problems + self.problems)
+
+        def planned(unimported: list[UnimportedLine]) -> StockPlan:
+            plan = plan_levels(
+                self.mapping,
+                variants,
+                items,
+                locations,
+                records,
+                allocations,
+                unimported,
+                only=self.only,
+                # Variants this client's stock was pushed to: unmatched now, they are zeroed.
+                matched_before=(
+                    {item for item, _ in pushed}
+                    if self.only is None and not self.unnamed_items
+                    else ()
+                ),
+                removal_archives=(
+                    catalogue is not None
+                    and catalogue.enabled
+                    and catalogue.on_removed == "archive"
+                ),
+            )
+            self._hold(plan, items)
+            return plan
+
+        plan = planned(unimported)
         if not shown:
-            return read
+            return StockPlanRead(locations=locations, plan=plan, problems=problems + self.problems)
+        read = StockPlanRead(locations=locations, plan=plan)
         if current is None:  # the event path: its few items, right before it writes
             read_items = {level.inventory_item_id for level in plan.levels}
             current = await _levels(
@@ -356,6 +400,17 @@ class _Reader(SyncContext):
             read.drift_read = len(read_items)
             read_items.update(changed)
             read.drift_cursor = self.drift_cursor
+        # Every level is read now: the orders awaiting import once more, and the plan again from
+        # them (see the module docstring). A level not read keeps its first target: whatever a
+        # new order takes off it, SHOPLINE took off itself at checkout.
+        again = planned(await self.unimported())
+        first = {level.key: level for level in plan.levels}
+        again.levels = [
+            level if level.inventory_item_id in read_items else first.get(level.key, level)
+            for level in again.levels
+        ]
+        read.plan = plan = again
+        read.problems = list(dict.fromkeys(problems + self.problems))  # each order said once
         # Only the planned levels (the read covered unmatched variants too); a level of an item
         # read that SHOPLINE did not list is None: read, and absent.
         read.shown = {
