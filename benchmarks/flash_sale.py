@@ -477,6 +477,7 @@ class _Sale:
             skus=CATALOGUE,
         )
         self.mapping = _mapping(self.workdir)
+        self.own_channel = self.mapping.connections.stokly.channel_id
         self.stokly_app = create_stokly(
             account_key=self.mapping.connections.stokly.account_key,
             client_id=creds["STOKLY_CLIENT_ID"],
@@ -604,7 +605,7 @@ class _Sale:
                 await self._settle(shopline, stokly)
             shown = await self._shopline_levels(shopline)
             # The event path starts after the set-up's movements.
-            feed = StockMovements(self.client, stokly, self.store)
+            feed = StockMovements(self.client, stokly, self.store, self.own_channel)
             batch = await feed.poll()
             if batch is not None:
                 feed.done(batch)
@@ -677,7 +678,7 @@ class _Sale:
 
     async def event_path(self) -> None:
         async with self._clients() as (shopline, stokly):
-            feed = StockMovements(self.client, stokly, self.store)
+            feed = StockMovements(self.client, stokly, self.store, self.own_channel)
 
             async def poll() -> None:
                 batch = await feed.poll()
@@ -861,7 +862,7 @@ class _Sale:
 
         try:
             async with self._clients() as (shopline, stokly), self._clients() as orders_clients:
-                feed = StockMovements(self.client, stokly, self.store)
+                feed = StockMovements(self.client, stokly, self.store, self.own_channel)
                 self.shopline_wire.before_kind = config.inject
                 steps = 0
                 settled = False

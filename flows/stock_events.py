@@ -151,7 +151,9 @@ async def stock_events_flow(
     totals = Totals()
     with Store() as store:
         async with open_clients(loaded) as (shopline, stokly):
-            feed = StockMovements(client, stokly, store)
+            feed = StockMovements(
+                client, stokly, store, own_channel=loaded.connections.stokly.channel_id
+            )
             watch = Watch(feed.follower, totals, stop_at=stop_at, poll_seconds=poll_seconds)
             if not watch.follow():
                 logger.info("a run scheduled later follows %s's stock movements already", client)

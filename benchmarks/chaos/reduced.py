@@ -91,7 +91,9 @@ def passes(
 
     async def stock_events(shop: ShoplineClient, stok: StoklyClient) -> bool:
         # As flows/stock_events.py does for each poll that found movements.
-        feed = StockMovements(mapping.client.name, stok, store)
+        feed = StockMovements(
+            mapping.client.name, stok, store, own_channel=mapping.connections.stokly.channel_id
+        )
         batch = await feed.poll()
         if batch is None:
             return True

@@ -11,6 +11,8 @@ from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
+
 from stokline.sync.clients import open_clients
 from stokline.sync.stock.events import CURSOR_NAME, CURSOR_SYNC, StockMovements
 from stokline.sync.stock.sync import sync_stock
@@ -36,7 +38,10 @@ def with_clients(s: Stock, work: Callable[..., Coroutine[Any, Any, Any]]) -> Any
 
 
 def poll(s: Stock) -> Any:
-    return with_clients(s, lambda _, stokly: StockMovements(CLIENT, stokly, s.world.store).poll())
+    own = s.world.mapping.connections.stokly.channel_id
+    return with_clients(
+        s, lambda _, stokly: StockMovements(CLIENT, stokly, s.world.store, own).poll()
+    )
 
 
 def stored_cursor(world: World) -> str | None:
@@ -127,3 +132,98 @@ def test_a_later_run_takes_over_following_and_an_earlier_one_does_not(world: Wor
     assert not feed.follow("run-late", ten + timedelta(minutes=5))
     assert feed.still_following("run-b") and not feed.still_following("run-late")
     assert feed.follow("run-b", ten + timedelta(minutes=10))  # registering again is harmless
+
+
+# -- sale orders of other channels ------------------------------------------------------------------
+
+
+def ebay_channel(world: World) -> str:
+    own = world.mapping.connections.stokly.channel_id
+    return next(c["channelId"] for c in world.stokly_state.channels if c["channelId"] != own)
+
+
+def test_another_channels_sale_order_reaches_shopline_through_the_event_path(
+    world: World,
+) -> None:
+    # A trade order for socks taken in Stokly: its allocation lowers the sellable figure with no
+    # stock movement at all. The feed names the order; the event path reads its lines.
+    s = stock(world)
+    s.move("goods-receipt", "Bristol DC", SOCKS, 5)
+    settle(s)
+    own = world.mapping.connections.stokly.channel_id
+    item_id = next(i["itemId"] for i in world.stokly_state.items if i["sku"] == SOCKS)
+    bristol = next(
+        loc["locationId"] for loc in world.stokly_state.locations if loc["name"] == "Bristol DC"
+    )
+    before = s.level(SOCKS, BRISTOL)
+
+    async def order_elsewhere(_: Any, stokly: Any) -> Any:
+        created = await stokly.create_sale_order(
+            {
+                "currency": "GBP",
+                "sourceId": ebay_channel(world),
+                "locationId": bristol,
+                "items": [{"referenceId": item_id, "quantity": 2}],
+            }
+        )
+        return created.id
+
+    order_id = with_clients(s, order_elsewhere)
+
+    async def follow(shopline: Any, stokly: Any) -> Any:
+        feed = StockMovements(CLIENT, stokly, world.store, own)
+        batch = await feed.poll()
+        assert batch is not None and set(batch.skus) == {SOCKS}
+        report = await sync_stock(
+            world.mapping,
+            shopline=shopline,
+            stokly=stokly,
+            store=world.store,
+            skus=set(batch.skus),
+            trigger="event",
+        )
+        feed.done(batch)
+        return report
+
+    assert with_clients(s, follow).pushed == 1
+    assert s.level(SOCKS, BRISTOL) == before - 2 == s.stokly_sellable(SOCKS, ["Bristol DC"], 0)
+
+    # Removed, the order gives the socks back: the event path hears that too.
+    async def remove(_: Any, stokly: Any) -> None:
+        await stokly.patch_sale_order(order_id, {"stage": "removed"})
+
+    with_clients(s, remove)
+    assert with_clients(s, follow).pushed == 1
+    assert s.level(SOCKS, BRISTOL) == before
+
+
+def test_the_clients_own_sale_orders_cost_the_event_path_no_reads(world: World) -> None:
+    # Orders imported from SHOPLINE were subtracted as awaiting import before: their import
+    # moves no level, so the event path neither reads them nor hands their SKUs on.
+    s = stock(world)
+    settle(s)
+    world.place((TENT, 1), customer={"email": "ada@example.com"})
+    world.run()  # imported: saleorder.created on the client's own channel
+    own = world.mapping.connections.stokly.channel_id
+    wire = CountingStokly(world.faults)
+
+    async def follow() -> Any:
+        async with open_clients(
+            world.mapping, lift_limits=True, stokly_transport=wire, shopline_transport=s.shopline
+        ) as (_, stokly):
+            return await StockMovements(CLIENT, stokly, world.store, own).poll()
+
+    assert asyncio.run(follow()) is None
+    assert [p for p in wire.paths if "/saleorders" in p] == []  # not one sale order read
+
+
+class CountingStokly(httpx.AsyncBaseTransport):
+    """Stokly, with the path of every request sent to it."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.paths: list[str] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.paths.append(request.url.path)
+        return await self.inner.handle_async_request(request)

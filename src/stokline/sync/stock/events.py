@@ -7,6 +7,15 @@ cursor after them. The cursor is stored only when the caller says the batch was 
 poll; pushing a SKU twice costs nothing, since the stock pass is delta-only. Polls that find
 only events of other kinds move the stored cursor on by themselves, so they are not read again.
 
+Sale orders move sellable stock too: a sale order of another channel (a marketplace, a trade
+order, a till that records sales as orders) allocates units SHOPLINE must stop selling, and one
+removed gives them back. The feed says which sale order, not which SKUs, so for each such order
+its lines are read (two Stokly requests). The sale orders of the client's own channel
+(``own_channel``, the mapping's ``connections.stokly.channel_id``: the orders imported from
+SHOPLINE) are left out at no cost: the stock sync counted their units as awaiting import before,
+so their import moves no level. Only a change of stage is a removal; other updates (tags, a
+carrier reference) are skipped without a read.
+
 A client with no stored cursor starts at the beginning of the feed: the first batch holds every
 SKU that ever moved, which one partial pass settles.
 
@@ -28,13 +37,67 @@ from datetime import datetime
 from stokline.connectors import StoklyClient
 from stokline.store import Store
 from stokline.sync.followers import Follower
-from stokline.sync.stock.sync import changed_skus_since
+from stokline.sync.stock.sync import MOVEMENT_EVENTS
 
-__all__ = ["CURSOR_NAME", "CURSOR_SYNC", "FOLLOWER_NAME", "MovementBatch", "StockMovements"]
+__all__ = [
+    "CURSOR_NAME",
+    "CURSOR_SYNC",
+    "FOLLOWER_NAME",
+    "SALE_ORDER_EVENTS",
+    "MovementBatch",
+    "StockMovements",
+    "moved_skus_since",
+]
 
 CURSOR_SYNC = "stock"
 CURSOR_NAME = "events"
 FOLLOWER_NAME = "events-follower"
+SALE_ORDER_EVENTS = ("saleorder.created", "saleorder.updated")
+"""Feed events of sale orders: another channel's sale order allocates or releases stock."""
+
+
+async def moved_skus_since(
+    stokly: StoklyClient, cursor: str | None, own_channel: str | None = None
+) -> tuple[set[str], str]:
+    """Stokly SKUs whose sellable stock may have moved after ``cursor``, and the new cursor.
+
+    Stock movements and item changes name their SKU; a sale order of a channel other than
+    ``own_channel`` is read for its lines' SKUs (see the module docstring). With no cursor the
+    feed is read from its start.
+    """
+    after = cursor or "0"
+    skus: set[str] = set()
+    orders: dict[str, bool] = {}  # sale order id → its channel is known to be another one
+    while True:
+        page = await stokly.get_events(after, types=(*MOVEMENT_EVENTS, *SALE_ORDER_EVENTS))
+        for event in page.events:
+            if event.type in SALE_ORDER_EVENTS:
+                data = event.data
+                order_id = data.get("saleOrderId")
+                source = data.get("sourceId")
+                if not order_id or (own_channel is not None and source == own_channel):
+                    continue
+                if event.type == "saleorder.updated" and "stage" not in (data.get("fields") or ()):
+                    continue
+                known = source is not None
+                orders[str(order_id)] = orders.get(str(order_id), False) or known
+                continue
+            sku = event.data.get("itemSku") or event.data.get("sku")
+            if sku:
+                skus.add(str(sku))
+        moved = page.cursor != after
+        after = page.cursor or after
+        if not page.has_more or not moved:
+            break
+    for order_id, elsewhere in orders.items():
+        if not elsewhere and own_channel is not None:
+            order = await stokly.get_sale_order(order_id)
+            if order.sourceId == own_channel:
+                continue
+        skus.update(
+            line.itemSku for line in await stokly.get_sale_order_items(order_id) if line.itemSku
+        )
+    return skus, after
 
 
 @dataclass(frozen=True)
@@ -49,10 +112,13 @@ class MovementBatch:
 class StockMovements:
     """One client's position in the Stokly change feed, as the stock event path follows it."""
 
-    def __init__(self, client: str, stokly: StoklyClient, store: Store) -> None:
+    def __init__(
+        self, client: str, stokly: StoklyClient, store: Store, own_channel: str | None = None
+    ) -> None:
         self.client = client
         self.stokly = stokly
         self.store = store
+        self.own_channel = own_channel  # the mapping's Stokly channel: its orders move nothing
         # The run following this client's feed, kept beside the feed's cursor.
         self.follower = Follower(store, client, CURSOR_SYNC, FOLLOWER_NAME)
 
@@ -66,7 +132,7 @@ class StockMovements:
         Raises the client's `ConnectorError` when the feed cannot be read; nothing is stored then.
         """
         since = self.cursor
-        skus, after = await changed_skus_since(self.stokly, since)
+        skus, after = await moved_skus_since(self.stokly, since, self.own_channel)
         if not skus:
             if after != since:
                 self.store.cursors.set(self.client, CURSOR_SYNC, after, CURSOR_NAME)
