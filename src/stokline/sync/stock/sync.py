@@ -49,14 +49,17 @@ from stokline.config import Mapping
 from stokline.connectors import (
     ApiError,
     ConnectorError,
+    DeadlineError,
     ShoplineClient,
     StoklyClient,
+    deadline,
     is_transient,
 )
 from stokline.store import Store
 from stokline.store.exceptions import ACTIVE
 from stokline.store.heartbeat import Heartbeat
 from stokline.sync.run import RunCost, SyncRun
+from stokline.sync.stock.budget import WHAT, out_of_time, pass_budget
 from stokline.sync.stock.claims import CLAIM_SIZE, WAIT, Claims
 from stokline.sync.stock.drift import CURSOR_NAME, CURSOR_SYNC, DriftRotation
 from stokline.sync.stock.read import read_plan
@@ -98,6 +101,7 @@ class _Run(SyncRun):
         self.only = set(self.only) if self.only is not None else None
         self.written: set[tuple[str, str]] = set()
         self.unsettled: list[tuple[str, str]] = []  # writes that failed: pushed value forgotten
+        self.not_sent = 0  # writes left unsent when the time budget ran out (`.budget`)
         self.last: dict[tuple[str, str], int] = {}  # the value last pushed, as the pass began
         settings = self.mapping.syncs.stock
         self.batch_size = settings.batch_size if settings is not None else 250
@@ -213,6 +217,13 @@ class _Run(SyncRun):
                 await self.shopline.adjust_inventory_level(
                     level.inventory_item_id, level.location_id, level.available - shown
                 )
+        except DeadlineError:
+            # Not sent: the pass's time budget ran out. Left like a failed write (the next pass
+            # reads the level afresh and pushes it), and said once for all such levels.
+            self.report.failed += 1
+            self.unsettled.append(level.key)
+            self.not_sent += 1
+            return
         except ConnectorError as exc:
             self.report.failed += 1
             # Whatever was last pushed is no longer known to be what SHOPLINE shows (an adjust
@@ -486,6 +497,12 @@ async def sync_stock(
     slice (`stokline.sync.stock.drift`); ``clock`` (default: the real one, in UTC) is when the
     pass starts, which sizes the slice. The rotation's cursor moves on only after a pass that
     checks drift and writes (not a dry run) has finished.
+
+    A pass ends within ``syncs.stock.every`` (5 minutes when unset), however SHOPLINE or Stokly
+    misbehave: it starts no request once that interval less one request timeout (30 s) has
+    passed (`stokline.sync.stock.budget`; the time is the clients' clock). What it did not push
+    then is left for the next pass, and ``report.errors`` starts with one line saying so:
+    "... time budget of 270 s ran out: N level(s) not pushed; the next pass pushes them".
     """
     run = _Run(
         mapping,
@@ -500,7 +517,19 @@ async def sync_stock(
         locations,
         clock or _utcnow,
     )
-    return await run.execute()
+    # A pass ends within its schedule's interval whatever the APIs do (see
+    # `stokline.sync.stock.budget`): past its budget it starts no request.
+    budget = pass_budget(mapping, shopline, stokly)
+    with deadline(budget, clock=shopline.clock, what=WHAT):
+        try:
+            report = await run.execute()
+        except DeadlineError as exc:  # still reading: nothing can be pushed without the read
+            reading = f"{exc.method} {exc.path}"
+            run.report.errors.insert(0, out_of_time(budget, run.not_sent, reading))
+            return run.report
+    if run.not_sent:
+        report.errors.insert(0, out_of_time(budget, run.not_sent))
+    return report
 
 
 async def changed_skus_since(stokly: StoklyClient, cursor: str | None) -> tuple[set[str], str]:
