@@ -60,7 +60,8 @@ async def run_pass(
         progress=progress_logger("stock"),
         locations=locations,
     )
-    retry_if_unfinished(report, incomplete)
+    if not report.out_of_time:  # a retry would run into the next scheduled pass
+        retry_if_unfinished(report, incomplete)
     return report
 
 

@@ -39,6 +39,9 @@ class StockReport(SyncReport):
     levels_read: int = 0
     drift_items_read: int = 0
     changed_items_read: int = 0
+    out_of_time: bool = False
+    """The pass's time budget ran out (`stokline.sync.stock.budget`): the next scheduled pass
+    finishes the job; trying again at once would only run past the schedule."""
     left_to_others: int = 0
     """Levels this pass would have written but left to another pass of the client: one was
     writing the SKU (the event path, for a movement) or recorded the level after this pass began,

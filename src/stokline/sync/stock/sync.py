@@ -526,9 +526,11 @@ async def sync_stock(
         except DeadlineError as exc:  # still reading: nothing can be pushed without the read
             reading = f"{exc.method} {exc.path}"
             run.report.errors.insert(0, out_of_time(budget, run.not_sent, reading))
+            run.report.out_of_time = True
             return run.report
     if run.not_sent:
         report.errors.insert(0, out_of_time(budget, run.not_sent))
+        report.out_of_time = True
     return report
 
 
