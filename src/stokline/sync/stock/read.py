@@ -403,13 +403,15 @@ class _Reader(SyncContext):
         # Every level is read now: the orders awaiting import once more, and the plan again from
         # them (see the module docstring). A level not read keeps its first target: whatever a
         # new order takes off it, SHOPLINE took off itself at checkout.
-        again = planned(await self.unimported())
-        first = {level.key: level for level in plan.levels}
-        again.levels = [
-            level if level.inventory_item_id in read_items else first.get(level.key, level)
-            for level in again.levels
-        ]
-        read.plan = plan = again
+        later = await self.unimported()
+        if later != unimported:  # most often nothing was sold meanwhile: the plan stands
+            again = planned(later)
+            first = {level.key: level for level in plan.levels}
+            again.levels = [
+                level if level.inventory_item_id in read_items else first.get(level.key, level)
+                for level in again.levels
+            ]
+            read.plan = plan = again
         read.problems = list(dict.fromkeys(problems + self.problems))  # each order said once
         # Only the planned levels (the read covered unmatched variants too); a level of an item
         # read that SHOPLINE did not list is None: read, and absent.
