@@ -16,7 +16,14 @@ with no buffer, so one Stokly level changed is one SHOPLINE level changed. Then:
    drift slice of a pass 5 minutes after the last (``--last-pass-ago 300``);
 5. another 1 % change, then a pass with the limits lifted: time and peak memory (each pass runs
    in a process of its own: ``benchmarks/stock_pass.py``);
-6. a quiet pass that must write nothing: proof that the delta passes left nothing behind.
+6. a quiet pass that must write nothing: proof that the delta passes left nothing behind;
+7. a goods receipt during a full pass: another 1 % change the event path does not see (it starts
+   at the feed's end after it), then, at the real limits, a full pass as in 4. while the event
+   path runs beside it in a process of its own (``benchmarks/stock_events_loop.py``, as
+   ``flows/stock_events.py`` runs it) and the warehouse receives goods of other SKUs every 6–10 s.
+   Latency: from the receipt to SHOPLINE's ``inventory_levels/update`` webhook announcing the
+   new level (p50/p95, target p95 ≤ 15 s). Baseline, computed: the same receipts had each event
+   batch waited for the whole full pass, as under the per-client lock the passes used to take.
 
 stokline's passes write by difference (``inventory_levels/adjust.json``, from the level read in
 the same pass); writes ÷ levels changed must be 1.00, and every write of a pass over levels that
@@ -29,14 +36,30 @@ computed from the requests it made with the limit lifted.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import random
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import Figure, Result, demo_env, parser, run_json, say, sized
+import yaml
+
+from benchmarks.bench_latency import LevelListener, Sample, Sides
+from benchmarks.common import (
+    Child,
+    Figure,
+    Result,
+    demo_env,
+    parser,
+    percentile,
+    run_json,
+    say,
+    sized,
+)
 from benchmarks.sandboxes import (
     SHOPLINE_REAL_LIMIT,
     THREE_LOCATIONS,
@@ -103,6 +126,131 @@ def change_levels(
     return {location: len(lines) for location, lines in by_location.items()}
 
 
+RECEIPT_EVERY_S = (6.0, 10.0)
+EVENT_TARGET_S = 15.0  # goods receipt → SHOPLINE, p95, during a full pass
+GIVE_UP_S = 120.0
+
+
+def events_during_a_pass(
+    result: Result,
+    sandboxes: Sandboxes,
+    mapping: Path,
+    state_db: str,
+    changes: list[tuple[str, str]],
+    pool: list[str],
+) -> None:
+    """Phase 7 (see the module docstring): goods receipts while a full pass writes."""
+    env = demo_env()
+    api_version = yaml.safe_load(mapping.read_text())["connections"]["shopline"]["api_version"]
+    sides = Sides(
+        sandboxes.shopline_url, sandboxes.stokly_url, env["SHOPLINE_ACCESS_TOKEN"], api_version
+    )
+    shown = asyncio.run(sides.levels(pool))  # SKU → (inventory item, level at 7001)
+    receipts = [(sku, *shown[sku]) for sku in pool if sku in shown]
+    listener = LevelListener()
+    sides.subscribe(listener.url)
+    change_levels(sandboxes, changes, "benchmark receipt D")
+    with tempfile.TemporaryDirectory(prefix="stokline-bench-events-") as tmp:
+        ready, stop, log = Path(tmp, "ready"), Path(tmp, "stop"), Path(tmp, "events.log")
+        out = Path(tmp, "events.json")
+        argv = [sys.executable, "-m", "benchmarks.stock_events_loop", "--mapping", str(mapping)]
+        argv += ["--state-db", state_db, "--ready", str(ready), "--stop", str(stop)]
+        argv += ["--out", str(out)]
+        events = Child("stock event path", argv, log, env=env)
+        try:
+            deadline = time.monotonic() + 120
+            while not ready.exists():
+                if events.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the event path did not start\n{events.tail()}")
+                time.sleep(0.1)
+            sandboxes.real_limits()
+            time.sleep(REFILL_S)
+            samples, passed = receipts_during_a_pass(sides, listener, mapping, state_db, receipts)
+            stop.write_text("stop\n")
+            events.proc.wait(120)
+            if not out.exists():
+                raise RuntimeError(f"the event path failed\n{events.tail()}")
+            totals = json.loads(out.read_text())
+        finally:
+            events.stop()
+            sandboxes.lift_limits()
+            listener.stop()
+    during = [s for s in samples if s.started <= passed["ended"]]
+    seconds = [s.seconds for s in during if s.seconds is not None]
+    # Under the former per-client lock an event batch waited for the whole full pass, then took
+    # its own time: the time left of the pass when the receipt came, plus the latency it had.
+    waited = [
+        max(0.0, passed["ended"] - s.started) + s.seconds for s in during if s.seconds is not None
+    ]
+    lost = len(during) - len(seconds)
+    note = (
+        f"{len(during)} receipts while a full pass ran ({passed['out']['seconds']:.0f} s, "
+        f"{passed['out']['shopline']['writes']} writes); the event path pushed"
+        f" {totals['pushed']} levels in {totals['batches']} batches, {totals['unfinished']}"
+        " unfinished"
+    )
+    if lost:
+        note += f"; {lost} not seen within {GIVE_UP_S:.0f} s"
+    for p, target in ((50, None), (95, EVENT_TARGET_S)):
+        result.add(
+            Figure(
+                f"event_during_pass_p{p}",
+                f"goods receipt → SHOPLINE during a full pass, p{p}",
+                round(percentile(seconds, p), 1) if seconds else None,
+                "s",
+                baseline=round(percentile(waited, p), 1) if waited else None,
+                target=target,
+                goal="max" if target else None,
+                note=note if p == 95 else "baseline: waiting for the whole full pass (computed)",
+            )
+        )
+
+
+def receipts_during_a_pass(
+    sides: Sides,
+    listener: LevelListener,
+    mapping: Path,
+    state_db: str,
+    receipts: list[tuple[str, str, int]],
+) -> tuple[list[Sample], dict[str, Any]]:
+    """A full pass in a thread; a goods receipt every 6–10 s while it runs; then their arrival."""
+    passed: dict[str, Any] = {}
+
+    def full_pass() -> None:
+        passed["started"] = time.monotonic()
+        try:
+            passed["out"] = one_pass(
+                mapping,
+                state_db,
+                mode="delta",
+                limits="real",
+                what="full pass at the real limits, the event path beside it",
+                extra=("--last-pass-ago", str(SCHEDULE_S)),
+            )
+        finally:
+            passed["ended"] = time.monotonic()
+
+    rng = random.Random(7)
+    runner = threading.Thread(target=full_pass, name="full stock pass")
+    runner.start()
+    samples: list[Sample] = []
+    next_at = time.monotonic() + rng.uniform(*RECEIPT_EVERY_S)
+    while runner.is_alive() and len(samples) < len(receipts):
+        if time.monotonic() >= next_at:
+            samples.append(sides.receive(*receipts[len(samples)]))
+            next_at += rng.uniform(*RECEIPT_EVERY_S)
+        time.sleep(0.05)
+    runner.join()
+    if "out" not in passed:
+        raise RuntimeError("the full pass beside the event path failed")
+    while any(s.done is None and time.monotonic() - s.started < GIVE_UP_S for s in samples):
+        for s in samples:
+            if s.done is None:
+                s.done = listener.first_after(s.started, s.key, "7001", s.above)
+        time.sleep(0.1)
+    return samples, passed
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser("stock", __doc__ or "").parse_args(argv)
     skus = sized(args.size, 20_000, 2_000, 120)
@@ -150,9 +298,9 @@ def measure(
 
     rng = random.Random(20_000)
     candidates = [(e.sku, stokly) for e in synced_entries(skus) for _, _, stokly in THREE_LOCATIONS]
-    picked = rng.sample(candidates, min(3 * changed, len(candidates)))
+    picked = rng.sample(candidates, min(4 * changed, len(candidates)))
     set_a, set_b = picked[:changed], picked[changed : 2 * changed]
-    set_c = picked[2 * changed : 3 * changed]
+    set_c, set_d = picked[2 * changed : 3 * changed], picked[3 * changed : 4 * changed]
 
     sandboxes.real_limits()
     try:
@@ -183,6 +331,11 @@ def measure(
         mapping, state_db, mode="delta", limits="lifted", what="pass with the limits lifted"
     )
     quiet = one_pass(mapping, state_db, mode="delta", limits="lifted", what="quiet pass")
+    received = {sku for sku, _ in set_d}
+    pool = [e.sku for e in synced_entries(skus) if e.sku not in received]
+    events_during_a_pass(
+        result, sandboxes, mapping, state_db, set_d, rng.sample(pool, min(60, len(pool)))
+    )
 
     # -- figures --------------------------------------------------------------------------------
     result.parameters.update(levels=levels, levels_changed=changed)
@@ -338,8 +491,8 @@ def measure(
                 "s",
                 baseline=before["shopline"]["first_write_s"],
                 note=(
-                    f"{stokly_reads} Stokly requests, {STOKLY_BURST} of them at once, then"
-                    f" {STOKLY_RATE:g}/s: at least {floor:.1f} s; baseline: every level read"
+                    f"{stokly_reads} Stokly requests (a minute's first {STOKLY_BURST} go at once,"
+                    f" then {STOKLY_RATE:g}/s): at least {floor:.1f} s; baseline: every level read"
                 ),
             )
         )
