@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from stokline.cli import options
-from stokline.cli._mappings import mapping_files, print_problems
-from stokline.config import MappingInvalid, SecretUnavailable, load_mapping
+from stokline.cli._mappings import DEFAULT_DIR, mapping_files
+
+if TYPE_CHECKING:
+    from stokline.webhooks import Clients
 
 HELP = """\
 Receive SHOPLINE webhooks for one or more clients at http://HOST:PORT/webhooks/<client>.
@@ -16,6 +19,14 @@ Each delivery's signature is checked with the client's webhook secret (from its 
 valid deliveries are stored in the state store's inbox and acknowledged at once. When
 PREFECT_API_URL is set, new deliveries also emit the Prefect event stokline.webhook.received,
 which starts the client's orders flow. OpenAPI docs at /docs.
+
+Clients come from the mapping files given (--mapping FILE, a folder or a quoted glob such as
+'mappings/*.yaml'; default: the folder mappings/). Each is served on its own: a client whose
+mapping does not validate or whose webhook secret is unset answers 503 with the reason, and the
+others are served; /health lists both. Mappings are read again without a restart: a delivery for
+an unknown or unserved client (or with a wrong signature) first looks for new and changed files
+(at most once a second), and SIGHUP loads every file and secret again (kill -HUP PID). A removed
+mapping's client answers 404 after that. A secret in the environment needs a restart to change.
 
 Slow clients are cut off: a request's headers and body must arrive within --body-timeout seconds
 of its first byte (10 by default). A client still sending then gets 408 and its connection is
@@ -72,22 +83,27 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from stokline.store import Store
-    from stokline.webhooks import create_app, endpoints_for, prefect_signal
+    from stokline.webhooks import Clients, create_app, prefect_signal
     from stokline.webhooks.deadline import BODY_TIMEOUT, request_deadline
 
-    paths = mapping_files("stokline receiver", args.mapping)
-    try:
-        endpoints = endpoints_for([load_mapping(p) for p in paths])
-    except MappingInvalid as exc:
-        print_problems(exc.problems, sys.stdout)
-        return 1
-    except SecretUnavailable as exc:
-        print(f"stokline receiver: error: {exc}", file=sys.stderr)
-        return 1
+    mapping_files("stokline receiver", args.mapping)  # a usage error if they name no file
+    clients = Clients(args.mapping or [str(DEFAULT_DIR)])
+    if not clients.files():
+        print("stokline receiver: error: no mapping file matches", file=sys.stderr)
+        return 2
+    store = Store()
+    served = clients.reload()
+    for client, reason in sorted(served.not_served.items()):
+        print(f"stokline receiver: client {client} is not served: {reason}", file=sys.stderr)
+    for line in served.ignored:
+        print(f"stokline receiver: ignored: {line}", file=sys.stderr)
+    _reload_on_hangup(clients)
     signal = prefect_signal if os.environ.get("PREFECT_API_URL") else None
-    app = create_app(endpoints, Store(), signal=signal, max_body_bytes=args.max_body)
+    app = create_app(clients, store, signal=signal, max_body_bytes=args.max_body)
     print(
-        f"receiver on http://{args.host}:{args.port}/webhooks/<client> for {', '.join(sorted(endpoints))}"
+        f"receiver on http://{args.host}:{args.port}/webhooks/<client> for "
+        f"{', '.join(sorted(served.served)) or 'no client yet'} (pid {os.getpid()}; "
+        "SIGHUP reloads the mappings)"
     )
     uvicorn.run(
         app,
@@ -97,3 +113,14 @@ def run(args: argparse.Namespace) -> int:
         http=request_deadline(args.body_timeout or BODY_TIMEOUT),
     )
     return 0
+
+
+def _reload_on_hangup(clients: Clients) -> None:
+    """SIGHUP loads every mapping again, in a thread: a signal handler must not block the loop."""
+    import signal
+    import threading
+
+    def reload(_signum: int, _frame: object) -> None:
+        threading.Thread(target=clients.reload, name="reload-mappings", daemon=True).start()
+
+    signal.signal(signal.SIGHUP, reload)

@@ -5,24 +5,26 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from stokline.config import Mapping
-from stokline.webhooks.app import ClientEndpoint, create_app
+from stokline.webhooks.app import create_app
+from stokline.webhooks.clients import ClientEndpoint, Clients, endpoint_of
 from stokline.webhooks.signature import sign, verify
 
-__all__ = ["ClientEndpoint", "create_app", "endpoints_for", "prefect_signal", "sign", "verify"]
+__all__ = [
+    "ClientEndpoint",
+    "Clients",
+    "create_app",
+    "endpoints_for",
+    "prefect_signal",
+    "sign",
+    "verify",
+]
 
 EVENT = "stokline.webhook.received"
 
 
 def endpoints_for(mappings: Iterable[Mapping]) -> dict[str, ClientEndpoint]:
     """One endpoint per client; resolves each webhook secret (raises SecretUnavailable if unset)."""
-    return {
-        m.client.name: ClientEndpoint(
-            client=m.client.name,
-            webhook_secret=m.connections.shopline.webhook_secret.resolve().get_secret_value(),
-            poison_team=m.operating_model.owner_of("poison_message"),
-        )
-        for m in mappings
-    }
+    return {m.client.name: endpoint_of(m) for m in mappings}
 
 
 def prefect_signal(client: str, topic: str) -> None:

@@ -10,6 +10,10 @@ declared length and again while reading), a header longer than the inbox column 
 and a request that does not arrive in time is 408 (the bound is the server's: see
 `stokline.webhooks.deadline`). A client that goes away before its body is in is not an error: it
 gets no answer and nothing is stored.
+
+The clients served come from `stokline.webhooks.clients`: a client whose mapping does not load or
+whose webhook secret is unset answers 503 with the reason in one line (never a secret) and stores
+nothing, while the others are served; new and changed mappings are picked up without a restart.
 """
 
 from __future__ import annotations
@@ -20,14 +24,15 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from stokline.store import Store
 from stokline.store.tables import inbox as inbox_table
+from stokline.webhooks.clients import ClientEndpoint, Clients
 from stokline.webhooks.signature import verify
 
 log = logging.getLogger("stokline.webhooks")
@@ -41,15 +46,6 @@ STORED_HEADERS = {
     "x-shopline-topic": inbox_table.c.topic.type.length,
     "x-shopline-shop-domain": inbox_table.c.shop_domain.type.length,
 }
-
-
-@dataclass(frozen=True)
-class ClientEndpoint:
-    """What the receiver needs of one client: its webhook secret and who owns poison messages."""
-
-    client: str
-    webhook_secret: str
-    poison_team: str = "operations"
 
 
 class Debouncer:
@@ -112,7 +108,7 @@ def _problem_with(body: bytes) -> str | None:
 
 
 def create_app(
-    endpoints: dict[str, ClientEndpoint],
+    endpoints: dict[str, ClientEndpoint] | Clients,
     store: Store,
     *,
     signal: Callable[[str, str], None] | None = None,
@@ -123,11 +119,13 @@ def create_app(
         description="Receives SHOPLINE webhook deliveries, verifies and stores them for the syncs.",
         version="1",
     )
+    # A fixed set of endpoints, or clients read from mapping files and reloaded when asked.
+    clients = endpoints if isinstance(endpoints, Clients) else Clients.fixed(endpoints)
     notify = Debouncer(signal) if signal else None
 
-    @app.get("/health", summary="Liveness and the clients served")
+    @app.get("/health", summary="Liveness, the clients served, and those not served with why")
     def health() -> dict[str, object]:
-        return {"status": "ok", "clients": sorted(endpoints)}
+        return clients.snapshot.health()
 
     @app.post(
         "/webhooks/{client}",
@@ -137,6 +135,10 @@ def create_app(
             400: {"description": "A header longer than the inbox keeps; nothing stored"},
             401: {"description": "Missing or wrong X-Shopline-Hmac-Sha256; nothing stored"},
             404: {"description": "No such client"},
+            503: {
+                "description": "A client whose mapping does not load or whose webhook secret is "
+                "not set: the reason in one line; nothing stored"
+            },
             408: {
                 "description": "Headers and body not received within the receiver's bound "
                 "(`stokline receiver --body-timeout`); connection closed, nothing stored"
@@ -145,9 +147,18 @@ def create_app(
         },
     )
     async def receive(client: str, request: Request) -> JSONResponse:
-        endpoint = endpoints.get(client)
+        snapshot = clients.snapshot  # one snapshot for the whole request, whatever reloads
+        endpoint = snapshot.served.get(client)
+        if endpoint is None and clients.due():  # a client added or fixed since the last check?
+            snapshot = await run_in_threadpool(clients.refresh)
+            endpoint = snapshot.served.get(client)
         if endpoint is None:
-            return JSONResponse({"error": "unknown client"}, status_code=404)
+            reason = snapshot.not_served.get(client)
+            if reason is None:
+                return JSONResponse({"error": "unknown client"}, status_code=404)
+            return JSONResponse(
+                {"error": f"client {client} is not served: {reason}"}, status_code=503
+            )
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > max_body_bytes:
             return JSONResponse({"error": "body too large"}, status_code=413)
@@ -160,8 +171,14 @@ def create_app(
         except ClientDisconnect:  # gone before its body was in, or cut off at the server's bound
             return JSONResponse({"error": "client disconnected"}, status_code=400)  # never sent
         body = bytes(received)
-        if not verify(body, endpoint.webhook_secret, request.headers.get("x-shopline-hmac-sha256")):
-            return JSONResponse({"error": "invalid signature"}, status_code=401)
+        signed = request.headers.get("x-shopline-hmac-sha256")
+        if not verify(body, endpoint.webhook_secret, signed):
+            # The client's mapping may have changed its secret since the last check.
+            fresh = (await run_in_threadpool(clients.refresh)) if clients.due() else snapshot
+            changed = fresh.served.get(client)
+            if changed in (None, endpoint) or not verify(body, changed.webhook_secret, signed):
+                return JSONResponse({"error": "invalid signature"}, status_code=401)
+            endpoint = changed
         for name, limit in STORED_HEADERS.items():
             if limit and len(request.headers.get(name, "")) > limit:
                 return JSONResponse(
