@@ -26,7 +26,8 @@ Paid orders awaiting import are read twice: with Stokly, and again after the las
 was read; the plan is made again from the second read. A checkout before a level read is then in
 the level and in the target, and the difference written keeps it; one between the level read and
 the second read of orders is in the target only, and SHOPLINE shows one unit too few until the
-next pass, never one too many. Read only before the levels, an order placed in between would be
+next pass, never one too many (the pass forgets the value it pushed to such a level, so the next
+pass reads it again: ``recheck``). Read only before the levels, an order placed in between would be
 in the level and not in the target, and the difference written would give the unit back: sold
 twice. For the
 same reason Stokly's allocations are read only after the first read of those orders has looked
@@ -100,6 +101,9 @@ class StockPlanRead:
     """With ``drift``: the inventory items the rotating drift slice read."""
     changed_read: int = 0
     """With ``drift``: the inventory items read after the plan, because their target changed."""
+    recheck: set[tuple[str, str]] = field(default_factory=set)
+    """Levels read whose target the second read of orders lowered: a checkout between their read
+    and that read is taken off twice, so the next pass must read them again."""
 
 
 @dataclass(eq=False, repr=False)
@@ -411,6 +415,11 @@ class _Reader(SyncContext):
                 level if level.inventory_item_id in read_items else first.get(level.key, level)
                 for level in again.levels
             ]
+            read.recheck = {
+                level.key
+                for level in again.levels
+                if level.key in first and level.available != first[level.key].available
+            }
             read.plan = plan = again
         read.problems = list(dict.fromkeys(problems + self.problems))  # each order said once
         # Only the planned levels (the read covered unmatched variants too); a level of an item

@@ -338,6 +338,10 @@ class _Run(SyncRun):
         self.report.drift_items_read = read.drift_read
         self.report.changed_items_read = read.changed_read
         await self._apply(plan.levels, current)
+        if read.recheck and not self.dry:
+            # A sale between their read and the second read of orders may be taken off twice:
+            # the next pass reads these again and gives back what is one too few.
+            self.store.levels.forget(self.client, read.recheck)
         if read.drift_cursor is not None and self.check_drift and not self.dry:
             # The slice was read and its drift set right (or, where a write failed, forgotten:
             # read again next pass as changed): the next pass goes on from there.
