@@ -236,6 +236,13 @@ class RateLimit:
             raise ValueError("RateLimit needs burst >= 1 and 0 <= headroom < burst")
 
 
+KEEPALIVE_EXPIRY_S = 4.0
+"""An idle connection is not used again after this long. Servers close idle connections after a
+few seconds (uvicorn, behind many APIs, after 5); reusing one the server is closing that very
+moment fails with a read error. httpx's default, 5 s, is the same figure, so a request sent
+after a 5 s backoff could meet that race and fail its retry."""
+
+
 class LeakyBucketPacer:
     """Client-side leaky bucket (GCRA): grants send slots no faster than the API drains them.
 
@@ -510,7 +517,9 @@ class HttpCore:
             timeout=timeout,
             transport=transport,
             limits=httpx.Limits(
-                max_connections=max_concurrency + 2, max_keepalive_connections=max_concurrency
+                max_connections=max_concurrency + 2,
+                max_keepalive_connections=max_concurrency,
+                keepalive_expiry=KEEPALIVE_EXPIRY_S,
             ),
             follow_redirects=False,
         )
