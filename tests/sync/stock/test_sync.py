@@ -25,8 +25,9 @@ from stokline.connectors import ConnectorError, RetryPolicy, ShoplineClient, Sto
 from stokline.sandbox.common import DroppedConnection
 from stokline.sandbox.stokly.domain import allocations
 from stokline.sync.clients import LIFTED, CountingPacer, open_clients
+from stokline.sync.stock.events import moved_skus_since
 from stokline.sync.stock.report import StockReport
-from stokline.sync.stock.sync import changed_skus_since, sync_stock
+from stokline.sync.stock.sync import sync_stock
 from tests.sync.conftest import CLIENT_ID, CLIENT_SECRET, TOKEN, World
 
 TENT = "ACME-TENT-2P-ORANGE"
@@ -346,7 +347,8 @@ def test_the_event_path_pushes_only_the_skus_that_moved(world: World) -> None:
             _,
             stokly,
         ):
-            return await changed_skus_since(stokly, cursor)
+            own = world.mapping.connections.stokly.channel_id
+            return await moved_skus_since(stokly, cursor, own)
 
     _, cursor = asyncio.run(feed(None))
     s.move("goods-receipt", "Bristol DC", TENT, 4)

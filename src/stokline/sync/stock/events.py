@@ -37,12 +37,12 @@ from datetime import datetime
 from stokline.connectors import StoklyClient
 from stokline.store import Store
 from stokline.sync.followers import Follower
-from stokline.sync.stock.sync import MOVEMENT_EVENTS
 
 __all__ = [
     "CURSOR_NAME",
     "CURSOR_SYNC",
     "FOLLOWER_NAME",
+    "MOVEMENT_EVENTS",
     "SALE_ORDER_EVENTS",
     "MovementBatch",
     "StockMovements",
@@ -52,6 +52,8 @@ __all__ = [
 CURSOR_SYNC = "stock"
 CURSOR_NAME = "events"
 FOLLOWER_NAME = "events-follower"
+MOVEMENT_EVENTS = ("stock.movement", "item.created", "item.updated")
+"""Change-feed events that name an item whose sellable level may differ."""
 SALE_ORDER_EVENTS = ("saleorder.created", "saleorder.updated")
 """Feed events of sale orders: another channel's sale order allocates or releases stock."""
 

@@ -30,7 +30,7 @@ reads the level afresh and writes only the difference still missing (none if it 
 storm or a crash loses nothing, and nothing is adjusted twice. SHOPLINE's level is never taken as
 truth: it is only the base of the difference.
 
-``skus`` (Stokly SKUs, e.g. from `changed_skus_since`) limits a pass to those items: the event
+``skus`` (Stokly SKUs, e.g. from `stokline.sync.stock.events.moved_skus_since`) limits a pass to those items: the event
 path. It reads the SHOPLINE levels of just those items after its plan, right before writing, so
 its differences are taken from a read as fresh as the full pass's (never from the value last
 pushed). Nothing here ever writes to Stokly.
@@ -67,7 +67,7 @@ from stokline.sync.stock.reconcile import compare_levels
 from stokline.sync.stock.report import StockReport
 from stokline.sync.stock.translate import DesiredLevel, VariantRef, shown_on
 
-__all__ = ["MOVEMENT_EVENTS", "StockReport", "changed_skus_since", "sync_stock"]
+__all__ = ["StockReport", "sync_stock"]
 
 log = logging.getLogger("stokline.sync.stock")
 
@@ -76,8 +76,6 @@ VARIANT = "variant"
 # An exception about a Stokly SKU several SHOPLINE variants resolve to (the catalogue sync's
 # "stokly_sku" collisions are Stokly SKUs that collide with each other: another thing).
 SHARED = "stokly_sku_shared"
-MOVEMENT_EVENTS = ("stock.movement", "item.created", "item.updated")
-"""Change-feed events after which an item's sellable level may differ."""
 _SKU_CODES = frozenset({"unknown_shopline_sku", "sku_collision"})
 DRIFT_EVERY = timedelta(hours=1)  # the mapping's default, for a mapping without a stock sync
 MAX_ROWS = 200  # rows of a kind kept in a report: enough to act on, small enough to render
@@ -536,23 +534,3 @@ async def sync_stock(
         report.errors.insert(0, out_of_time(budget, run.not_sent))
         report.out_of_time = True
     return report
-
-
-async def changed_skus_since(stokly: StoklyClient, cursor: str | None) -> tuple[set[str], str]:
-    """Stokly SKUs whose stock moved after ``cursor`` in the change feed, and the new cursor.
-
-    Store the cursor only after the SKUs were pushed, so a crash in between replays them. With
-    no cursor the feed is read from its start (harmless: the pass is delta-only).
-    """
-    after = cursor or "0"
-    skus: set[str] = set()
-    while True:
-        page = await stokly.get_events(after, types=MOVEMENT_EVENTS)
-        for event in page.events:
-            sku = event.data.get("itemSku") or event.data.get("sku")
-            if sku:
-                skus.add(str(sku))
-        moved = page.cursor != after
-        after = page.cursor or after
-        if not page.has_more or not moved:
-            return skus, after
