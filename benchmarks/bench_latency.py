@@ -13,11 +13,11 @@ Then, at random intervals of 6–18 s (12 s on average) each:
 
 - a buyer places and pays an order in the SHOPLINE sandbox (its control API); the sandbox
   delivers the webhooks to the receiver, which stores them in the inbox; the orders inbox
-  watcher (``orders-inbox-<client>``, when ``prefect.yaml`` has one) imports them, and the
+  watcher (``orders-inbox-<client>``, when the mapping asks for one) imports them, and the
   orders deployment's sweep catches what it misses. Latency: from the paid order to the sale order appearing in Stokly (the Stokly
   sandbox's control API lists it);
 - the warehouse receives goods in Stokly (Leeds DC, feeding SHOPLINE location 7001); the stock
-  event deployment (``stock-events-<client>``, when ``prefect.yaml`` has one) pushes the level.
+  event deployment (``stock-events-<client>``, when the mapping asks for one) pushes the level.
   Latency: from the receipt to SHOPLINE's ``inventory_levels/update`` webhook announcing the
   new level, received by a listener of this benchmark.
 
@@ -41,7 +41,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import yaml
 
 from benchmarks.common import (
     ROOT,
@@ -79,8 +78,8 @@ GIVE_UP_S = 180.0
 
 def project_dir(target: Path, shopline_url: str, stokly_url: str) -> Path:
     """A project directory for `stokline up`: prefect.yaml, flows/, .env.demo, the demo mapping
-    pointed at ``shopline_url`` and ``stokly_url`` (under the same name, so prefect.yaml's
-    deployments use it unchanged)."""
+    pointed at ``shopline_url`` and ``stokly_url`` (under the same name: its deployments are the
+    demo client's)."""
     target.mkdir(parents=True, exist_ok=True)
     shutil.copy(ROOT / "prefect.yaml", target / "prefect.yaml")
     shutil.copy(ROOT / ".env.demo", target / ".env.demo")
@@ -89,10 +88,19 @@ def project_dir(target: Path, shopline_url: str, stokly_url: str) -> Path:
     return target
 
 
-def deployments_in(prefect_yaml: Path) -> dict[str, dict[str, Any]]:
-    """prefect.yaml's deployments by name."""
-    data = yaml.safe_load(prefect_yaml.read_text(encoding="utf-8")) or {}
-    return {d["name"]: d for d in data.get("deployments") or [] if "name" in d}
+def deployments_in(root: Path) -> dict[str, dict[str, Any]]:
+    """The deployments `stokline deploy` derives from the project's demo mapping, by name, with
+    their interval schedules (seconds)."""
+    from stokline.config import load_mapping
+    from stokline.ops.deployments import client_deployments, load_project
+
+    path = root / "mappings" / "demo.yaml"
+    specs = client_deployments(load_mapping(path), path, load_project(root))
+    return {
+        s.name: {"schedules": [{"interval": x.interval} for x in s.schedules if x.interval]}
+        for s in specs
+        if s.wanted
+    }
 
 
 def interval_of(deployment: dict[str, Any] | None) -> float | None:
@@ -411,7 +419,7 @@ def main(argv: list[str] | None = None) -> int:
         args.size,
         parameters={"samples_each": count, "seconds_between": interval},
     )
-    declared = deployments_in(ROOT / "prefect.yaml")
+    declared = deployments_in(ROOT)
     events_declared = EVENTS_DEPLOYMENT in declared
     with tempfile.TemporaryDirectory(prefix="stokline-bench-latency-") as tmp:
         work = Path(tmp)
@@ -428,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
             # The stack takes a minute to start: the smoke run stops after what it prepares.
             say("smoke: the project directory and the settled state are ready; no stack started")
             result.notes.append("smoke size: the stack was not started; nothing was measured")
-            result.details = {"deployments": sorted(deployments_in(root / "prefect.yaml"))}
+            result.details = {"deployments": sorted(deployments_in(root))}
             result.finish(args.results_dir)
             return 0
         say("starting the stack (stokline up) …")
@@ -512,7 +520,7 @@ def measure(
         add_half(result, "receipt", "goods receipt → SHOPLINE level", received, stock_interval)
     else:
         reason = (
-            "no stock-events deployment in prefect.yaml"
+            "the demo mapping asks for no stock-events deployment"
             if EVENTS_DEPLOYMENT not in ids
             else ("the stock-events deployment never started a run")
         )

@@ -179,7 +179,7 @@ class Prefect:
 
 def project_dir(target: Path) -> tuple[Path, dict[str, int]]:
     """A project directory for the stack: prefect.yaml, flows/, .env.demo, and the demo mapping
-    (under its own name, so prefect.yaml's deployments use it unchanged) on free ports, with
+    (under its own name, so its deployments are the demo client's) on free ports, with
     the override of `benchmarks.chaos.collisions`."""
     if target.exists():
         shutil.rmtree(target)

@@ -11,12 +11,12 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-import yaml
 from prefect.flows import load_flow_from_entrypoint
 from prefect.utilities.callables import parameter_schema, parameter_schema_from_entrypoint
 from prefect.utilities.schema_tools.validation import validate
 
 from stokline.config import load_mapping
+from stokline.ops.deployments import client_deployments, load_project
 from stokline.sync.finance.ledger.report import LedgerReport
 from stokline.sync.finance.ledger.translate import GroupKey, JournalDraft, JournalLine
 
@@ -34,9 +34,13 @@ def finance_module() -> Any:
 
 @pytest.fixture(scope="module")
 def deployment() -> dict[str, Any]:
-    project = yaml.safe_load((ROOT / "prefect.yaml").read_text(encoding="utf-8"))
-    (found,) = [d for d in project["deployments"] if d["name"] == "finance-demo-outdoor"]
-    return found
+    # The deployment `stokline deploy` derives from the demo mapping.
+    specs = client_deployments(load_mapping(DEMO_MAPPING), DEMO_MAPPING, load_project(ROOT))
+    (found,) = [s for s in specs if s.name == "finance-demo-outdoor"]
+    return {
+        "parameters": found.parameters,
+        "schedules": [{"parameters": s.parameters} for s in found.schedules],
+    }
 
 
 def _types(schema: Any) -> list[str]:

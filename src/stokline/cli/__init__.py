@@ -26,6 +26,7 @@ _COMMANDS = (
     "sandbox",
     "receiver",
     "up",
+    "deploy",
     "exceptions",
     "runbook",
     "status",

@@ -53,7 +53,7 @@ def client_resource(client: str) -> str:
 
 
 def deployment_name(sync: str, client: str) -> str:
-    """The deployment of one sync for one client in prefect.yaml: ``orders-demo-outdoor``."""
+    """The deployment of one sync for one client: ``orders-demo-outdoor``."""
     return f"{sync}-{client}"
 
 
@@ -62,13 +62,11 @@ def client_tag(client: str) -> str:
 
 
 def sync_deployments(mapping: Mapping) -> list[str]:
-    """The deployments whose runs are this client's syncs (the event-driven stock pass too)."""
-    client = mapping.client.name
-    names = [deployment_name(s, client) for s in mapping.syncs.enabled()]
-    stock = mapping.syncs.stock
-    if stock is not None and stock.enabled and stock.event_driven:
-        names.append(deployment_name("stock-events", client))
-    return names
+    """Every deployment of this client whose failed run is an alert: its syncs, the watchers
+    (orders inbox, stock events) and the status dashboard, as `stokline deploy` derives them."""
+    from stokline.ops.deployments import deployment_names
+
+    return deployment_names(mapping)
 
 
 @dataclass(frozen=True)

@@ -125,7 +125,9 @@ def create_app(
 
     @app.get("/health", summary="Liveness, the clients served, and those not served with why")
     def health() -> dict[str, object]:
-        return clients.snapshot.health()
+        # Checks the mapping files first (at most once per recheck interval), so that a client
+        # just added is listed, as `stokline deploy --receiver` expects.
+        return clients.refresh().health()
 
     @app.post(
         "/webhooks/{client}",
