@@ -7,9 +7,12 @@ nothing a second run cannot clean up. Stopping snapshots every descendant first,
 grandchildren (Prefect's flow-run processes) start sessions of their own and would survive a
 signal to their parent's group.
 
-`DemoStack` starts, for one mapping file: a Prefect server, both sandboxes with the storefront
-simulator, the webhook receiver subscribed to the SHOPLINE sandbox, the work pool, the deployments
-of ``prefect.yaml`` and a worker — and waits until each is healthy before it says so.
+`DemoStack` starts, for the mapping files it is given: a Prefect server, both sandboxes (the
+first mapping's) with the storefront simulator, the webhook receiver subscribed to the SHOPLINE
+sandbox, the work pool and each client's deployments (`stokline deploy`), and a worker — and
+waits until each is healthy before it says so. Another mapping is served beside the first when
+its connections are the same sandboxes and its secrets are set; otherwise it is skipped, with one
+line saying why.
 """
 
 from __future__ import annotations
@@ -26,16 +29,21 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import httpx
 
 from stokline.envfile import load_env_file
-from stokline.ops.heartbeats import worker_env
+from stokline.ops.heartbeats import RUN_TAG, worker_env
+
+if TYPE_CHECKING:
+    from stokline.config import Mapping
 
 LOOPBACK = "127.0.0.1"
 PID_FILE = "up.json"
 WEBHOOK_TOPICS = ("orders/create", "orders/paid", "orders/updated", "orders/cancelled")
+STOPPED_MESSAGE = "Stopped with the local stack (Ctrl-C of stokline up)"
 START_NOW = ("orders-inbox", "stock-events", "stock")
 """Flows whose deployment (``<flow>-<client>``) `DemoStack.start_now` runs at once: the watcher
 that imports webhook deliveries, the event path that follows Stokly's stock movements, and the
@@ -323,9 +331,15 @@ class Supervisor:
         self._record()
         return child
 
-    def stop(self) -> None:
-        """Stop every child and every descendant; returns when none is left."""
-        running = [c for c in reversed(self.children) if c.proc is not None]
+    def stop(self, names: Iterable[str] | None = None) -> None:
+        """Stop every child (or those ``names``) and every descendant of them; returns when none
+        is left. The pid file goes once no child is left."""
+        chosen = None if names is None else set(names)
+        running = [
+            c
+            for c in reversed(self.children)
+            if c.proc is not None and (chosen is None or c.name in chosen)
+        ]
         pids = [c.pid for c in running]
         family = descendants(pids)
         for child in running:
@@ -352,8 +366,11 @@ class Supervisor:
         for child in running:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 child.proc.wait(5)  # type: ignore[union-attr]
-        self.children.clear()
-        self.pid_file.unlink(missing_ok=True)
+            self.children.remove(child)
+        if self.children:
+            self._record()
+        else:
+            self.pid_file.unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -374,6 +391,9 @@ class StackConfig:
     warehouse_rate: float = 0.0
     pool: str = "stokline"
     timeout: float = 120.0
+    clients: tuple[Path, ...] = ()
+    """Other clients' mapping files, served beside ``mapping`` when their connections are this
+    stack's sandboxes and their secrets are set (each one not served is said in one line)."""
 
 
 @dataclass
@@ -447,6 +467,16 @@ class DemoStack:
             **worker_env(),
         )
         self.env = env
+        self.served: list[tuple[Path, Mapping]] = [(config.mapping, self.mapping)]
+        self.skipped: list[str] = []
+        for path in config.clients:
+            if path.resolve() == config.mapping.resolve():
+                continue
+            found = self._servable(path, shop_port, stok_port)
+            if isinstance(found, str):
+                self.skipped.append(f"not serving {path}: {found}")
+            else:
+                self.served.append((path, found))
         self.supervisor = Supervisor(config.state_dir, config.root, env)
         self.ports = {
             config.prefect_port: "Prefect server",
@@ -462,6 +492,48 @@ class DemoStack:
         if self.sink_port:
             self.endpoints.sink = f"http://{LOOPBACK}:{self.sink_port}"
             self.ports[self.sink_port] = "alert sink"
+
+    def _servable(self, path: Path, shop_port: int, stok_port: int) -> Mapping | str:
+        """The mapping at ``path`` if this stack can serve it, else why not, in a few words."""
+        from stokline.config import MappingInvalid, load_mapping
+
+        try:
+            mapping = load_mapping(path)
+        except MappingInvalid as exc:
+            first = exc.problems[0].format() if exc.problems else "it does not load"
+            return f"it is not valid ({first}); `stokline validate {path}` lists every problem"
+        if mapping.client.name in {m.client.name for _, m in self.served}:
+            return f"client {mapping.client.name} is already served by another file"
+        conns = mapping.connections
+        ports = []
+        for url in (conns.shopline.base_url, conns.stokly.base_url):
+            parts = urlsplit(url or "")
+            ports.append(parts.port if parts.hostname in (LOOPBACK, "localhost") else None)
+        if ports != [shop_port, stok_port]:
+            return (
+                "its connections are not this stack's sandboxes "
+                f"(http://{LOOPBACK}:{shop_port} and http://{LOOPBACK}:{stok_port})"
+            )
+        secrets = (
+            conns.shopline.access_token,
+            conns.shopline.webhook_secret,
+            conns.stokly.client_id,
+            conns.stokly.client_secret,
+        )
+        # Environment variables as the stack's processes will see them (.env.demo included);
+        # a Prefect Secret block can only be read once the server runs: its runs will say.
+        unset = [
+            ref.describe()
+            for ref in secrets
+            if ref is not None and ref.env is not None and not self.env.get(ref.env)
+        ]
+        if unset:
+            return f"{', '.join(unset)} not set"
+        return mapping
+
+    @property
+    def client_names(self) -> list[str]:
+        return [mapping.client.name for _, mapping in self.served]
 
     # -- health checks ---------------------------------------------------------------------
 
@@ -498,11 +570,16 @@ class DemoStack:
             )
 
     def subscribe_webhooks(self) -> int:
-        """Subscribe the receiver to the order topics; returns how many were new (idempotent)."""
-        token = self.mapping.connections.shopline.access_token.resolve().get_secret_value()
-        base = f"{self.endpoints.shopline}/admin/openapi/{self.endpoints.api_version}/webhooks.json"
+        """Subscribe the receiver to the order topics for every client served; returns how many
+        subscriptions were new (idempotent)."""
+        return sum(self._subscribe(mapping) for _, mapping in self.served)
+
+    def _subscribe(self, mapping: Mapping) -> int:
+        token = mapping.connections.shopline.access_token.resolve().get_secret_value()
+        version = mapping.connections.shopline.api_version
+        base = f"{self.endpoints.shopline}/admin/openapi/{version}/webhooks.json"
         headers = {"Authorization": f"Bearer {token}"}
-        address = f"{self.endpoints.receiver}/webhooks/{self.endpoints.client}"
+        address = f"{self.endpoints.receiver}/webhooks/{mapping.client.name}"
         try:
             response = httpx.get(base, headers=headers, timeout=10)
             response.raise_for_status()
@@ -528,8 +605,8 @@ class DemoStack:
         return added
 
     def start_now(self) -> tuple[list[str], list[str]]:
-        """Start one run now of each `START_NOW` deployment of the client that exists; returns
-        the names started and, for those that could not be, why.
+        """Start one run now of each `START_NOW` deployment of each client served that exists;
+        returns the names started and, for those that could not be, why.
 
         A schedule's first run comes one interval after `prefect deploy`: without this the stock
         event path would not follow Stokly's change feed for the first 10 minutes of the demo.
@@ -538,8 +615,8 @@ class DemoStack:
         """
         started, missed = [], []
         api = self.endpoints.prefect_api
-        for flow in START_NOW:
-            name = f"{flow}-{self.endpoints.client}"
+        pairs = [(flow, f"{flow}-{client}") for client in self.client_names for flow in START_NOW]
+        for flow, name in pairs:
             try:
                 found = _ask("GET", f"{api}/deployments/name/{flow}/{name}")
                 if found.status_code == 404:
@@ -560,9 +637,14 @@ class DemoStack:
         cfg, ep, sup = self.config, self.endpoints, self.supervisor
         for note in sup.clean_previous():
             self.say(note)
+        for line in self.skipped:
+            self.say(line)
         self.check_ports()
         timeout = cfg.timeout
-        mapping = str(cfg.mapping)
+        files = [str(path) for path, _ in self.served]
+        # The receiver serves the folders of the files: a client whose mapping is added there
+        # later is served from its first delivery, with no restart.
+        folders = sorted({str(path.parent) for path, _ in self.served})
 
         server = sup.start(
             "prefect-server",
@@ -600,8 +682,7 @@ class DemoStack:
             [
                 *python_tool("stokline"),
                 "receiver",
-                "--mapping",
-                mapping,
+                *[arg for folder in folders for arg in ("--mapping", folder)],
                 "--port",
                 str(cfg.receiver_port),
             ],
@@ -635,25 +716,28 @@ class DemoStack:
         sup.wait_until(
             server, lambda: self._ok(f"{ep.prefect_api}/health"), "Prefect server", timeout
         )
-        self.say("Prefect server up; creating the work pool and deploying prefect.yaml …")
-        if not self._ok(f"{ep.prefect_api}/work_pools/{cfg.pool}"):
-            sup.run(
-                "work-pool",
-                [
-                    *python_tool("prefect"),
-                    "work-pool",
-                    "create",
-                    cfg.pool,
-                    "--type",
-                    "process",
-                ],
-                timeout,
-            )
+        self.say(f"Prefect server up; deploying {', '.join(self.client_names)} …")
+        # The work pool, each client's deployments from its mapping, and its alerts (with the
+        # workspace automation that marks Crashed a run whose heartbeats stopped).
+        sup.run(
+            "deploy",
+            [
+                *python_tool("stokline"),
+                "deploy",
+                *files,
+                "--no-start",
+                "--prefect-url",
+                ep.prefect_api,
+            ],
+            timeout,
+        )
+        restarted = self.restart_overdue_windows()
+        if restarted:
+            self.say(f"overdue alerts count from now: {restarted} window(s) started afresh")
         since = datetime.now(UTC)
         worker = sup.start(
             "worker", [*python_tool("prefect"), "worker", "start", "--pool", cfg.pool]
         )
-        sup.run("deploy", [*python_tool("prefect"), "--no-prompt", "deploy", "--all"], timeout)
         sup.wait_until(
             worker, lambda: self._worker_online(since), f"worker of pool {cfg.pool}", timeout
         )
@@ -662,35 +746,81 @@ class DemoStack:
             self.say(f"started now, not one interval from now: {', '.join(started)}")
         if missed:
             self.say(f"could not start at once: {', '.join(missed)}")
-        # Always: besides the mapping's alerts (if any), this keeps the workspace automation
-        # that marks Crashed a flow run whose heartbeats stopped.
-        sup.run(
-            "automations",
-            [
-                *python_tool("stokline"),
-                "automations",
-                "apply",
-                "--mapping",
-                mapping,
-                "--prefect-url",
-                ep.prefect_api,
-            ],
-            timeout,
-        )
         self.say(
             "alerts applied as Prefect automations"
             if self.alerts
             else "no alerts in the mapping; the crashed-run automation applied"
         )
 
+    def restart_overdue_windows(self) -> int:
+        """Start the clients' `sync_overdue` windows now (stokline.ops.automations): the time the
+        stack was stopped is not a sync that failed to run. Returns how many; a server that does
+        not answer is said, not fatal (the alerts then count from their last window)."""
+        import asyncio
+
+        from stokline.ops.automations import restart_overdue_windows
+        from stokline.ops.prefect_api import prefect_client
+
+        async def restart() -> int:
+            count = 0
+            async with prefect_client(self.endpoints.prefect_api) as client:
+                for _, mapping in self.served:
+                    count += len(await restart_overdue_windows(mapping, client))
+            return count
+
+        try:
+            return asyncio.run(restart())
+        except Exception as exc:  # the stack runs on without it
+            self.say(f"could not start the overdue alerts' windows afresh: {type(exc).__name__}")
+            return 0
+
     def down(self) -> None:
-        self.supervisor.stop()
+        """Stop the stack, leaving no flow run Running in Prefect: the runs still going are
+        marked Cancelled before the worker and its flow-run processes are stopped (so that
+        neither a process stopped mid-run nor the heartbeat automation calls them Crashed, and
+        no `sync_failed` alert follows the next start), and once more after, for a run the
+        worker started meanwhile; then the rest stops."""
+        sup = self.supervisor
+        if any(c.name == "worker" for c in sup.children):
+            first = self.settle_runs()
+            sup.stop(["worker"])
+            later = self.settle_runs()
+            if first is not None and later is not None and first + later:
+                self.say(f"{first + later} flow run(s) still going marked Cancelled")
+        sup.stop()
+
+    def settle_runs(self) -> int | None:
+        """Mark Cancelled every Running, Pending or Cancelling run of a stokline deployment;
+        returns how many, or None when the Prefect server did not answer (nothing to do then:
+        the next start's server finds them and the heartbeat automation settles them)."""
+        api = self.endpoints.prefect_api
+        query = {
+            "flow_runs": {
+                "tags": {"all_": [RUN_TAG]},
+                "state": {"type": {"any_": ["RUNNING", "PENDING", "CANCELLING"]}},
+            },
+            "limit": 200,
+        }
+        state = {"type": "CANCELLED", "name": "Cancelled", "message": STOPPED_MESSAGE}
+        try:
+            found = httpx.post(f"{api}/flow_runs/filter", json=query, timeout=10)
+            found.raise_for_status()
+            runs = found.json()
+            for run in runs:
+                httpx.post(
+                    f"{api}/flow_runs/{run['id']}/set_state",
+                    json={"state": state, "force": True},
+                    timeout=10,
+                ).raise_for_status()
+        except (httpx.HTTPError, ValueError):
+            return None
+        return len(runs)
 
     def banner(self, seconds: float) -> str:
         ep, logs = self.endpoints, self.supervisor.log_dir
         return "\n".join(
             [
-                f"stokline is up ({seconds:.0f} s) for client {ep.client}:",
+                f"stokline is up ({seconds:.0f} s) for client(s) {', '.join(self.client_names)}:",
                 f"  Prefect UI         {ep.prefect}",
                 f"  SHOPLINE sandbox   {ep.shopline}/docs",
                 f"  Stokly sandbox     {ep.stokly}/docs",
@@ -701,6 +831,7 @@ class DemoStack:
                     else []
                 ),
                 f"  logs               {logs}/",
+                *(f"  {line}" for line in self.skipped),
                 "",
                 "What to look at:",
                 f"  - Prefect UI → Deployments: orders-inbox-{ep.client} imports webhook "

@@ -35,6 +35,7 @@ from stokline.ops.automations import (
     AlertsUnavailable,
     apply_alerts,
     owned_automations,
+    restart_overdue_windows,
     workspace_automations,
 )
 from stokline.ops.heartbeats import CRASHED_AFTER, HEARTBEAT_EVENT, RUN_TAG
@@ -185,6 +186,54 @@ def test_an_edit_updates_in_place_keeps_a_pause_and_removes_what_is_stale(
     finally:
         served.mapping.write_text(text)
         asyncio.run(_apply(load_mapping(served.mapping)))
+
+
+def _trigger_id(automation_id: Any) -> str:
+    """The server's id of an automation's trigger (its windows are kept under it)."""
+    import httpx
+
+    api = PREFECT_API_URL.value().rstrip("/")
+    return httpx.get(f"{api}/automations/{automation_id}", timeout=10).json()["trigger"]["id"]
+
+
+def test_starting_the_stack_again_starts_the_overdue_windows_afresh(served: Served) -> None:
+    # The server keeps a Proactive trigger's window by trigger id: after a stop longer than the
+    # window it would fire at once on the next start, although the last run had completed. A
+    # new trigger id is a new window, beginning now; the automation itself, and a pause, stay.
+    asyncio.run(_apply(load_mapping(served.mapping)))
+    before = asyncio.run(_owned())
+    trigger_ids = {n: _trigger_id(a.id) for n, a in before.items()}
+    name = "stokline demo-outdoor: stock has not succeeded"
+
+    async def pause_and_restart() -> list[str]:
+        async with get_client() as client:
+            await client.pause_automation(before[name].id)
+            return await restart_overdue_windows(load_mapping(served.mapping), client)
+
+    try:
+        restarted = asyncio.run(pause_and_restart())
+        assert name in restarted and len(restarted) == 5  # one per scheduled sync
+        after = asyncio.run(_owned())
+        for overdue in restarted:
+            assert after[overdue].id == before[overdue].id
+            assert trigger_ids[overdue] != _trigger_id(after[overdue].id)
+            assert after[overdue].trigger.within == before[overdue].trigger.within
+        assert not after[name].enabled  # the pause stays
+        others = set(before) - set(restarted)
+        assert {n: _trigger_id(after[n].id) for n in others} == {
+            n: trigger_ids[n] for n in others
+        }
+        # Nothing else differs: applying again finds every alert as it wants it.
+        again = asyncio.run(_apply(load_mapping(served.mapping)))
+        assert again.count("unchanged") == len(again.changes)
+    finally:
+        asyncio.run(_apply(load_mapping(served.mapping)))
+
+        async def resume() -> None:
+            async with get_client() as client:
+                await client.resume_automation(before[name].id)
+
+        asyncio.run(resume())
 
 
 def test_a_named_block_must_exist_and_be_able_to_notify(served: Served) -> None:

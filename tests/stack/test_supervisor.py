@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import os
 import signal
 import socket
@@ -21,7 +22,7 @@ from stokline.stack import (
     descendants,
     port_taken,
 )
-from tests.flows.sandboxes import DEMO_MAPPING, point_mapping_at
+from tests.flows.sandboxes import DEMO_MAPPING, ROOT, point_mapping_at
 
 PY = sys.executable
 # A child that starts a grandchild in a session of its own (as Prefect's flow-run processes do).
@@ -199,12 +200,56 @@ def test_up_help_says_what_starts_where_and_how_it_stops(
         "http://127.0.0.1:4200",
         "storefront simulator",
         "orders/paid",
-        "prefect deploy --all",
+        "stokline deploy",
+        "every mappings/*.yaml",
+        "skipped with one line saying why",
         "STATE_DIR/logs/",
         "Ctrl-C stops them all",
         "starts cleanly",
     ):
         assert expected in text
+
+
+def test_up_serves_every_mapping_on_its_sandboxes_and_says_why_it_skips_the_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shop, stok = "http://127.0.0.1:1", "http://127.0.0.1:2"
+    shutil.copy(ROOT / ".env.demo", tmp_path)  # the demo's secrets, as in the project root
+    demo = point_mapping_at(DEMO_MAPPING, tmp_path / "demo.yaml", shop, stok)
+    text = demo.read_text()
+    acme = tmp_path / "acme.yaml"
+    acme.write_text(text.replace("name: demo-outdoor", "name: acme-outdoor"))
+    elsewhere = tmp_path / "elsewhere.yaml"
+    elsewhere.write_text(
+        text.replace("name: demo-outdoor", "name: elsewhere").replace(stok, "http://127.0.0.1:3")
+    )
+    unset = tmp_path / "unset.yaml"
+    unset.write_text(
+        text.replace("name: demo-outdoor", "name: unset").replace(
+            "{env: SHOPLINE_APP_SECRET}", "{env: UNSET_APP_SECRET}"
+        )
+    )
+    twin = tmp_path / "twin.yaml"
+    twin.write_text(text)
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(text.replace("every: 2m", "every: soon"))
+    monkeypatch.delenv("UNSET_APP_SECRET", raising=False)
+    config = StackConfig(
+        root=tmp_path,
+        mapping=demo,
+        state_dir=tmp_path / "s",
+        clients=(demo, acme, elsewhere, unset, twin, broken),
+    )
+    stack = DemoStack(config, say=lambda _line: None)
+    assert stack.client_names == ["demo-outdoor", "acme-outdoor"]
+    skipped = "\n".join(stack.skipped)
+    assert f"not serving {elsewhere}: its connections are not this stack's sandboxes" in skipped
+    assert f"not serving {unset}: environment variable UNSET_APP_SECRET not set" in skipped
+    assert f"not serving {twin}: client demo-outdoor is already served" in skipped
+    assert f"not serving {broken}: it is not valid (" in skipped
+    assert len(stack.skipped) == 4
+    assert "client(s) demo-outdoor, acme-outdoor" in stack.banner(1)
+    assert f"not serving {unset}" in stack.banner(1)
 
 
 def test_alerts_to_a_loopback_webhook_bring_the_alert_sink(tmp_path: Path) -> None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -48,6 +50,89 @@ def environ(pid: int) -> dict[str, str] | None:
     return {key: value for key, _, value in pairs}
 
 
+EXTRAS: list[subprocess.Popen[str]] = []
+"""Processes a test started beside the stack (the second client's sandboxes), stopped at its end."""
+
+
+def _deployments_of(api: str, client: str) -> dict[str, dict]:
+    found = httpx.post(
+        f"{api}/deployments/filter",
+        json={"deployments": {"tags": {"all_": [f"client:{client}"]}}},
+        timeout=10,
+    ).json()
+    return {d["name"]: d for d in found}
+
+
+def _runs_of(api: str, deployments: dict[str, dict]) -> list[dict]:
+    ids = [d["id"] for d in deployments.values()]
+    return httpx.post(
+        f"{api}/flow_runs/filter",
+        json={"flow_runs": {"deployment_id": {"any_": ids}}, "limit": 200},
+        timeout=10,
+    ).json()
+
+
+def add_client_while_running(project: Path, env: dict[str, str], api: str, receiver: int) -> None:
+    """Copy the demo mapping as acme-outdoor on its own sandboxes, `stokline deploy` it, and
+    check its runs start within a minute while the demo client's deployments stay as they were."""
+    shopline, stokly = free_ports(2)
+    sandbox = subprocess.Popen(
+        [EXE, "sandbox", "--seed", "demo", "--shopline-port", str(shopline),
+         "--stokly-port", str(stokly), "--data-dir", str(project / "acme-sandbox"),
+         "--storefront-rate", "0"],
+        cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    EXTRAS.append(sandbox)
+    demo = project / "mappings" / "demo.yaml"
+    acme = project / "mappings" / "acme-outdoor.yaml"
+    text = demo.read_text().replace("name: demo-outdoor", "name: acme-outdoor")
+    text = re.sub(r"http://127\.0\.0\.1:\d+(?=\n)", "BASE", text, count=2)
+    text = text.replace("BASE", f"http://127.0.0.1:{stokly}", 1)
+    text = text.replace("BASE", f"http://127.0.0.1:{shopline}", 1)
+    acme.write_text(text)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{stokly}/_sandbox/state", timeout=2).is_success:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.25)
+
+    demo_before = _deployments_of(api, "demo-outdoor")
+    assert len(demo_before) == 8
+    runs_before = {(r["id"], r["expected_start_time"]) for r in _runs_of(api, demo_before)}
+    started = time.monotonic()
+    deployed = subprocess.run(
+        [EXE, "deploy", "mappings/acme-outdoor.yaml", "--receiver", f"http://127.0.0.1:{receiver}"],
+        cwd=project,
+        env={**env, "PREFECT_API_URL": api},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    assert "acme-outdoor: 8 created" in deployed.stdout
+    assert "/webhooks/acme-outdoor" in deployed.stdout  # the receiver serves it already
+    assert "demo-outdoor" not in deployed.stdout
+
+    acme_deployments = _deployments_of(api, "acme-outdoor")
+    assert len(acme_deployments) == 8
+    going: list[str] = []
+    while time.monotonic() - started < 60 and not going:
+        runs = _runs_of(api, acme_deployments)
+        going = [r["name"] for r in runs if r["state_type"] in ("RUNNING", "COMPLETED")]
+        time.sleep(1)
+    assert going, "no run of the new client started within a minute"
+
+    demo_after = _deployments_of(api, "demo-outdoor")
+    for name, before in demo_before.items():
+        after = demo_after[name]
+        for field in ("schedules", "paused", "parameters", "description", "tags"):
+            assert after[field] == before[field], (name, field)
+    runs_after = {(r["id"], r["expected_start_time"]) for r in _runs_of(api, demo_after)}
+    assert runs_before <= runs_after  # no run of the demo client was removed or moved
+
+
 def test_up_starts_everything_orders_flow_and_ctrl_c_leaves_nothing(tmp_path: Path) -> None:
     prefect, shopline, stokly, receiver, sink = free_ports(5)
     project = tmp_path / "project"
@@ -82,6 +167,7 @@ def test_up_starts_everything_orders_flow_and_ctrl_c_leaves_nothing(tmp_path: Pa
         text=True,
     )
     family: set[int] = set()
+    extras = EXTRAS
     try:
         assert up.stdout is not None
         lines: list[str] = []
@@ -129,16 +215,31 @@ def test_up_starts_everything_orders_flow_and_ctrl_c_leaves_nothing(tmp_path: Pa
         ).json()["events"]
         assert beats and beats[0]["resource"]["prefect.resource.id"].startswith("prefect.flow-run.")
 
+        # A second client is one file and one command, while the stack runs: its runs start at
+        # once, and not one schedule or run of the demo client moves.
+        add_client_while_running(project, env, api, receiver)
+
         up.send_signal(signal.SIGINT)
-        rest, _ = up.communicate(timeout=60)
+        rest, _ = up.communicate(timeout=90)
         assert up.returncode == 0, rest
         assert "stopped: no process of the stack is left" in rest
+        assert "flow run(s) still going marked Cancelled" in rest
     finally:
         if up.poll() is None:
             up.kill()
             up.wait()
+        for extra in extras:
+            extra.kill()
+            extra.wait()
     left = [pid for pid in family if alive(pid)]
     assert not left, f"left behind: {left}"
+    # Ctrl-C left no run Running (or Pending) in Prefect, so the next start finds none to call
+    # Crashed: the watchers, always running, were marked Cancelled.
+    with sqlite3.connect(project / ".stokline" / "prefect" / "prefect.db") as db:
+        states = db.execute("SELECT name, state_type FROM flow_run").fetchall()
+    going = [name for name, state in states if state in ("RUNNING", "PENDING", "CANCELLING")]
+    assert not going, going
+    assert sum(state == "CANCELLED" for _, state in states) >= 2, states
     for port in (prefect, shopline, stokly, receiver, sink):
         assert not port_taken(port)
     assert not (project / ".stokline" / "up.json").exists()

@@ -15,15 +15,22 @@ Start the local demo stack and keep it running until Ctrl-C (or SIGTERM):
   SHOPLINE sandbox   the mapping's SHOPLINE base URL (demo: 127.0.0.1:8801), demo seed, with the
                      storefront simulator placing orders (--storefront-rate per minute)
   Stokly sandbox     the mapping's Stokly base URL (demo: 127.0.0.1:8802), demo seed
-  webhook receiver   http://127.0.0.1:8803, subscribed to the SHOPLINE sandbox's orders/create,
-                     orders/paid, orders/updated and orders/cancelled webhooks; it stores
-                     each delivery in the inbox, where the orders inbox watcher (deployment
-                     orders-inbox-<client>, started at once) imports it within seconds
-  deployments        the work pool `stokline` (type process) that prefect.yaml names,
-                     `prefect deploy --all`, and a worker that runs the flows
-  alerts             `stokline automations apply` (the mapping's alerts as Prefect automations)
-                     and the local alert sink on the mapping's loopback webhook URL (demo:
-                     127.0.0.1:8804), which appends each notification to STATE_DIR/alerts.log
+  webhook receiver   http://127.0.0.1:8803, serving the mapping files' folders (a client added
+                     there later is served without a restart), subscribed to the SHOPLINE
+                     sandbox's orders/create, orders/paid, orders/updated and orders/cancelled
+                     webhooks for each client; it stores each delivery in the inbox, where the
+                     orders inbox watcher (orders-inbox-<client>, started at once) imports it
+                     within seconds
+  deployments        `stokline deploy` of every client served: the work pool `stokline` (type
+                     process), each client's deployments derived from its mapping, its alerts
+                     as Prefect automations; and a worker that runs the flows
+  alert sink         on the first mapping's loopback webhook URL (demo: 127.0.0.1:8804), which
+                     appends each notification to STATE_DIR/alerts.log
+
+Clients: every --mapping given, else every mappings/*.yaml (mappings/demo.yaml first). The
+sandboxes are the first mapping's (its base URLs must be loopback); another mapping is served
+beside it when its connections are the same sandboxes and its secrets are set, and is otherwise
+skipped with one line saying why (mappings/peak-cycles.yaml, a production example, is).
 
 It waits until every part answers its health check, then prints the URLs. A part that does not
 come up is named, with its log under STATE_DIR/logs/. Everything binds to 127.0.0.1. Each part
@@ -47,9 +54,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--mapping",
-        default="mappings/demo.yaml",
+        action="append",
+        default=[],
         metavar="FILE",
-        help="the client whose sandboxes and webhooks to serve (default: mappings/demo.yaml)",
+        help="a client to serve; repeat for several, the first names the sandboxes "
+        "(default: every mappings/*.yaml, mappings/demo.yaml first)",
     )
     parser.add_argument("--prefect-port", type=int, default=4200, help="default: 4200")
     parser.add_argument("--receiver-port", type=int, default=8803, help="default: 8803")
@@ -83,6 +92,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
+def _clients(given: list[str]) -> list[Path] | str:
+    """The mapping files to serve, the sandboxes' first; or what is wrong with ``given``."""
+    from stokline.cli._mappings import DEFAULT_DIR, UsageError, mapping_paths
+
+    try:
+        paths = mapping_paths(given)
+    except UsageError as exc:
+        return str(exc)
+    if not given:
+        demo = DEFAULT_DIR / "demo.yaml"
+        paths.sort(key=lambda p: p != demo)
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        return f"no such mapping file: {', '.join(missing)}"
+    return paths
+
+
 class _Stop(Exception):
     """SIGTERM, turned into the same orderly stop as Ctrl-C."""
 
@@ -106,9 +132,14 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     load_env_file(root / ".env.demo")
+    paths = _clients(args.mapping)
+    if isinstance(paths, str):
+        print(f"stokline up: error: {paths}", file=sys.stderr)
+        return 2
     config = StackConfig(
         root=root,
-        mapping=Path(args.mapping),
+        mapping=paths[0],
+        clients=tuple(paths[1:]),
         state_dir=Path(args.state_dir),
         prefect_port=args.prefect_port,
         receiver_port=args.receiver_port,

@@ -196,7 +196,7 @@ def crashed_run_guard(crashed_after: timedelta = CRASHED_AFTER) -> AutomationCor
     After a heartbeat of a flow run it expects, for that run (``for_each`` its resource id),
     another heartbeat or an end state within ``crashed_after``; when neither comes, the run is
     set Crashed (not forced: a run that ended meanwhile keeps its end state). Only runs of
-    stokline's deployments are watched (tagged `RUN_TAG`; prefect.yaml sets their heartbeat
+    stokline's deployments are watched (tagged `RUN_TAG`; their deployment sets the heartbeat
     period): a flow called in someone's own Python process, or another project's deployment in the
     same workspace, beats at Prefect's default period, longer than the window, and is not ours.
     """
@@ -326,3 +326,29 @@ async def apply_alerts(
                 "an overdue alert fires meanwhile if the sync has a schedule)"
             )
     return result
+
+
+async def restart_overdue_windows(mapping: Mapping, client: PrefectClient) -> list[str]:
+    """Start each ``sync_overdue`` window of this client afresh, now; returns the alerts' names.
+
+    A Proactive trigger's window is kept by the server; after the stack was stopped for longer
+    than the window, the server would fire it the moment it starts again, although the last run
+    before the stop completed (and nothing was due while the stack was stopped). Writing the
+    automation again with a new trigger starts its window now: a sync that then does not
+    succeed within the window still alerts. `stokline up` calls this when it starts."""
+    specs = [spec for spec in alert_specs(mapping) if spec.kind == "sync_overdue"]
+    if not specs:
+        return []
+    existing = {a.name: a for a in await owned_automations(client, mapping.client.name)}
+    notes: list[str] = []
+    targets = await notification_targets(mapping, client, False, notes)
+    restarted = []
+    for spec in specs:
+        current = existing.get(spec.name)
+        if current is None:
+            continue
+        automation = automation_for(spec, targets)  # a new trigger, so a new window
+        automation.enabled = current.enabled
+        await client.update_automation(current.id, automation)
+        restarted.append(spec.name)
+    return restarted
