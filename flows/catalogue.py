@@ -20,7 +20,7 @@ with ``trigger`` (text), ``ok`` (bool) and these whole numbers: ``items_seen``,
 ``reported_missing``, ``exceptions_opened``, ``exceptions_resolved``, ``api_calls``. A pass that
 did not finish publishes first, then fails the run.
 
-Deployed from ``prefect.yaml`` (every 15 minutes, the mapping's ``syncs.catalogue.every``); run
+Deployed by ``stokline deploy`` (every 15 minutes, the mapping's ``syncs.catalogue.every``); run
 once from the terminal with ``stokline run catalogue`` instead, which needs no server.
 """
 

@@ -43,7 +43,7 @@ Events (live runs only), on the resource ``stokline.client.<client>``:
   (``expect: [stokline.fulfilment.stale]``, ``match: {prefect.resource.id:
   stokline.client.<client>}``) turns it into an alert to the owning team.
 
-Deployed from ``prefect.yaml`` (every 5 minutes, the mapping's ``syncs.fulfilment.every``, one run
+Deployed by ``stokline deploy`` (every 5 minutes, the mapping's ``syncs.fulfilment.every``, one run
 at a time); run once from the terminal with ``stokline run fulfilment`` instead, which needs no
 server.
 """

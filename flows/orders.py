@@ -13,7 +13,7 @@ write is silently skipped); the mapping is read fresh because a consultant's fix
 next run; and Stokly items are looked up inside `sync_orders`, batched per run, because a cache
 with an expiry would delay an exception's replay after the item appears in Stokly.
 
-Deployed from ``prefect.yaml`` every 2 minutes: the sweep that catches lost webhooks and replays
+Deployed by ``stokline deploy`` every 2 minutes: the sweep that catches lost webhooks and replays
 exceptions. New webhook deliveries are imported within seconds by the inbox watcher
 (``flows/orders_events.py``); run once from the terminal with ``stokline run orders`` instead,
 which needs no server.

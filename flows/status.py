@@ -1,6 +1,6 @@
 """The status flow: one client's health at a glance, published as the artifact ``status-<client>``.
 
-Scheduled every two minutes (``status-<client>`` in prefect.yaml), so the Prefect UI's Artifacts
+Scheduled every two minutes (``status-<client>``, derived by ``stokline deploy``), so the Prefect UI's Artifacts
 page is the operations dashboard: each run replaces the latest version of the page under the
 same key. The page is `stokline status` in Markdown — syncs with last success, lag and what
 moved; open exceptions by team and severity; the webhook inbox.

@@ -39,7 +39,7 @@ counts): Prefect triggers match event names, not payload values, and the oversel
 A pass that did not finish (``report.ok`` false) publishes all of that first and then fails the
 run, which is what alerting automations watch; the next pass picks the rest up.
 
-Deployed from ``prefect.yaml`` (every 5 minutes, the mapping's ``syncs.stock.every``); run once
+Deployed by ``stokline deploy`` (every 5 minutes, the mapping's ``syncs.stock.every``); run once
 from the terminal with ``stokline run stock`` instead, which needs no server.
 """
 

@@ -6,7 +6,7 @@ fire and the UI would show work that is not happening. Prefect's answer ("detect
 has two halves, and both read the constants below:
 
 - every flow-run process emits a ``prefect.flow-run.heartbeat`` event each `HEARTBEAT_SECONDS`,
-  when its environment sets `HEARTBEAT_ENV`: prefect.yaml sets it in every deployment's job
+  when its environment sets `HEARTBEAT_ENV`: `stokline deploy` sets it in every deployment's job
   variables, and `worker_env` gives it to the worker `stokline up` starts as well;
 - one Proactive automation of the workspace (`stokline.ops.automations.crashed_run_guard`,
   applied by ``stokline automations apply``) expects, after each heartbeat of a run of a stokline
@@ -15,7 +15,7 @@ has two halves, and both read the constants below:
 
 `CRASHED_AFTER` is three heartbeats: one or two lost on the way do not crash a live run. Prefect
 3.9 emits a heartbeat every 180 s when the variable is unset, so a run without it would be marked
-Crashed while still working: that is why prefect.yaml sets it in each deployment rather than
+Crashed while still working: that is why each deployment sets it (stokline.ops.deployments) rather than
 leaving it to the workers, and why the automation watches only runs tagged `RUN_TAG`.
 
 No Prefect import here: `stokline.stack` reads these without paying for one.
@@ -32,8 +32,8 @@ CRASHED_AFTER = timedelta(seconds=3 * HEARTBEAT_SECONDS)
 """Silence after a heartbeat, with no end state either, that marks the run Crashed."""
 HEARTBEAT_EVENT = "prefect.flow-run.heartbeat"
 RUN_TAG = "stokline"
-"""The tag of every stokline deployment (prefect.yaml), and so of their runs: the automation
-watches these runs only, whose heartbeat period prefect.yaml sets, and leaves alone the runs of
+"""The tag of every stokline deployment (stokline.ops.deployments), and so of their runs: the automation
+watches these runs only, whose heartbeat period their deployment sets, and leaves alone the runs of
 other projects sharing the Prefect workspace."""
 END_STATES = ("Completed", "Failed", "Crashed", "Cancelled", "TimedOut", "Suspended")
 """States after which a run sends no more heartbeats, and rightly so (a suspended run's process
