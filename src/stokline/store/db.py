@@ -28,6 +28,11 @@ URL_VARIABLE = "STOKLINE_DATABASE_URL"
 BACKENDS = ("sqlite", "postgresql")
 SUPPORTED = "use sqlite:/// or postgresql+psycopg://"
 PG_CONNECT_TIMEOUT = 10  # seconds, unless the URL says connect_timeout=...
+SHARED_POOL_SIZE = 8
+SHARED_POOL_OVERFLOW = 16
+"""A shared engine keeps up to 8 PostgreSQL connections open and opens 16 more under load; a
+flow run that finds all 24 busy waits for one (each is held for one short statement or
+transaction), so one worker process never holds more than 24."""
 
 
 def default_url() -> str:
@@ -79,8 +84,9 @@ def sqlite_file(url: URL) -> Path | None:
     return Path(database)
 
 
-def make_engine(url: str, setting: str = URL_VARIABLE) -> Engine:
+def make_engine(url: str, setting: str = URL_VARIABLE, *, shared: bool = False) -> Engine:
     """An engine for ``url``, not yet connected: nothing is created on disk or over the network.
+    ``shared``: the one engine of a process running many flow runs (a larger, bounded pool).
 
     Raises `StoreConfigError` when the URL is not one stokline can use.
     """
@@ -116,7 +122,9 @@ def make_engine(url: str, setting: str = URL_VARIABLE) -> Engine:
     connect_args = {}
     if "connect_timeout" not in parsed.query:
         connect_args["connect_timeout"] = PG_CONNECT_TIMEOUT
-    return create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
+    # A process's shared engine serves all its flow runs: a few more connections, still bounded.
+    pool = {"pool_size": SHARED_POOL_SIZE, "max_overflow": SHARED_POOL_OVERFLOW} if shared else {}
+    return create_engine(parsed, pool_pre_ping=True, connect_args=connect_args, **pool)
 
 
 def now() -> datetime:

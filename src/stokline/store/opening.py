@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import re
 import sqlite3
+import time
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -37,7 +39,7 @@ def open_database(engine: Engine, setting: str, *, read_only: bool) -> None:
     try:
         if path is not None and url.query.get("uri") != "true":
             created = _make_folder(path, setting)
-        metadata.create_all(engine)
+        _create_tables(engine)
         if path is not None and not read_only:
             _try_a_write(engine)
     except (DBAPIError, sqlite3.Error) as exc:  # sqlite3's own from the write tried
@@ -60,6 +62,25 @@ def open_database(engine: Engine, setting: str, *, read_only: bool) -> None:
         engine.dispose()
         _remove(created)
         raise
+
+
+def _create_tables(engine: Engine) -> None:
+    """The store's tables, created where missing. Two processes (or two runs of one worker)
+    opening a new store at once both find a table missing and one of them then fails to create
+    it ("already exists"): the loser looks again and goes on from there. Each round at least one
+    of them creates the table they met on, so one round per table always ends it."""
+    attempts = len(metadata.tables) + 2
+    for attempt in range(attempts):
+        try:
+            metadata.create_all(engine)
+            return
+        except DBAPIError as exc:
+            said = str(exc.orig).lower()
+            # PostgreSQL may say it as a clash in its catalogue of types instead.
+            raced = "already exists" in said or "pg_type_typname_nsp_index" in said
+            if attempt == attempts - 1 or not raced:
+                raise
+            time.sleep(random.uniform(0.0, 0.02))  # out of step with the others
 
 
 def _make_folder(path: Path, setting: str) -> list[Path]:
