@@ -735,9 +735,8 @@ class DemoStack:
         if restarted:
             self.say(f"overdue alerts count from now: {restarted} window(s) started afresh")
         since = datetime.now(UTC)
-        worker = sup.start(
-            "worker", [*python_tool("prefect"), "worker", "start", "--pool", cfg.pool]
-        )
+        # One process runs every client's flow runs, each in a thread (stokline.ops.worker).
+        worker = sup.start("worker", [*python_tool("stokline"), "worker", "--pool", cfg.pool])
         sup.wait_until(
             worker, lambda: self._worker_online(since), f"worker of pool {cfg.pool}", timeout
         )

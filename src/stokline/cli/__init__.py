@@ -27,6 +27,7 @@ _COMMANDS = (
     "receiver",
     "up",
     "deploy",
+    "worker",
     "exceptions",
     "runbook",
     "status",

@@ -23,7 +23,8 @@ Start the local demo stack and keep it running until Ctrl-C (or SIGTERM):
                      within seconds
   deployments        `stokline deploy` of every client served: the work pool `stokline` (type
                      process), each client's deployments derived from its mapping, its alerts
-                     as Prefect automations; and a worker that runs the flows
+                     as Prefect automations; and `stokline worker`, which runs every
+                     client's flow runs in threads of one process
   alert sink         on the first mapping's loopback webhook URL (demo: 127.0.0.1:8804), which
                      appends each notification to STATE_DIR/alerts.log
 
