@@ -31,6 +31,7 @@ from typing import Literal
 from prefect import flow, get_run_logger
 
 from stokline.config import Mapping
+from stokline.orchestration.catalogue import SYNCED_EVENT, counts, incomplete
 from stokline.orchestration.common import artifact_key, run_name_of
 from stokline.orchestration.passes import (
     emit_synced_event,
@@ -47,26 +48,6 @@ from stokline.sync.catalogue.sync import sync_catalogue
 
 Trigger = Literal["schedule", "manual"]
 
-SYNCED_EVENT = "stokline.catalogue.synced"
-SUMMARY_FIELDS = (
-    "items_seen",
-    "products_seen",
-    "linked",
-    "unchanged",
-    "updated",
-    "created",
-    "archived",
-    "reported_missing",
-    "exceptions_opened",
-    "exceptions_resolved",
-    "api_calls",
-)
-
-
-def incomplete(report: CatalogueReport) -> str:
-    """Why a pass did not finish, in one line."""
-    return "; ".join(report.errors) or "the pass did not finish"
-
 
 @pass_task("sync-catalogue")
 async def update_catalogue(mapping: Mapping, trigger: str, dry_run: bool) -> CatalogueReport:
@@ -76,11 +57,6 @@ async def update_catalogue(mapping: Mapping, trigger: str, dry_run: bool) -> Cat
     )
     retry_if_unfinished(report, incomplete)
     return report
-
-
-def counts(report: CatalogueReport) -> dict[str, int]:
-    """The whole numbers of a pass, for the flow's return value, the log and the event."""
-    return {name: int(getattr(report, name)) for name in SUMMARY_FIELDS}
 
 
 async def publish(report: CatalogueReport) -> None:

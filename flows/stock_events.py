@@ -1,4 +1,4 @@
-"""The stock event path: Stokly stock movements reach SHOPLINE within seconds, SKU by SKU.
+"""The Stokly event path: stock movements and item changes reach SHOPLINE within seconds.
 
 Design. Stokly pushes no notifications (as far as its public API shows), so something must poll
 its change feed ([I] ``GET /v0/events``). A Prefect deployment trigger would still need that
@@ -33,8 +33,16 @@ deployment allows two runs at once for that overlap, never more.
 - Cost: an idle poll is one Stokly request; at 2 s that is 30 of the 120 requests a minute Stokly
   allows an account, and each batch a handful more.
 
+The same read of the feed names the items whose catalogue data changed (``item.updated``,
+``item.deleted``: a price, a name, a description, a status). When the mapping has a catalogue
+sync, each batch then runs the catalogue's event pass for those items (`sync_catalogue` with
+``items``): their linked SHOPLINE products are read by id and brought in line, a deleted item's
+product archived as ``on_removed`` says; creating products and closing exceptions stay with the
+15-minute full pass, which also takes an item no variant is linked to yet. The feed's cursor
+moves on only once both are done, so a failure reads the batch again.
+
 Each batch emits ``stokline.stock.synced`` with ``trigger: event`` and the payload of the full pass
-(flows/stock.py). The run publishes ``stock-events-summary-<client>`` at its end and fails when a
+(flows/stock.py), and ``stokline.catalogue.synced`` with ``trigger: event`` when items changed. The run publishes ``stock-events-summary-<client>`` at its end and fails when a
 batch was left to the full pass, SKUs were still waiting for a push, or the feed could not be
 read at the end, so alerting sees it.
 """
@@ -48,6 +56,8 @@ from prefect.artifacts import acreate_table_artifact
 
 from stokline.config import Mapping
 from stokline.connectors import ConnectorError, ShoplineClient, StoklyClient, is_transient
+from stokline.orchestration.catalogue import SYNCED_EVENT as CATALOGUE_SYNCED
+from stokline.orchestration.catalogue import counts as catalogue_counts
 from stokline.orchestration.common import (
     IncompleteRun,
     artifact_key,
@@ -58,10 +68,12 @@ from stokline.orchestration.common import (
     sync_settings,
     worth_retrying,
 )
-from stokline.orchestration.passes import pass_task
+from stokline.orchestration.passes import emit_synced_event, pass_task
 from stokline.orchestration.stock import emit_synced, run_pass, stock_numbers
 from stokline.orchestration.watchers import Watch, WatchTotals, stop_time
 from stokline.store import Store
+from stokline.sync.catalogue.report import CatalogueReport
+from stokline.sync.catalogue.sync import sync_catalogue
 from stokline.sync.clients import open_clients
 from stokline.sync.stock.events import StockMovements
 from stokline.sync.stock.report import StockReport
@@ -91,6 +103,21 @@ async def push_movements(
     )
 
 
+@pass_task("update-changed-items", backoff_factor=2)
+async def update_changed_items(
+    mapping: Mapping,
+    items: list[str],
+    shopline: ShoplineClient,
+    stokly: StoklyClient,
+    store: Store,
+) -> CatalogueReport:
+    """The SHOPLINE products of the Stokly items that changed, and nothing else: the catalogue's
+    event pass (`sync_catalogue` with ``items``)."""
+    return await sync_catalogue(
+        mapping, shopline=shopline, stokly=stokly, store=store, trigger="event", items=items
+    )
+
+
 class Totals(WatchTotals):
     """What one run of the event path did, summed over its batches."""
 
@@ -98,6 +125,8 @@ class Totals(WatchTotals):
         super().__init__()
         self.feed_errors = 0
         self.skus = 0
+        self.items = 0  # changed items handed to the catalogue's event pass
+        self.catalogue: dict[str, int] = {}
         self.unfinished = 0
         self.exceptions: list[dict] = []
         self.last_poll_failed = False
@@ -110,12 +139,22 @@ class Totals(WatchTotals):
         if not report.ok:
             self.unfinished += 1
 
+    def add_catalogue(self, report: CatalogueReport, numbers: dict[str, int]) -> None:
+        self.exceptions.extend(report.exceptions)
+        if not report.ok:
+            self.unfinished += 1
+        for name in ("updated", "archived", "exceptions_opened"):
+            key = f"catalogue_{name}"
+            self.catalogue[key] = self.catalogue.get(key, 0) + numbers[name]
+
     def result(self) -> dict[str, int]:
         return {
             "polls": self.polls,
             "feed_errors": self.feed_errors,
             "batches": self.batches,
             "skus_moved": self.skus,
+            "items_changed": self.items,
+            **self.catalogue,
             "batches_unfinished": self.unfinished,
             "push_errors": self.push_errors,
             "handed_over": int(self.handed_over),
@@ -148,6 +187,7 @@ async def stock_events_flow(
     stop_at = stop_time(minutes)
     logger.info("following %s's stock movements for %.1f min", client, minutes)
     locations = await locations_for(mapping, loaded)
+    catalogue_on = sync_settings(loaded, "catalogue") is not None
     totals = Totals()
     with Store() as store:
         async with open_clients(loaded) as (shopline, stokly):
@@ -170,35 +210,62 @@ async def stock_events_flow(
                     watch.back_off(min(FEED_BACKOFF_SECONDS, max(0, stop_at - began)))
                     continue
                 totals.last_poll_failed = False
-                if batch is not None:
-                    skus = sorted(batch.skus)
-                    try:
-                        report = await push_movements(
-                            loaded, skus, shopline, stokly, store, locations
-                        )
-                    except Exception as exc:
-                        if not worth_retrying(exc):
-                            raise
-                        # Not pushed: the cursor stays, the next poll reads these SKUs again.
-                        totals.push_errors += 1
-                        totals.waiting = True
-                        logger.warning("%d SKU(s) not pushed yet: %s", len(skus), exc)
-                    else:
-                        seconds = time.monotonic() - began
-                        feed.done(batch)
-                        totals.waiting = False
-                        numbers = stock_numbers(report)
-                        totals.skus += len(skus)
-                        totals.add(report, numbers, seconds)
-                        emit_synced(report, numbers)
-                        logger.info(
-                            "%d SKU(s) moved (%s): %d level(s) pushed, %d failed in %.1f s",
-                            len(skus),
-                            ", ".join(skus[:5]) + (" …" if len(skus) > 5 else ""),
-                            numbers["pushed"],
-                            numbers["failed"],
-                            seconds,
-                        )
+                if batch is None:
+                    continue
+                skus, items = sorted(batch.skus), sorted(batch.items)
+                items = items if catalogue_on else []
+                try:
+                    report = (
+                        await push_movements(loaded, skus, shopline, stokly, store, locations)
+                        if skus
+                        else None
+                    )
+                    changed = (
+                        await update_changed_items(loaded, items, shopline, stokly, store)
+                        if items
+                        else None
+                    )
+                except Exception as exc:
+                    if not worth_retrying(exc):
+                        raise
+                    # Not done: the cursor stays, the next poll reads this batch again (a push
+                    # already made costs nothing the second time: both passes write differences).
+                    totals.push_errors += 1
+                    totals.waiting = True
+                    logger.warning(
+                        "%d SKU(s), %d item(s) not done yet: %s", len(skus), len(items), exc
+                    )
+                    continue
+                seconds = time.monotonic() - began
+                feed.done(batch)
+                totals.waiting = False
+                if report is not None:
+                    numbers = stock_numbers(report)
+                    totals.skus += len(skus)
+                    totals.add(report, numbers, seconds)
+                    emit_synced(report, numbers)
+                    logger.info(
+                        "%d SKU(s) moved (%s): %d level(s) pushed, %d failed in %.1f s",
+                        len(skus),
+                        ", ".join(skus[:5]) + (" …" if len(skus) > 5 else ""),
+                        numbers["pushed"],
+                        numbers["failed"],
+                        seconds,
+                    )
+                if changed is not None:
+                    numbers = catalogue_counts(changed)
+                    totals.items += len(items)
+                    totals.add_catalogue(changed, numbers)
+                    emit_synced_event(CATALOGUE_SYNCED, changed, numbers)
+                    logger.info(
+                        "%d item(s) changed: %d product(s)/variant(s) updated, %d archived, "
+                        "%d left to the full pass, in %.1f s",
+                        len(items),
+                        numbers["updated"],
+                        numbers["archived"],
+                        changed.deferred_items,
+                        seconds,
+                    )
             if totals.handed_over:
                 logger.info("the next run follows %s's stock movements now", client)
     await acreate_table_artifact(
@@ -214,7 +281,7 @@ async def stock_events_flow(
     if totals.unfinished:
         reasons.append(f"{totals.unfinished} batch(es) left to the full pass")
     if totals.waiting:
-        reasons.append("moved SKUs were still waiting for a push at the end")
+        reasons.append("moved SKUs or changed items were still waiting at the end")
     if totals.last_poll_failed:
         reasons.append("the change feed did not answer at the end")
     if reasons:

@@ -44,10 +44,11 @@ LOOPBACK = "127.0.0.1"
 PID_FILE = "up.json"
 WEBHOOK_TOPICS = ("orders/create", "orders/paid", "orders/updated", "orders/cancelled")
 STOPPED_MESSAGE = "Stopped with the local stack (Ctrl-C of stokline up)"
-START_NOW = ("orders-inbox", "stock-events", "stock")
+START_NOW = ("orders-inbox", "stock-events", "stock", "catalogue")
 """Flows whose deployment (``<flow>-<client>``) `DemoStack.start_now` runs at once: the watcher
-that imports webhook deliveries, the event path that follows Stokly's stock movements, and the
-full stock pass that settles every level."""
+that imports webhook deliveries, the event path that follows Stokly's change feed, the full
+stock pass that settles every level, and the catalogue pass that links the variants (the event
+path updates only linked ones)."""
 
 
 def _ask(method: str, url: str, attempts: int = 5, **kwargs: object) -> httpx.Response:

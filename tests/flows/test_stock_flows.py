@@ -34,7 +34,7 @@ from stokline.sync.clients import open_clients
 from stokline.sync.stock.events import CURSOR_NAME, CURSOR_SYNC, FOLLOWER_NAME, StockMovements
 from stokline.sync.stock.reconcile import reconcile_stock
 
-from .sandboxes import ROOT, Sandboxes, sandboxes_under_prefect
+from .sandboxes import ROOT, Sandboxes, demo_credentials, sandboxes_under_prefect
 
 pytestmark = pytest.mark.slow
 
@@ -228,6 +228,73 @@ def test_a_goods_receipt_reaches_shopline_by_the_event_path_alone(
     assert latency < 15, latency  # a generous bound; the benchmark measures the real number
     events = asyncio.run(_events(SYNCED_EVENT, 1))
     assert any(e.payload["trigger"] == "event" and e.payload["pushed"] == 1 for e in events)
+
+
+def stokly_token(served: Sandboxes) -> str:
+    import hashlib
+    import hmac
+
+    creds = demo_credentials()
+    client_id = creds["STOKLY_CLIENT_ID"]
+    signature = hmac.new(creds["STOKLY_CLIENT_SECRET"].encode(), client_id.encode(), hashlib.sha256)
+    response = httpx.post(
+        f"{served.stokly.url}/v1/grant",
+        json={
+            "accountkey": "demo-outdoor",
+            "clientId": client_id,
+            "signature": signature.hexdigest(),
+        },
+        timeout=10,
+    )
+    return response.json()["data"]["authenticationResult"]["accessToken"]
+
+
+def shopline_variant(served: Sandboxes, sku: str) -> dict[str, Any]:
+    for _, product in served.shopline.app.state.shopline.store.scan("product"):
+        for variant in product["variants"]:
+            if (variant.get("sku") or "").casefold() == sku.casefold():
+                return variant
+    raise AssertionError(f"no SHOPLINE variant {sku}")
+
+
+def test_an_item_changed_in_stokly_reaches_shopline_by_the_event_path_alone(
+    served: Sandboxes, events_module: Any
+) -> None:
+    catalogue_flow = load("catalogue.py", "catalogue_flow").catalogue_flow
+    asyncio.run(_run(catalogue_flow, mapping=str(served.mapping)))  # variants linked
+    [item] = [i for i in served.stokly.app.state.sandbox.state.items if i["sku"] == SOCKS]
+    price = "17.35"
+
+    async def scenario() -> tuple[dict[str, int], float]:
+        following = asyncio.create_task(
+            _run(events_module.stock_events_flow, mapping=str(served.mapping), minutes=0.4)
+        )
+        with Store() as store:
+            deadline = time.monotonic() + 30
+            while store.cursors.get(CLIENT, CURSOR_SYNC, CURSOR_NAME) is None:
+                assert time.monotonic() < deadline and not following.done()
+                await asyncio.sleep(0.2)
+        async with httpx.AsyncClient(base_url=served.stokly.url, timeout=10) as http:
+            response = await http.patch(
+                f"/v0/items/{item['itemId']}",
+                json={"salePrice": {"amount": float(price), "currency": "GBP"}},
+                headers={"Authorization": f"Bearer {stokly_token(served)}"},
+            )
+            assert response.status_code == 200, response.text
+        changed = time.monotonic()
+        while shopline_variant(served, SOCKS)["price"] != price:
+            assert not following.done(), "the event run ended before the price moved"
+            await asyncio.sleep(0.1)
+        latency = time.monotonic() - changed
+        _, numbers, _ = await following
+        return numbers, latency
+
+    numbers, latency = asyncio.run(scenario())
+    assert numbers["items_changed"] >= 1 and numbers["catalogue_updated"] >= 1
+    assert numbers["batches_unfinished"] == 0
+    assert latency < 15, latency  # a generous bound; the benchmark measures the real number
+    events = asyncio.run(_events("stokline.catalogue.synced", 1))
+    assert any(e.payload["trigger"] == "event" and e.payload["updated"] >= 1 for e in events)
 
 
 def test_a_running_event_path_hands_over_to_the_next_run(

@@ -23,8 +23,8 @@ nothing else. For each MAPPING (default: every mappings/*.yaml):
      unchanged deployment is not touched, and no other client's deployment is read or written.
      A sync that is off (absent, or `enabled: false`) has its deployment paused, and resumed
      when it is on again; a deployment paused in the Prefect UI stays paused;
-  4. a new deployment of a watcher (orders inbox, stock events) or of the stock pass gets a
-     first run at once, so the client's runs appear within a minute;
+  4. a new deployment of a watcher (orders inbox, stock events) or of the stock or catalogue
+     pass gets a first run at once, so the client's runs appear within a minute;
   5. the client's alerts are applied as Prefect automations (`stokline automations apply`).
 
 With --receiver URL it also checks that the webhook receiver there serves each client (it

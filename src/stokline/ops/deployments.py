@@ -160,8 +160,8 @@ class DeploymentSpec:
     pull_steps: list[dict[str, Any]]
     wanted: bool = True
     start_at_once: bool = False
-    """A first run as soon as the deployment is created (watchers and the stock pass), rather
-    than one interval later."""
+    """A first run as soon as the deployment is created (watchers, the stock and catalogue
+    passes), rather than one interval later."""
 
 
 def anchor_of(client: str, flow: str, interval: float) -> datetime:
@@ -198,7 +198,9 @@ KINDS: tuple[_Kind, ...] = (
         start_at_once=True,
         scheduled_trigger=False,
     ),
-    _Kind("catalogue", "flows/catalogue.py:catalogue_flow", 1),
+    # At once too: the event path brings a changed item to SHOPLINE only once this pass has
+    # linked its variants.
+    _Kind("catalogue", "flows/catalogue.py:catalogue_flow", 1, start_at_once=True),
     _Kind("fulfilment", "flows/fulfilment.py:fulfilment_flow", 1),
     _Kind("finance", "flows/finance.py:finance_flow", 1),
     _Kind("status", "flows/status.py:status_flow", 1, scheduled_trigger=False),

@@ -77,6 +77,19 @@ class Links:
             r = conn.execute(query).first()
         return Link(r.kind, r.shopline_id, r.stokly_id, r.data) if r else None
 
+    def by_stokly_many(self, client: str, kind: str, stokly_ids: Iterable[str]) -> list[Link]:
+        """Every link of ``kind`` to one of ``stokly_ids`` (an item may have several)."""
+        found: list[Link] = []
+        with self._engine.connect() as conn:
+            for chunk in _chunks(list(dict.fromkeys(stokly_ids))):
+                query = select(links).where(
+                    links.c.client == client, links.c.kind == kind, links.c.stokly_id.in_(chunk)
+                )
+                found += [
+                    Link(r.kind, r.shopline_id, r.stokly_id, r.data) for r in conn.execute(query)
+                ]
+        return found
+
     def all(self, client: str, kind: str) -> list[Link]:
         query = (
             select(links).where(links.c.client == client, links.c.kind == kind).order_by(links.c.id)

@@ -307,3 +307,62 @@ def test_a_deleted_variant_of_a_live_product_is_reported_and_the_product_stays(
     assert product["status"] == "active"
     [row] = [r for r in report.missing if r["sku"] == ORANGE]
     assert "cannot archive one variant" in row["state"]
+
+
+# -- the event pass: only the items that changed ---------------------------------------------
+
+
+def test_an_event_pass_writes_the_changed_item_reading_only_its_product(cat: Catalogue) -> None:
+    cat.run()
+    _, before = cat.variant(ORANGE)
+    cat.patch_item(ORANGE, {"salePrice": {"amount": 141.25, "currency": "GBP"}})
+    changed = cat.run(items=[cat.item(ORANGE)["itemId"]], trigger="event")
+    assert changed.ok and changed.updated == 1
+    assert cat.shopline.writes() == [
+        ("PUT", f"/admin/openapi/v20251201/products/variants/{before['id']}.json")
+    ]
+    _, after = cat.variant(ORANGE)
+    assert after["price"] == "141.25"
+    # By id, not the whole catalogues: one SHOPLINE product, a few Stokly items.
+    shop_reads = [p for m, p in cat.shopline.requests if m == "GET"]
+    assert shop_reads == [f"/admin/openapi/v20251201/products/{before['product_id']}.json"]
+    stokly_reads = [p for m, p in cat.stokly.requests if m == "GET"]
+    assert all(p.startswith("/v0/items/") for p in stokly_reads) and len(stokly_reads) <= 8
+    # The full pass that follows finds nothing left to write.
+    assert cat.run().writes == 0
+
+
+def test_an_event_pass_archives_a_product_whose_item_was_deleted(cat: Catalogue) -> None:
+    cat.run()
+    cat.delete_item(STOVE)
+    removed = cat.run(items=[cat.item(STOVE)["itemId"]], trigger="event")
+    assert removed.archived == 1
+    product, _ = cat.variant("STOVE-MINI")
+    assert product["status"] == "archived"
+    assert not any(m == "DELETE" for m, _ in cat.shopline.writes())
+
+
+def test_an_event_pass_creates_nothing_resolves_nothing_and_skips_collided_skus(
+    cat: Catalogue,
+) -> None:
+    cat.run()
+    open_before = cat.world.store.exceptions.list(client=CLIENT, status="open")
+    assert open_before  # the unknown SHOPLINE SKU of the demo
+    chair = cat.create_item("ACME-NEW-CHAIR", "A new chair")  # not linked to any variant
+    cat.create_item(BOTTLE.lower(), "Bottle (duplicate)")
+    cat.patch_item(BOTTLE, {"salePrice": {"amount": 29, "currency": "GBP"}})
+    cat.run()  # the full pass sees the collision and leaves the bottle alone
+    cat.patch_item(BOTTLE, {"salePrice": {"amount": 31, "currency": "GBP"}})
+    event = cat.run(
+        mapping=cat.world.mapping_with(
+            lambda text: text.replace("create_missing: false", "create_missing: true", 1)
+        ),
+        items=[chair, cat.item(BOTTLE)["itemId"]],  # not the twin: the collision is unseen
+        trigger="event",
+    )
+    assert event.created == 0 and not any(m == "POST" for m, _ in cat.shopline.writes())
+    _, bottle = cat.variant(BOTTLE)
+    assert bottle["price"] == "22.00"  # collided: not written from a partial view either
+    assert event.exceptions_resolved == 0
+    still = {(r.code, r.entity_id) for r in cat.world.store.exceptions.list(client=CLIENT)}
+    assert {(r.code, r.entity_id) for r in open_before} <= still

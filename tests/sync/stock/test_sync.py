@@ -25,7 +25,7 @@ from stokline.connectors import ConnectorError, RetryPolicy, ShoplineClient, Sto
 from stokline.sandbox.common import DroppedConnection
 from stokline.sandbox.stokly.domain import allocations
 from stokline.sync.clients import LIFTED, CountingPacer, open_clients
-from stokline.sync.stock.events import moved_skus_since
+from stokline.sync.stock.events import changes_since
 from stokline.sync.stock.report import StockReport
 from stokline.sync.stock.sync import sync_stock
 from tests.sync.conftest import CLIENT_ID, CLIENT_SECRET, TOKEN, World
@@ -348,7 +348,9 @@ def test_the_event_path_pushes_only_the_skus_that_moved(world: World) -> None:
             stokly,
         ):
             own = world.mapping.connections.stokly.channel_id
-            return await moved_skus_since(stokly, cursor, own)
+            found = await changes_since(stokly, cursor, own)
+            assert not found.items  # stock movements change no item's catalogue data
+            return found.skus, found.cursor
 
     _, cursor = asyncio.run(feed(None))
     s.move("goods-receipt", "Bristol DC", TENT, 4)

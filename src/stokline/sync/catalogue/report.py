@@ -30,6 +30,7 @@ class CatalogueReport(SyncReport):
     created: int = 0
     archived: int = 0
     reported_missing: int = 0
+    deferred_items: int = 0  # an event pass's changed items with no linked variant (full pass's)
     exceptions_opened: int = 0
     exceptions_resolved: int = 0
     would_write: list[dict] = field(default_factory=list)

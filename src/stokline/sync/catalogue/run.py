@@ -65,6 +65,9 @@ class CatalogueRun(SyncRun):
         self.held_keys: set[str] = set()
         self.held_items: set[str] = set()
         self.no_create = False  # a malformed product whose SKUs are unknown: create nothing
+        # An event pass: only these Stokly items (their linked products), nothing created or
+        # resolved; None for a full pass.
+        self.only_items: frozenset[str] | None = None
 
     # -- exceptions -----------------------------------------------------------------------------
 

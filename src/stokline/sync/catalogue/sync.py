@@ -34,7 +34,7 @@ This module decides what to write; the pass is put together from `stokline.sync.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from stokline.config import Mapping
@@ -277,7 +277,8 @@ class _Run(CatalogueRead, CatalogueWrites):
 
     async def execute(self) -> CatalogueReport:
         cost = RunCost(self.shopline, self.stokly)
-        read = await self._read()
+        targeted = self.only_items is not None
+        read = await (self._read_changed(self.only_items) if targeted else self._read())
         if read is not None:
             items, products = read
             plans, matched, by_id = self._plan(items, products)
@@ -291,9 +292,10 @@ class _Run(CatalogueRead, CatalogueWrites):
                 except BAD_DATA as exc:  # data no check foresaw: this product, not the pass
                     why = f"handling it failed: {describe_failure(exc)}"
                     self._bad_product(None, product.model_dump(), why)
-            self._consider_missing(items, matched, by_id, listed_parents)
+            if not targeted:  # creating and resolving need the whole of both catalogues
+                self._consider_missing(items, matched, by_id, listed_parents)
             await self._flush()
-            if not self.dry and not self.report.errors:
+            if not targeted and not self.dry and not self.report.errors:
                 self._resolve_gone()
         return cost.charge(self.report)
 
@@ -307,6 +309,7 @@ async def sync_catalogue(
     dry_run: bool = False,
     trigger: str = "schedule",
     progress: Callable[[int, int], None] | None = None,
+    items: Collection[str] | None = None,
 ) -> CatalogueReport:
     """One pass of the catalogue sync for ``mapping``'s client; returns what it did.
 
@@ -315,6 +318,12 @@ async def sync_catalogue(
     transient failures appear in ``report.errors`` (``report.ok`` is False) and are retried by
     the next pass, since their hashes were not stored. ``progress(done, total)`` is called as
     the writes complete.
+
+    ``items`` (Stokly item ids) makes it an event pass, for items that changed: only the
+    SHOPLINE products linked to them are read and brought in line, by id; nothing is created
+    and no exception is closed (both need the whole of both catalogues, the full pass's job).
     """
     run = _Run(mapping, shopline, stokly, store, dry_run, trigger, progress)
+    if items is not None:
+        run.only_items = frozenset(str(i) for i in items)
     return await run.execute()

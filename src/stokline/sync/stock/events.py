@@ -1,8 +1,11 @@
-"""The stock event path's reading of Stokly's change feed: which SKUs moved, at-least-once.
+"""The event path's reading of Stokly's change feed: which SKUs moved, which items changed,
+at-least-once.
 
 `StockMovements` reads the feed after the cursor kept in the state store and hands back the
-Stokly SKUs whose stock moved (goods receipts, adjustments, new or changed items) with the
-cursor after them. The cursor is stored only when the caller says the batch was pushed
+Stokly SKUs whose stock moved (goods receipts, adjustments, new, changed or deleted items) and
+the ids of the items whose catalogue data changed (``item.updated``, ``item.deleted``: a price,
+a name, a description, a status, for the catalogue's event pass) with the cursor after them.
+One read of the feed serves both, so following the catalogue costs no request of its own. The cursor is stored only when the caller says the batch was pushed
 (`done`), so a crash or a failed push between reading and pushing replays those SKUs on the next
 poll; pushing a SKU twice costs nothing, since the stock pass is delta-only. Polls that find
 only events of other kinds move the stored cursor on by themselves, so they are not read again.
@@ -42,33 +45,49 @@ __all__ = [
     "CURSOR_NAME",
     "CURSOR_SYNC",
     "FOLLOWER_NAME",
+    "ITEM_EVENTS",
     "MOVEMENT_EVENTS",
     "SALE_ORDER_EVENTS",
+    "FeedChanges",
     "MovementBatch",
     "StockMovements",
-    "moved_skus_since",
+    "changes_since",
 ]
 
 CURSOR_SYNC = "stock"
 CURSOR_NAME = "events"
 FOLLOWER_NAME = "events-follower"
-MOVEMENT_EVENTS = ("stock.movement", "item.created", "item.updated")
+MOVEMENT_EVENTS = ("stock.movement", "item.created", "item.updated", "item.deleted")
 """Change-feed events that name an item whose sellable level may differ."""
+ITEM_EVENTS = ("item.updated", "item.deleted")
+"""Change-feed events of an item whose catalogue data (price, name, status…) may differ."""
 SALE_ORDER_EVENTS = ("saleorder.created", "saleorder.updated")
 """Feed events of sale orders: another channel's sale order allocates or releases stock."""
 
 
-async def moved_skus_since(
-    stokly: StoklyClient, cursor: str | None, own_channel: str | None = None
-) -> tuple[set[str], str]:
-    """Stokly SKUs whose sellable stock may have moved after ``cursor``, and the new cursor.
+@dataclass(frozen=True)
+class FeedChanges:
+    """What the feed said after a cursor: SKUs whose stock may have moved, items whose catalogue
+    data may have changed (ids), and the cursor after them."""
 
-    Stock movements and item changes name their SKU; a sale order of a channel other than
-    ``own_channel`` is read for its lines' SKUs (see the module docstring). With no cursor the
-    feed is read from its start.
+    skus: set[str]
+    items: set[str]
+    cursor: str
+
+
+async def changes_since(
+    stokly: StoklyClient, cursor: str | None, own_channel: str | None = None
+) -> FeedChanges:
+    """The Stokly SKUs whose sellable stock may have moved after ``cursor``, the items whose
+    catalogue data may have changed, and the new cursor.
+
+    Stock movements and item changes name their SKU (item changes their item id too); a sale
+    order of a channel other than ``own_channel`` is read for its lines' SKUs (see the module
+    docstring). With no cursor the feed is read from its start.
     """
     after = cursor or "0"
     skus: set[str] = set()
+    items: set[str] = set()
     orders: dict[str, bool] = {}  # sale order id → its channel is known to be another one
     while True:
         page = await stokly.get_events(after, types=(*MOVEMENT_EVENTS, *SALE_ORDER_EVENTS))
@@ -87,6 +106,9 @@ async def moved_skus_since(
             sku = event.data.get("itemSku") or event.data.get("sku")
             if sku:
                 skus.add(str(sku))
+            item_id = event.data.get("itemId")
+            if event.type in ITEM_EVENTS and item_id:
+                items.add(str(item_id))
         moved = page.cursor != after
         after = page.cursor or after
         if not page.has_more or not moved:
@@ -99,16 +121,18 @@ async def moved_skus_since(
         skus.update(
             line.itemSku for line in await stokly.get_sale_order_items(order_id) if line.itemSku
         )
-    return skus, after
+    return FeedChanges(skus, items, after)
 
 
 @dataclass(frozen=True)
 class MovementBatch:
-    """Stokly SKUs that moved after ``since`` in the feed, up to ``cursor``."""
+    """Stokly SKUs that moved, and items that changed, after ``since`` in the feed, up to
+    ``cursor``."""
 
     skus: frozenset[str]
     since: str | None
     cursor: str
+    items: frozenset[str] = frozenset()
 
 
 class StockMovements:
@@ -129,17 +153,18 @@ class StockMovements:
         return self.store.cursors.get(self.client, CURSOR_SYNC, CURSOR_NAME)
 
     async def poll(self) -> MovementBatch | None:
-        """The SKUs that moved since the stored cursor, or None when none did.
+        """The SKUs that moved and the items that changed since the stored cursor, or None when
+        nothing did.
 
         Raises the client's `ConnectorError` when the feed cannot be read; nothing is stored then.
         """
         since = self.cursor
-        skus, after = await moved_skus_since(self.stokly, since, self.own_channel)
-        if not skus:
-            if after != since:
-                self.store.cursors.set(self.client, CURSOR_SYNC, after, CURSOR_NAME)
+        found = await changes_since(self.stokly, since, self.own_channel)
+        if not found.skus and not found.items:
+            if found.cursor != since:
+                self.store.cursors.set(self.client, CURSOR_SYNC, found.cursor, CURSOR_NAME)
             return None
-        return MovementBatch(frozenset(skus), since, after)
+        return MovementBatch(frozenset(found.skus), since, found.cursor, frozenset(found.items))
 
     def done(self, batch: MovementBatch) -> None:
         """Record that ``batch`` was pushed: the next poll starts after it."""

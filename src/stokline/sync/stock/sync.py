@@ -30,7 +30,7 @@ reads the level afresh and writes only the difference still missing (none if it 
 storm or a crash loses nothing, and nothing is adjusted twice. SHOPLINE's level is never taken as
 truth: it is only the base of the difference.
 
-``skus`` (Stokly SKUs, e.g. from `stokline.sync.stock.events.moved_skus_since`) limits a pass to those items: the event
+``skus`` (Stokly SKUs, e.g. from `stokline.sync.stock.events.changes_since`) limits a pass to those items: the event
 path. It reads the SHOPLINE levels of just those items after its plan, right before writing, so
 its differences are taken from a read as fresh as the full pass's (never from the value last
 pushed). Nothing here ever writes to Stokly.
