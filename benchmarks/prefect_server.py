@@ -15,8 +15,17 @@ from benchmarks.common import Child, demo_env, free_port, http_ok, wait_until
 class PrefectServer:
     """`prefect server start` in a child process; `stop` ends it (and only it)."""
 
-    def __init__(self, home: Path, log: Path, timeout: float = 180.0) -> None:
+    def __init__(
+        self,
+        home: Path,
+        log: Path,
+        timeout: float = 180.0,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
+        """``extra_env`` for the server only, e.g. its database
+        (``PREFECT_SERVER_DATABASE_CONNECTION_URL``; SQLite under ``home`` without it)."""
         self.home = home
+        self.extra_env = dict(extra_env or {})
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/api"
         argv = [
@@ -31,7 +40,10 @@ class PrefectServer:
             str(self.port),
         ]
         self.child = Child(
-            "prefect-server", argv, log, env=self.env(PREFECT_SERVER_UI_ENABLED="false")
+            "prefect-server",
+            argv,
+            log,
+            env=self.env(PREFECT_SERVER_UI_ENABLED="false", **self.extra_env),
         )
         try:
             wait_until(lambda: http_ok(f"{self.url}/health"), "Prefect server", timeout, self.child)

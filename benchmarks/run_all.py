@@ -26,7 +26,7 @@ from benchmarks.common import (
     verdict,
 )
 
-BENCHMARKS = ("mapping", "receiver", "stock", "orders", "latency", "flash_sale")
+BENCHMARKS = ("mapping", "receiver", "stock", "orders", "latency", "flash_sale", "scale")
 
 
 def run_one(name: str, size: str, results: Path) -> tuple[bool, float]:

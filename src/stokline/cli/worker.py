@@ -26,7 +26,8 @@ not killed. SIGTERM or Ctrl-C marks every run it holds Cancelled, then stops.
 
 It talks to PREFECT_API_URL; the clients' secrets come from its environment (or Secret blocks),
 the state store from STOKLINE_DATABASE_URL, one connection pool for all its runs.
-Exit status: 0 after SIGTERM or Ctrl-C, 1 when the pool or the Prefect API is missing.
+Started before the first `stokline deploy`, it waits for the pool and says so.
+Exit status: 0 after SIGTERM or Ctrl-C, 1 when the Prefect API does not answer.
 """
 
 
@@ -67,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     prepare_environment()  # before Prefect reads its settings
 
     from stokline.ops.prefect_api import api_url, unreachable
-    from stokline.ops.worker import InProcessWorker, WorkerError
+    from stokline.ops.worker import InProcessWorker
     from stokline.store import share_engines
 
     url = api_url(None)
@@ -97,11 +98,7 @@ def run(args: argparse.Namespace) -> int:
             ),
         )
 
-    try:
-        asyncio.run(main())
-    except WorkerError as exc:
-        print(f"stokline worker: error: {exc}", file=sys.stderr)
-        return 1
+    asyncio.run(main())
     stats = worker.stats
     print(
         f"stopped: {stats.taken} run(s) taken, {stats.finished} ended, {stats.cancelled} cancelled",

@@ -51,6 +51,7 @@ from stokline.ops.heartbeats import HEARTBEAT_ENV, HEARTBEAT_SECONDS
 log = logging.getLogger("stokline.worker")
 
 CANCEL_CHECK_SECONDS = 2.0
+POOL_WAIT_SECONDS = 2.0
 WORKER_HEARTBEAT_SECONDS = 15.0
 DEPLOYMENT_TTL_SECONDS = 30.0
 """A deployment's entrypoint and pull step are read again after this long (a redeploy)."""
@@ -212,6 +213,9 @@ class InProcessWorker:
         self.hosted[flow_run.id] = hosted
         self.stats.taken += 1
         hosted.thread.start()
+        # Which worker runs it, in the run's details (as a process worker records its pid).
+        with contextlib.suppress(Exception):
+            await client.update_flow_run(flow_run.id, infrastructure_pid=self.name)
 
     def _execute(self, hosted: Hosted, flow: Any) -> None:
         """The run's thread: its own event loop, the Prefect engine, until the run ends.
@@ -309,12 +313,21 @@ class InProcessWorker:
         from prefect.exceptions import ObjectNotFound
 
         async with get_client() as client:
-            try:
-                await client.read_work_pool(self.pool)
-            except ObjectNotFound:
-                raise WorkerError(
-                    f"work pool {self.pool} does not exist: `stokline deploy` creates it"
-                ) from None
+            said = False
+            while not stop.is_set():  # a worker may start before the first deploy
+                try:
+                    await client.read_work_pool(self.pool)
+                    break
+                except ObjectNotFound:
+                    if not said:
+                        self.say(
+                            f"waiting for the work pool {self.pool}: `stokline deploy` creates it"
+                        )
+                        said = True
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), POOL_WAIT_SECONDS)
+            if stop.is_set():
+                return
             await client.send_worker_heartbeat(
                 self.pool, self.name, heartbeat_interval_seconds=WORKER_HEARTBEAT_SECONDS
             )
@@ -368,7 +381,3 @@ def _parameters(flow: Any, flow_run: Any) -> dict[str, Any]:
 
     args, kwargs = parameters_to_args_kwargs(flow.fn, flow_run.parameters or {})
     return get_call_parameters(flow.fn, args, kwargs)
-
-
-class WorkerError(Exception):
-    """Something the person starting the worker must act on, in one line."""
