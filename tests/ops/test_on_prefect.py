@@ -220,9 +220,7 @@ def test_starting_the_stack_again_starts_the_overdue_windows_afresh(served: Serv
             assert after[overdue].trigger.within == before[overdue].trigger.within
         assert not after[name].enabled  # the pause stays
         others = set(before) - set(restarted)
-        assert {n: _trigger_id(after[n].id) for n in others} == {
-            n: trigger_ids[n] for n in others
-        }
+        assert {n: _trigger_id(after[n].id) for n in others} == {n: trigger_ids[n] for n in others}
         # Nothing else differs: applying again finds every alert as it wants it.
         again = asyncio.run(_apply(load_mapping(served.mapping)))
         assert again.count("unchanged") == len(again.changes)
