@@ -19,10 +19,14 @@ Then, at random intervals of 6–18 s (12 s on average) each:
 - the warehouse receives goods in Stokly (Leeds DC, feeding SHOPLINE location 7001); the stock
   event deployment (``stock-events-<client>``, when the mapping asks for one) pushes the level.
   Latency: from the receipt to SHOPLINE's ``inventory_levels/update`` webhook announcing the
-  new level, received by a listener of this benchmark.
+  new level, received by a listener of this benchmark;
+- the merchant changes an item's price in Stokly (its API); the same event deployment, reading
+  the same change feed, runs the catalogue's event pass for that item. Latency: from the change
+  to SHOPLINE's ``products/update`` webhook showing the variant at the new price.
 
 Both sandboxes keep their real rate limits. Baseline, computed: the p95 wait of the same change
-if only the deployments' schedules carried it (95 % of the schedule's interval).
+if only the deployments' schedules carried it (95 % of the schedule's interval; the catalogue's
+for a price).
 """
 
 from __future__ import annotations
@@ -62,6 +66,7 @@ from stokline.sandbox.stokly.seed import DEMO_LOCATIONS
 SKUS = 300  # the stack's own demo seed
 CLIENT = "demo-outdoor"
 ORDERS_DEPLOYMENT = f"orders-{CLIENT}"
+CATALOGUE_DEPLOYMENT = f"catalogue-{CLIENT}"
 STOCK_DEPLOYMENT = f"stock-{CLIENT}"
 EVENTS_DEPLOYMENT = f"stock-events-{CLIENT}"
 INBOX_DEPLOYMENT = f"orders-inbox-{CLIENT}"
@@ -246,8 +251,30 @@ class LevelListener:
                     return arrived
         return None
 
+    def first_price_after(self, since: float, sku: str, price: str) -> float | None:
+        """When a ``products/update`` first showed the variant ``sku`` at ``price``."""
+        with self._lock:
+            for arrived, p in self.seen:
+                if arrived < since or not isinstance(p.get("variants"), list):
+                    continue
+                for variant in p["variants"]:
+                    if (
+                        isinstance(variant, dict)
+                        and str(variant.get("sku") or "").casefold() == sku.casefold()
+                        and _same_price(variant.get("price"), price)
+                    ):
+                        return arrived
+        return None
+
     def stop(self) -> None:
         self.server.stop()
+
+
+def _same_price(shown: Any, price: str) -> bool:
+    try:
+        return abs(float(shown) - float(price)) < 0.005
+    except (TypeError, ValueError):
+        return False
 
 
 @dataclass
@@ -257,6 +284,7 @@ class Sample:
     started: float
     above: int = 0
     done: float | None = None
+    price: str = ""
 
     @property
     def seconds(self) -> float | None:
@@ -278,14 +306,63 @@ class Sides:
         return f"{self.shopline}/admin/openapi/{self.api_version}"
 
     def subscribe(self, address: str) -> None:
-        body = {"webhook": {"address": address, "topic": "inventory_levels/update"}}
+        for topic in ("inventory_levels/update", "products/update"):
+            body = {"webhook": {"address": address, "topic": topic}}
+            response = httpx.post(
+                f"{self.admin}/webhooks.json",
+                json=body,
+                headers={"Authorization": f"Bearer {self.token}"},
+                timeout=30,
+            )
+            response.raise_for_status()
+
+    def stokly_token(self) -> str:
+        """A Stokly access token, as the merchant's own tools would get one."""
+        import hashlib
+        import hmac
+
+        env = demo_env()
+        client_id = env["STOKLY_CLIENT_ID"]
+        signature = hmac.new(
+            env["STOKLY_CLIENT_SECRET"].encode(), client_id.encode(), hashlib.sha256
+        ).hexdigest()
         response = httpx.post(
-            f"{self.admin}/webhooks.json",
-            json=body,
-            headers={"Authorization": f"Bearer {self.token}"},
+            f"{self.stokly}/v1/grant",
+            json={"accountkey": CLIENT, "clientId": client_id, "signature": signature},
             timeout=30,
         )
         response.raise_for_status()
+        return response.json()["data"]["authenticationResult"]["accessToken"]
+
+    def item_ids(self, skus: list[str]) -> dict[str, str]:
+        """Stokly item id of each SKU, through Stokly's API (one paginated read)."""
+        headers = {"Authorization": f"Bearer {self.stokly_token()}"}
+        found: dict[str, str] = {}
+        page = 0
+        while True:
+            response = httpx.get(
+                f"{self.stokly}/v0/items",
+                params={"page": page, "size": 100},
+                headers=headers,
+                timeout=30,
+            )
+            response.raise_for_status()
+            data = response.json()["data"]
+            found.update({i["sku"]: i["itemId"] for i in data if i["sku"] in skus})
+            if len(data) < 100:
+                return found
+            page += 1
+
+    def change_price(self, sku: str, item_id: str, price: str, token: str) -> Sample:
+        started = time.monotonic()
+        response = httpx.patch(
+            f"{self.stokly}/v0/items/{item_id}",
+            json={"salePrice": {"amount": float(price), "currency": "GBP"}},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+        response.raise_for_status()
+        return Sample("item", sku, started, price=price)
 
     async def levels(self, skus: list[str]) -> dict[str, tuple[str, int]]:
         """SKU → (inventory item id, available at `LEVEL_LOCATION`), through the real API."""
@@ -352,8 +429,10 @@ def sample(
     interval: float,
     order_skus: list[str],
     receipts: list[tuple[str, str, int]],
-) -> tuple[list[Sample], list[Sample]]:
-    """An order and a receipt every ``interval`` s on average; wait for each to arrive.
+    items: list[tuple[str, str]] = (),  # type: ignore[assignment]
+) -> tuple[list[Sample], list[Sample], list[Sample]]:
+    """An order, a receipt and a price change every ``interval`` s on average; wait for each
+    to arrive.
 
     The gaps are random (0.5–1.5 × ``interval``): a fixed period would keep the same phase
     against the flows' own periods (the change feed's poll, the worker's) and measure one
@@ -362,8 +441,11 @@ def sample(
     rng = random.Random(15)
     orders: list[Sample] = []
     received: list[Sample] = []
+    changed: list[Sample] = []
     start = time.monotonic()
     next_order, next_receipt = start, start + interval * rng.uniform(0.25, 0.75)
+    next_change = start + interval * rng.uniform(0.25, 0.75)
+    token = sides.stokly_token() if items else ""
     last_poll = 0.0
     while True:
         now = time.monotonic()
@@ -374,6 +456,11 @@ def sample(
             sku, item, shown = receipts[len(received)]
             received.append(sides.receive(sku, item, shown))
             next_receipt += interval * rng.uniform(0.5, 1.5)
+        if len(changed) < min(count, len(items)) and now >= next_change:
+            sku, item_id = items[len(changed)]
+            price = f"{20 + len(changed) + rng.randint(1, 98) / 100:.2f}"
+            changed.append(sides.change_price(sku, item_id, price, token))
+            next_change += interval * rng.uniform(0.5, 1.5)
         waiting = [s for s in orders if s.done is None and now - s.started < GIVE_UP_S]
         if waiting and now - last_poll >= 0.25:
             last_poll = now
@@ -385,10 +472,21 @@ def sample(
         for s in received:
             if s.done is None:
                 s.done = listener.first_after(s.started, s.key, LEVEL_LOCATION, s.above)
-        placed_all = len(orders) >= count and len(received) >= min(count, len(receipts))
-        open_ = [s for s in (*orders, *received) if s.done is None and now - s.started < GIVE_UP_S]
+        for s in changed:
+            if s.done is None:
+                s.done = listener.first_price_after(s.started, s.key, s.price)
+        placed_all = (
+            len(orders) >= count
+            and len(received) >= min(count, len(receipts))
+            and len(changed) >= min(count, len(items))
+        )
+        open_ = [
+            s
+            for s in (*orders, *received, *changed)
+            if s.done is None and now - s.started < GIVE_UP_S
+        ]
         if placed_all and not open_:
-            return orders, received
+            return orders, received, changed
         time.sleep(0.05)
 
 
@@ -502,16 +600,22 @@ def measure(
     in_stock = sorted(shown)
     order_skus = in_stock[::2]
     receipts = [(sku, *shown[sku]) for sku in in_stock[1::2]][:count] if events else []
+    # Prices change on the order SKUs (a price and a sale of one SKU do not meet: one is the
+    # catalogue's, the other the stock's), one SKU each.
+    ids_by_sku = sides.item_ids(order_skus) if events and CATALOGUE_DEPLOYMENT in ids else {}
+    items = [(sku, ids_by_sku[sku]) for sku in order_skus if sku in ids_by_sku][:count]
     say(
-        f"sampling: {count} orders and {len(receipts)} goods receipts, each every ~{interval:g} s …"
+        f"sampling: {count} orders, {len(receipts)} goods receipts and {len(items)} price "
+        f"changes, each every ~{interval:g} s …"
     )
-    orders, received = sample(
+    orders, received, changed = sample(
         sides,
         listener,
         count=count,
         interval=interval,
         order_skus=order_skus,
         receipts=receipts,
+        items=items,
     )
     orders_interval = interval_of(declared.get(ORDERS_DEPLOYMENT))
     stock_interval = interval_of(declared.get(STOCK_DEPLOYMENT))
@@ -536,6 +640,9 @@ def measure(
             )
         )
         result.notes.append(f"goods receipts not measured: {reason}")
+    if items:
+        catalogue_interval = interval_of(declared.get(CATALOGUE_DEPLOYMENT))
+        add_half(result, "item", "item change → SHOPLINE variant", changed, catalogue_interval)
     runs = (
         stack.runs(ids[ORDERS_DEPLOYMENT], ["COMPLETED", "FAILED"])
         if ORDERS_DEPLOYMENT in ids
@@ -558,8 +665,8 @@ def measure(
             )
         )
     result.notes += [
-        "both sandboxes keep their real rate limits; the stack runs every deployment of"
-        " prefect.yaml with its own Prefect server and worker",
+        "both sandboxes keep their real rate limits; the stack runs every deployment of the demo"
+        " mapping with its own Prefect server and worker (stokline worker: runs in threads)",
         "baselines are computed: the p95 wait if only the deployment's schedule carried the change",
         f"a sample not seen within {GIVE_UP_S:.0f} s counts as lost (and fails the target)",
     ]
@@ -570,6 +677,7 @@ def measure(
         ],
         "orders_s": [s.seconds for s in orders],
         "receipts_s": [s.seconds for s in received],
+        "items_s": [s.seconds for s in changed],
         "deployments": sorted(ids),
         "events_path_running": events,
         "orders_inbox_watcher": INBOX_DEPLOYMENT in ids,
