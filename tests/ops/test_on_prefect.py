@@ -295,6 +295,21 @@ def test_alerts_reach_the_sink_once_per_cause(served: Served) -> None:
     assert spike["summary"].startswith("5 or more new unmapped_sku exceptions within 15 minutes")
 
 
+def test_status_says_a_client_is_not_deployed_rather_than_never_synced(served: Served) -> None:
+    text = served.mapping.read_text().replace("name: demo-outdoor", "name: not-deployed-yet")
+    path = served.work / "not-deployed-yet.yaml"
+    path.write_text(text)
+    mapping = load_mapping(path)
+
+    async def status() -> Any:
+        async with get_client() as client:
+            return await collect_status(mapping, served.store, PrefectRunHistory(client))
+
+    found = asyncio.run(status())
+    assert {row.health for row in found.syncs} == {"not deployed"}
+    assert f"`stokline deploy {path}`" in found.note
+
+
 def test_status_reads_runs_from_prefect_and_the_flow_publishes_the_page(served: Served) -> None:
     emit_event(
         event="stokline.orders.synced",

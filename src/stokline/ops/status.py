@@ -63,7 +63,7 @@ class SyncStatus:
     moved: dict[str, int] | None = None
     moved_at: datetime | None = None
     lag: timedelta | None = None
-    health: str = "never"  # ok | late | overdue | never | on demand
+    health: str = "never"  # ok | late | overdue | never | on demand | not deployed
 
 
 @dataclass
@@ -109,6 +109,10 @@ class RunHistory(Protocol):
 
     async def synced(self, client: str, sync: str) -> tuple[datetime, dict[str, Any]] | None:
         """When the client's last `done_event` of ``sync`` occurred, and its payload."""
+        ...
+
+    async def deployed(self, names: list[str]) -> set[str]:
+        """Which of the deployments ``names`` exist."""
         ...
 
 
@@ -190,7 +194,13 @@ async def collect_status(
     alerts = mapping.operating_model.alerts
     missed_runs = alerts.missed_runs if alerts else DEFAULT_MISSED_RUNS
     rows: list[SyncStatus] = []
-    for sync, settings in mapping.syncs.enabled().items():
+    enabled = mapping.syncs.enabled()
+    deployed = (
+        await history.deployed([deployment_name(sync, client) for sync in enabled])
+        if history is not None
+        else None
+    )
+    for sync, settings in enabled.items():
         every = period(settings.schedule, mapping.client.timezone, at)
         row = SyncStatus(
             sync=sync,
@@ -213,7 +223,14 @@ async def collect_status(
                 row.last_success, row.source = activity, "store"
         row.lag = (at - row.last_success) if row.last_success else None
         row.health = health_of(row.lag, every, missed_runs)
+        if deployed is not None and row.deployment not in deployed:
+            row.health = "not deployed"  # nothing is due: its schedule does not exist
         rows.append(row)
+    if deployed is not None and not deployed:
+        source = mapping.source or "its mapping"
+        note = "; ".join(
+            n for n in (note, f"not deployed: `stokline deploy {source}` deploys it") if n
+        )
     return ClientStatus(
         client=client,
         title=mapping.client.title,
@@ -255,6 +272,14 @@ class PrefectRunHistory:
         run = runs[0]
         when = run.end_time or run.start_time
         return RunInfo(run.name, run.state.name if run.state else "?", when)
+
+    async def deployed(self, names: list[str]) -> set[str]:
+        from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
+
+        found = await self.client.read_deployments(
+            deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=names))
+        )
+        return {d.name for d in found}
 
     async def runs(self, deployment: str) -> tuple[RunInfo | None, RunInfo | None]:
         from prefect.client.schemas.objects import StateType

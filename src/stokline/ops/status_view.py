@@ -55,6 +55,8 @@ def _last_run(row: SyncStatus) -> str:
 
 
 def _success(row: SyncStatus) -> str:
+    if row.health == "not deployed":
+        return "not deployed"
     if row.last_success is None:
         return "never" if row.period else "—"
     suffix = " (store)" if row.source == "store" else ""
