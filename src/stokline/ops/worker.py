@@ -210,12 +210,13 @@ class InProcessWorker:
             name=f"run-{flow_run.name}",
             daemon=True,
         )
+        # Which worker runs it, in the run's details (as a process worker records its pid),
+        # before it starts: whoever sees the run started sees who runs it.
+        with contextlib.suppress(Exception):
+            await client.update_flow_run(flow_run.id, infrastructure_pid=self.name)
         self.hosted[flow_run.id] = hosted
         self.stats.taken += 1
         hosted.thread.start()
-        # Which worker runs it, in the run's details (as a process worker records its pid).
-        with contextlib.suppress(Exception):
-            await client.update_flow_run(flow_run.id, infrastructure_pid=self.name)
 
     def _execute(self, hosted: Hosted, flow: Any) -> None:
         """The run's thread: its own event loop, the Prefect engine, until the run ends.
