@@ -25,8 +25,8 @@ by id, and searches, translates and creates as every orders pass does.
   takes them.
 - Handover: the deployment starts a run every 10 minutes; a run keeps watching up to
   ``TAKEOVER_GRACE_SECONDS`` past its window and stops as soon as its successor registers as
-  the client's follower (flows/stokline.orchestration.watchers.py, `stokline.sync.followers.Follower`), so the
-  deployment allows two runs at once for that overlap, never more.
+  the client's follower (`stokline.orchestration.watchers`, `stokline.sync.followers.Follower`);
+  a run scheduled earlier than the follower exits at once, so one run watches at a time.
 - Cost: an idle poll is one small read of the local state store; a batch costs what any orders
   pass of its orders costs (a re-read from SHOPLINE, one Stokly search, the creates).
 

@@ -16,9 +16,10 @@ demo stack: 106 s instead of about one).
 The deployment starts a run every 10 minutes. Starting a flow-run process takes seconds (about
 10 on a busy 2-core machine), so a run that stopped before its successor started would leave a
 gap at every handover. Instead a run keeps polling up to ``TAKEOVER_GRACE_SECONDS`` past its
-window and stops as soon as its successor registers as the client's follower (flows/stokline.orchestration.watchers.py,
-as the orders inbox watcher does; the follower is `stokline.sync.stock.events.StockMovements.follower`). The
-deployment allows two runs at once for that overlap, never more.
+window and stops as soon as its successor registers as the client's follower
+(`stokline.orchestration.watchers`, as the orders inbox watcher does; the follower is
+`stokline.sync.stock.events.StockMovements.follower`); a run scheduled earlier than the follower
+exits at once, so one run follows the feed at a time.
 
 - Latency: a movement waits at most one poll interval, then one partial pass (a few reads and
   one write per changed level) — seconds, during a full pass too: the batch waits only for the

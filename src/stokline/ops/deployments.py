@@ -154,7 +154,7 @@ class DeploymentSpec:
     parameters: dict[str, Any]
     schedules: tuple[ScheduleSpec, ...]
     tags: tuple[str, ...]
-    concurrency_limit: int
+    concurrency_limit: int | None
     work_pool: str
     job_variables: dict[str, Any]
     pull_steps: list[dict[str, Any]]
@@ -176,17 +176,23 @@ def anchor_of(client: str, flow: str, interval: float) -> datetime:
 class _Kind:
     flow: str
     entrypoint: str
-    concurrency: int
+    concurrency: int | None  # runs at once; None: no Prefect limit (the watchers, below)
     start_at_once: bool = False
     scheduled_trigger: bool = True  # its schedule passes trigger=schedule
 
 
+# The watchers' deployments carry no Prefect concurrency limit. A limited deployment's run holds
+# a lease on the server that it renews while it runs; a watcher runs ten minutes, so a hundred
+# clients keep two hundred leases renewing, and the scale benchmark saw a server too busy to renew
+# one in time end a watcher Crashed. The limit bought nothing: one run follows a client's inbox or
+# feed at a time anyway (stokline.sync.followers.Follower: a run scheduled earlier than the
+# follower exits at once), and two for a moment cost a duplicate read, never a duplicate write.
 KINDS: tuple[_Kind, ...] = (
     _Kind("orders", "flows/orders.py:orders_flow", 1),
     _Kind(
         "orders-inbox",
         "flows/orders_events.py:orders_inbox_flow",
-        2,
+        None,
         start_at_once=True,
         scheduled_trigger=False,
     ),
@@ -194,7 +200,7 @@ KINDS: tuple[_Kind, ...] = (
     _Kind(
         "stock-events",
         "flows/stock_events.py:stock_events_flow",
-        2,
+        None,
         start_at_once=True,
         scheduled_trigger=False,
     ),
@@ -206,6 +212,7 @@ KINDS: tuple[_Kind, ...] = (
     _Kind("status", "flows/status.py:status_flow", 1, scheduled_trigger=False),
 )
 FLOWS = tuple(kind.flow for kind in KINDS)
+
 """Every flow a client may have a deployment of; a deployment is named ``<flow>-<client>``."""
 
 

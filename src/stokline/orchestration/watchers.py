@@ -7,8 +7,9 @@ process takes seconds (about 10 on a busy 2-core machine), so a run that stopped
 successor started would leave a gap at every handover. Instead a run keeps polling up to
 `TAKEOVER_GRACE_SECONDS` past its window and stops at its next poll once its successor has
 registered as the client's follower (`stokline.sync.followers.Follower`); a run scheduled
-earlier than the current follower (one that started late) does not take over. Each deployment
-allows two runs at once for that overlap, never more.
+earlier than the current follower (one that started late) does not take over and exits at once.
+The deployments carry no Prefect concurrency limit: the follower is the one run that watches
+(stokline.ops.deployments says why).
 
 `Watch` is that loop; what a poll reads and what a batch does stay in each flow.
 """
