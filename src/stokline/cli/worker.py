@@ -15,6 +15,9 @@ process, and a scheduled run costs no process start (about 1.3 s of CPU each wit
 process worker). Run one per machine, from the project root (where prefect.yaml is): it takes
 only runs of deployments deployed from this folder, and leaves others to other workers.
 
+The flows are loaded once: restart the worker after updating the project's code (mapping
+files are read by every run, so an edited mapping needs no restart).
+
 Several workers (these, or `prefect worker start --pool stokline`) can serve one pool: the
 Prefect server gives each run to one of them, within each deployment's concurrency limit.
 Heartbeats are sent for every run (the crash automation expects them), and the worker shows as

@@ -24,6 +24,9 @@ and rescheduled runs start on the next worker); a run cannot be killed, only can
 Cancelling. A run set Cancelling in the UI is marked Cancelled and its task cancelled. A stop of
 the worker (SIGTERM, Ctrl-C) does the same for every run it holds, so none is left Running.
 
+The flows are loaded once, when a run first needs them: a worker runs the flow code it found
+then (the mapping files are read by every run), so restart it after updating the project's code.
+
 Only runs of deployments deployed from this worker's project root are taken (their pull step
 names the folder their flows and mappings are in; a thread cannot change the process's working
 directory): others are left to other workers, and said once.
@@ -188,8 +191,10 @@ class InProcessWorker:
             return
         try:
             flow = self._flow(deployment.entrypoint)
-        except Exception as exc:  # a broken flow file: say it, leave the run to others
-            self.say(f"cannot load {deployment.entrypoint} for {deployment.name}: {exc}")
+        except Exception as exc:  # a broken flow file: say it once, leave the run to others
+            if deployment.id not in self._refused:
+                self._refused.add(deployment.id)
+                self.say(f"cannot load {deployment.entrypoint} for {deployment.name}: {exc}")
             return
         try:
             state = await propose_state(client, Pending(), flow_run_id=flow_run.id)
