@@ -65,10 +65,6 @@ class ClientPlan:
     def count(self, action: Action) -> int:
         return sum(1 for c in self.changes if c.action == action)
 
-    @property
-    def changed(self) -> bool:
-        return any(c.action not in ("unchanged", "kept paused") for c in self.changes)
-
 
 # -- reading what is there -------------------------------------------------------------------
 
