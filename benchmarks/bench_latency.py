@@ -58,6 +58,7 @@ from benchmarks.common import (
     run_json,
     say,
     sized,
+    stokly_token,
 )
 from benchmarks.sandboxes import benchmark_mapping, seed, serve, synced_entries
 from stokline.sandbox.common import ServerThread
@@ -317,22 +318,7 @@ class Sides:
             response.raise_for_status()
 
     def stokly_token(self) -> str:
-        """A Stokly access token, as the merchant's own tools would get one."""
-        import hashlib
-        import hmac
-
-        env = demo_env()
-        client_id = env["STOKLY_CLIENT_ID"]
-        signature = hmac.new(
-            env["STOKLY_CLIENT_SECRET"].encode(), client_id.encode(), hashlib.sha256
-        ).hexdigest()
-        response = httpx.post(
-            f"{self.stokly}/v1/grant",
-            json={"accountkey": CLIENT, "clientId": client_id, "signature": signature},
-            timeout=30,
-        )
-        response.raise_for_status()
-        return response.json()["data"]["authenticationResult"]["accessToken"]
+        return stokly_token(self.stokly, CLIENT)
 
     def item_ids(self, skus: list[str]) -> dict[str, str]:
         """Stokly item id of each SKU, through Stokly's API (one paginated read)."""

@@ -62,6 +62,7 @@ from benchmarks.common import (
     percentile,
     say,
     sized,
+    stokly_token,
     wait_until,
 )
 from benchmarks.prefect_server import PrefectServer
@@ -237,20 +238,7 @@ class Tenant:
             )
 
     def grant(self) -> None:
-        import hashlib
-        import hmac
-
-        client_id = self.env["STOKLY_CLIENT_ID"]
-        signature = hmac.new(
-            self.env["STOKLY_CLIENT_SECRET"].encode(), client_id.encode(), hashlib.sha256
-        ).hexdigest()
-        response = httpx.post(
-            f"{self.stokly}/v1/grant",
-            json={"accountkey": self.client, "clientId": client_id, "signature": signature},
-            timeout=30,
-        )
-        response.raise_for_status()
-        self.stokly_token = response.json()["data"]["authenticationResult"]["accessToken"]
+        self.stokly_token = stokly_token(self.stokly, self.client)
         items = httpx.get(
             f"{self.stokly}/v0/items",
             params={"size": 1000},

@@ -370,6 +370,28 @@ def demo_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def stokly_token(base_url: str, account: str) -> str:
+    """A Stokly access token for ``account`` with the demo credentials, as the merchant's own
+    tools would get one (``POST /v1/grant``, the client id signed with the secret)."""
+    import hashlib
+    import hmac
+
+    import httpx
+
+    env = demo_env()
+    client_id = env["STOKLY_CLIENT_ID"]
+    signature = hmac.new(
+        env["STOKLY_CLIENT_SECRET"].encode(), client_id.encode(), hashlib.sha256
+    ).hexdigest()
+    response = httpx.post(
+        f"{base_url}/v1/grant",
+        json={"accountkey": account, "clientId": client_id, "signature": signature},
+        timeout=30,
+    )
+    response.raise_for_status()
+    return response.json()["data"]["authenticationResult"]["accessToken"]
+
+
 def use_demo_credentials() -> None:
     """Put the demo credentials into this process's environment (mappings resolve them)."""
     load_env_file(ROOT / ".env.demo")
