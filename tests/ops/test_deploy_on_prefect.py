@@ -261,3 +261,39 @@ def test_an_invalid_mapping_deploys_nothing(
     assert status == 1
     assert "broken.yaml:" in err and "syncs" in err
     assert not deployments("-broken")
+
+
+def test_many_clients_at_once_each_get_their_own_and_the_report_keeps_their_order(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Clients are deployed several at a time: the workspace guard is still created once, each
+    client's alerts are its own, and the report lists the clients in the order given."""
+    from stokline.ops.automations import OWNER_TAG, WORKSPACE_TAG
+
+    names = [f"many-{i:02d}" for i in range(1, 11)]
+    paths = [project.copy_demo_as(name) for name in names]
+    try:
+        status, out, err = project.deploy(
+            *(str(p.relative_to(project.root)) for p in reversed(paths)), capsys=capsys
+        )
+    finally:
+        for path in paths:
+            path.unlink()
+    assert status == 0, err
+    reported = re.findall(r"^(many-\d\d): 8 created", out, flags=re.MULTILINE)
+    assert reported == list(reversed(names))
+    for name in names:
+        assert len(deployments(f"-{name}")) == 8
+
+    async def automations() -> list[Any]:
+        async with get_client() as client:
+            return await client.read_automations()
+
+    found = asyncio.run(automations())
+    guards = [a for a in found if OWNER_TAG in a.tags and WORKSPACE_TAG in a.tags]
+    assert len(guards) == 1
+    demo_alerts = sum(1 for a in found if client_tag("demo-outdoor") in a.tags)
+    for name in names:
+        own = [a for a in found if client_tag(name) in a.tags]
+        assert len(own) == demo_alerts > 0
+        assert all(name in a.name for a in own)

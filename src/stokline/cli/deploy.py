@@ -31,6 +31,9 @@ With --receiver URL it also checks that the webhook receiver there serves each c
 reads new mapping files by itself; see `stokline receiver --help`) and prints the webhook
 address to subscribe in SHOPLINE.
 
+Clients are deployed 8 at a time and reported in the order given; the server's automations are
+read once for all of them.
+
 --remove CLIENT deletes every deployment of that client (its past runs stay in Prefect); it is
 the only way deployments are deleted. --dry-run prints the plan and changes nothing.
 
@@ -172,20 +175,15 @@ def _problem_with(targets: list[tuple[Any, Path]], project: Any) -> str | None:
     return None
 
 
+CONCURRENT_CLIENTS = 8  # clients deployed at once: a hundred take minutes, not a quarter-hour
+
+
 async def _deploy(targets: list, args: argparse.Namespace, project: Any, url: str) -> int:
-    from stokline.ops.deploy import (
-        FlowSchemas,
-        apply,
-        ensure_pool,
-        existing_deployments,
-        plan_client,
-        remove_client,
-    )
-    from stokline.ops.deployments import client_deployments
+    from stokline.ops.automations import ApplyResult, apply_guard
+    from stokline.ops.deploy import FlowSchemas, ensure_pool, remove_client
     from stokline.ops.prefect_api import prefect_client
 
     dry = args.dry_run
-    status = 0
     async with prefect_client(url) as prefect:
         if args.remove:
             for client in args.remove:
@@ -194,19 +192,72 @@ async def _deploy(targets: list, args: argparse.Namespace, project: Any, url: st
         note = await ensure_pool(prefect, project.pool, dry_run=dry)
         if note:
             print(note, flush=True)
+        guard = ApplyResult("workspace", dry)
+        await apply_guard(prefect, guard)
+        for change in guard.changes:
+            if change.action != "unchanged":
+                print(f"workspace alert {change.action}: {change.name}", flush=True)
+        automations = await prefect.read_automations()
         flows = FlowSchemas(project)
-        for mapping, path in targets:
-            client = mapping.client.name
-            specs = client_deployments(mapping, path, project)
-            existing = await existing_deployments(prefect, [client])
-            plan = plan_client(client, specs, existing, flows)
-            if not dry:
-                await apply(prefect, plan, flows, start=not args.no_start)
-            print(_report(plan, dry), flush=True)
-            status = max(status, await _alerts(prefect, mapping, dry))
-            if args.receiver:
-                status = max(status, _check_receiver(args.receiver, client))
+        for spec in {s.entrypoint for s in _all_specs(targets, project)}:
+            flows.of(spec)  # loaded before the clients run at once
+        gate = asyncio.Semaphore(CONCURRENT_CLIENTS)
+
+        async def one(mapping: Any, path: Path) -> tuple[list[str], int]:
+            async with gate:
+                return await _deploy_client(prefect, mapping, path, args, project, flows,
+                                            automations)  # fmt: skip
+
+        # Clients are deployed at once, and reported in the order given, each as it is done.
+        tasks = [asyncio.ensure_future(one(mapping, path)) for mapping, path in targets]
+        status = 0
+        try:
+            for task in tasks:
+                lines, code = await task
+                print("\n".join(lines), flush=True)
+                status = max(status, code)
+        finally:
+            for task in tasks:
+                task.cancel()
     return status
+
+
+def _all_specs(targets: list, project: Any) -> list[Any]:
+    from stokline.ops.deployments import client_deployments
+
+    return [
+        spec for mapping, path in targets for spec in client_deployments(mapping, path, project)
+    ]
+
+
+async def _deploy_client(
+    prefect: Any,
+    mapping: Any,
+    path: Path,
+    args: argparse.Namespace,
+    project: Any,
+    flows: Any,
+    automations: list[Any],
+) -> tuple[list[str], int]:
+    """One client's deployments and alerts; the lines to print and the exit status."""
+    from stokline.ops.deploy import apply, existing_deployments, plan_client
+    from stokline.ops.deployments import client_deployments
+
+    dry = args.dry_run
+    client = mapping.client.name
+    specs = client_deployments(mapping, path, project)
+    existing = await existing_deployments(prefect, [client])
+    plan = plan_client(client, specs, existing, flows)
+    if not dry:
+        await apply(prefect, plan, flows, start=not args.no_start)
+    lines = [_report(plan, dry)]
+    status = await _alerts(prefect, mapping, dry, automations, lines)
+    if args.receiver:
+        code, line = await asyncio.to_thread(_check_receiver, args.receiver, client)
+        status = max(status, code)
+        if line:
+            lines.append(line)
+    return lines, status
 
 
 def _report(plan: Any, dry: bool) -> str:
@@ -225,24 +276,28 @@ def _report(plan: Any, dry: bool) -> str:
     return "\n".join(lines)
 
 
-async def _alerts(prefect: Any, mapping: Any, dry: bool) -> int:
+async def _alerts(
+    prefect: Any, mapping: Any, dry: bool, automations: list[Any], lines: list[str]
+) -> int:
     from stokline.ops.automations import AlertsUnavailable, apply_alerts
 
     try:
-        result = await apply_alerts(mapping, prefect, dry_run=dry)
+        result = await apply_alerts(
+            mapping, prefect, dry_run=dry, guard=False, automations=automations
+        )
     except AlertsUnavailable as exc:
         _say_error(f"{mapping.client.name}: alerts: {exc}")
         return 1
     changed = [c for c in result.changes if c.action != "unchanged"]
     verb = "to apply" if dry else "applied"
     what = ", ".join(f"{c.action} {c.name}" for c in changed) if changed else "unchanged"
-    print(f"  alerts {verb}: {what}", flush=True)
-    for note in result.notes:
-        print(f"  note: {note}", flush=True)
+    lines.append(f"  alerts {verb}: {what}")
+    lines += [f"  note: {note}" for note in result.notes]
     return 0
 
 
-def _check_receiver(base: str, client: str) -> int:
+def _check_receiver(base: str, client: str) -> tuple[int, str | None]:
+    """Whether the receiver at ``base`` serves ``client``: (status, the line to print)."""
     import httpx
 
     base = base.rstrip("/")
@@ -252,10 +307,9 @@ def _check_receiver(base: str, client: str) -> int:
         _say_error(
             f"the receiver at {base} does not answer its health check ({type(exc).__name__})"
         )
-        return 1
+        return 1, None
     if client in (health.get("clients") or []):
-        print(f"  receiver serves it: subscribe SHOPLINE's webhooks to {base}/webhooks/{client}")
-        return 0
+        return 0, f"  receiver serves it: subscribe SHOPLINE's webhooks to {base}/webhooks/{client}"
     reason = (health.get("not_served") or {}).get(client)
     if reason:
         _say_error(f"{client}: the receiver at {base} does not serve it: {reason}")
@@ -264,4 +318,4 @@ def _check_receiver(base: str, client: str) -> int:
             f"{client}: the receiver at {base} does not know it: is its mapping file in the "
             "receiver's --mapping folder?"
         )
-    return 1
+    return 1, None

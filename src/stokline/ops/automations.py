@@ -243,8 +243,20 @@ def _same(existing: Any, desired: AutomationCore) -> bool:
 
 async def owned_automations(client: PrefectClient, client_name: str) -> list[Any]:
     """The automations stokline created for this client, known by their tags."""
-    found = await client.read_automations()
-    return [a for a in found if OWNER_TAG in a.tags and client_tag(client_name) in a.tags]
+    return _owned(await client.read_automations(), client_name)
+
+
+def _owned(automations: list[Any], client_name: str) -> list[Any]:
+    return [a for a in automations if OWNER_TAG in a.tags and client_tag(client_name) in a.tags]
+
+
+async def apply_guard(
+    client: PrefectClient, result: ApplyResult, crashed_after: timedelta = CRASHED_AFTER
+) -> None:
+    """Make the workspace's crashed-run guard what ``crashed_after`` says; changes go in
+    ``result``."""
+    guard = [(GUARD_KIND, crashed_run_guard(crashed_after))]
+    await _converge(client, result, await workspace_automations(client), guard, None)
 
 
 async def workspace_automations(client: PrefectClient) -> list[Any]:
@@ -306,18 +318,29 @@ async def apply_alerts(
     *,
     dry_run: bool = False,
     crashed_after: timedelta = CRASHED_AFTER,
+    guard: bool = True,
+    automations: list[Any] | None = None,
 ) -> ApplyResult:
-    """Make the server's automations for this client exactly what its mapping asks for, and the
-    workspace's crashed-run guard what ``crashed_after`` says (whether or not it has alerts)."""
+    """Make the server's automations for this client exactly what its mapping asks for, and
+    (with ``guard``) the workspace's crashed-run guard what ``crashed_after`` says, whether or
+    not the client has alerts.
+
+    ``automations`` is the server's list when the caller has read it already: deploying many
+    clients reads it once instead of twice per client (each client's own are found by tag, so
+    clients applied at the same time do not touch each other's). ``guard=False`` leaves the
+    guard to a caller that applies it once (`apply_guard`), not once per client at once."""
     name = mapping.client.name
     result = ApplyResult(name, dry_run)
     specs = alert_specs(mapping)
-    existing = await owned_automations(client, name)
+    if automations is None:
+        existing = await owned_automations(client, name)
+    else:
+        existing = _owned(automations, name)
     targets = await notification_targets(mapping, client, dry_run, result.notes) if specs else []
     desired = [(spec.kind, automation_for(spec, targets)) for spec in specs]
     await _converge(client, result, existing, desired, client_resource(name))
-    guard = [(GUARD_KIND, crashed_run_guard(crashed_after))]
-    await _converge(client, result, await workspace_automations(client), guard, None)
+    if guard:
+        await apply_guard(client, result, crashed_after)
     if specs:
         missing = await _missing_deployments(client, _sync_deployments(mapping))
         if missing:
