@@ -103,8 +103,10 @@ def run(args: argparse.Namespace) -> int:
 
     asyncio.run(main())
     stats = worker.stats
+    unrecorded = f", {stats.unrecorded} without this worker recorded" if stats.unrecorded else ""
     print(
-        f"stopped: {stats.taken} run(s) taken, {stats.finished} ended, {stats.cancelled} cancelled",
+        f"stopped: {stats.taken} run(s) taken, {stats.finished} ended, {stats.cancelled} "
+        f"cancelled{unrecorded}",
         flush=True,
     )
     return 0

@@ -113,6 +113,7 @@ class WorkerStats:
     finished: int = 0
     cancelled: int = 0
     refused: int = 0  # runs of a deployment from another project root, left to others
+    unrecorded: int = 0  # runs whose worker the server did not take (it did not answer)
     lag: list[float] = field(default_factory=list)  # seconds from scheduled start to taken
 
 
@@ -216,12 +217,23 @@ class InProcessWorker:
             daemon=True,
         )
         # Which worker runs it, in the run's details (as a process worker records its pid),
-        # before it starts: whoever sees the run started sees who runs it.
-        with contextlib.suppress(Exception):
-            await client.update_flow_run(flow_run.id, infrastructure_pid=self.name)
+        # before it starts: whoever sees the run started sees who runs it. A busy server may
+        # not answer at once; the run is not held back for it beyond a few tries.
+        await self._record_worker(client, flow_run.id)
         self.hosted[flow_run.id] = hosted
         self.stats.taken += 1
         hosted.thread.start()
+
+    async def _record_worker(self, client: Any, run_id: UUID) -> None:
+        for attempt in range(3):
+            try:
+                await client.update_flow_run(run_id, infrastructure_pid=self.name)
+                return
+            except Exception as exc:
+                failure = exc
+                await asyncio.sleep(0.5 * (attempt + 1))
+        self.stats.unrecorded += 1
+        log.warning("could not record this worker on run %s: %s", run_id, failure)
 
     def _execute(self, hosted: Hosted, flow: Any) -> None:
         """The run's thread: its own event loop, the Prefect engine, until the run ends.
