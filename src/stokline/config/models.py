@@ -13,7 +13,15 @@ from decimal import Decimal
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, PrivateAttr, SecretStr, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    PrivateAttr,
+    SecretStr,
+    model_validator,
+)
 
 from stokline.config.schedules import Schedule, parse_duration
 from stokline.config.templates import Template
@@ -248,6 +256,7 @@ class CatalogueSync(_Sync):
 
 class OrdersSync(_Sync):
     lookback: Duration = timedelta(hours=2)
+    import_from: AwareDatetime | None = None  # go-live: orders placed before it are never imported
     import_when: tuple[Literal["paid", "partially_paid", "authorized", "pending"], ...] = ("paid",)
     batch_size: int = 100
     on_cancelled: Literal["apply", "exception"] = "exception"

@@ -28,6 +28,7 @@ from stokline.sync.orders.translate import (
     OrderUntranslatable,
     SaleOrderDraft,
     StoklyCatalogue,
+    before_go_live,
     is_cancelled,
     is_importable,
     order_fingerprint,
@@ -50,6 +51,11 @@ class OrderImport(OrderChanges):
             order_id = str(order["id"])
             if order_id in links:
                 changed.append(order)
+            elif before_go_live(order, self.settings.import_from):
+                self.report.skipped += 1
+                self.report.before_import_from += 1
+                if self.active.get(order_id):
+                    self._resolve(order_id, "placed before syncs.orders.import_from")
             elif is_cancelled(order):
                 # A crashed run may have created it before it was cancelled; never if unpaid.
                 if order.get("financial_status") in (None, "unpaid", "voided"):

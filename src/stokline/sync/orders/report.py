@@ -16,7 +16,7 @@ class OrdersReport(SyncReport):
 
     ``duplicates`` counts orders Stokly already had (linked before, or found by the search that
     precedes every create); ``skipped`` orders that are not to be imported (not paid, cancelled
-    before import, only never-sync lines); ``deferred`` orders left for the next run after a
+    before import, only never-sync lines, placed before ``import_from``); ``deferred`` orders left for the next run after a
     transient failure (their webhook events are handed back); ``changes`` cancellations and
     edits of imported orders, applied or reported.
     """
@@ -25,6 +25,7 @@ class OrdersReport(SyncReport):
     imported: int = 0
     duplicates: int = 0
     skipped: int = 0
+    before_import_from: int = 0  # of the skipped: placed before syncs.orders.import_from
     exceptions_opened: int = 0
     exceptions_resolved: int = 0
     would_create: list[dict] = field(default_factory=list)
@@ -49,6 +50,11 @@ class OrdersReport(SyncReport):
                 ),
                 ("already in Stokly (duplicates)", self.duplicates),
                 ("skipped (not to import)", self.skipped),
+                *(
+                    [("of which placed before import_from", self.before_import_from)]
+                    if self.before_import_from
+                    else []
+                ),
                 ("deferred to the next run", self.deferred),
                 ("customers created", self.customers_created),
                 ("cancellations and edits", len(self.changes)),

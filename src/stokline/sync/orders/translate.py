@@ -42,6 +42,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -102,6 +103,35 @@ def is_cancelled(order: Mapping[str, Any]) -> bool:
     """Whether SHOPLINE's ``order`` (as a dict) is cancelled: its status says so, or it has a
     cancellation time (SHOPLINE sets one without the other in some answers)."""
     return order.get("status") == "cancelled" or bool(order.get("cancelled_at"))
+
+
+def placed_at(order: Mapping[str, Any]) -> datetime | None:
+    """When the buyer placed ``order``: its ``created_at`` (else ``processed_at``), or None when
+    neither is there or readable as a date-time with an offset."""
+    for key in ("created_at", "processed_at"):
+        value = order.get(key)
+        if isinstance(value, datetime):
+            placed = value
+        elif isinstance(value, str):
+            try:
+                placed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                continue
+        else:
+            continue
+        if placed.tzinfo is not None:
+            return placed
+    return None
+
+
+def before_go_live(order: Mapping[str, Any], import_from: datetime | None) -> bool:
+    """Whether ``order`` was placed before the mapping's ``syncs.orders.import_from`` (and so is
+    never imported). An order whose placing time cannot be read is not: translating it names
+    the problem instead (`translate_order`), so a person decides."""
+    if import_from is None:
+        return False
+    placed = placed_at(order)
+    return placed is not None and placed < import_from
 
 
 def refunded_before_import(financial_status: str | None, import_when: Iterable[str]) -> bool:
@@ -581,6 +611,15 @@ def translate_order(
     problems: list[Untranslatable] = []
     order_id = str(order["id"])
     name = str(order.get("name") or order_id)
+    settings = mapping.syncs.orders
+    if settings is not None and settings.import_from is not None and placed_at(order) is None:
+        problems.append(
+            Untranslatable(
+                "poison_message",
+                "the order has no readable created_at: cannot tell whether it was placed before "
+                f"syncs.orders.import_from ({settings.import_from.isoformat()})",
+            )
+        )
     taxes_included = order.get("taxes_included") is not False
     currency = order.get("currency") or mapping.client.currency
     unit = minor_unit(currency)
