@@ -17,6 +17,7 @@ line saying why.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -36,13 +37,13 @@ import httpx
 
 from stokline.envfile import load_env_file
 from stokline.ops.heartbeats import RUN_TAG, worker_env
+from stokline.webhooks.subscriptions import ORDER_TOPICS
 
 if TYPE_CHECKING:
     from stokline.config import Mapping
 
 LOOPBACK = "127.0.0.1"
 PID_FILE = "up.json"
-WEBHOOK_TOPICS = ("orders/create", "orders/paid", "orders/updated", "orders/cancelled")
 STOPPED_MESSAGE = "Stopped with the local stack (Ctrl-C of stokline up)"
 START_NOW = ("orders-inbox", "stock-events", "stock", "catalogue")
 """Flows whose deployment (``<flow>-<client>``) `DemoStack.start_now` runs at once: the watcher
@@ -576,34 +577,21 @@ class DemoStack:
         return sum(self._subscribe(mapping) for _, mapping in self.served)
 
     def _subscribe(self, mapping: Mapping) -> int:
-        token = mapping.connections.shopline.access_token.resolve().get_secret_value()
-        version = mapping.connections.shopline.api_version
-        base = f"{self.endpoints.shopline}/admin/openapi/{version}/webhooks.json"
-        headers = {"Authorization": f"Bearer {token}"}
-        address = f"{self.endpoints.receiver}/webhooks/{mapping.client.name}"
+        from stokline.webhooks.subscriptions import shopline_for, subscribe
+
+        client = mapping.client.name
+        address = f"{self.endpoints.receiver}/webhooks/{client}"
+
+        async def made() -> int:
+            async with shopline_for(mapping) as shopline:
+                return (await subscribe(shopline, client, address)).count("create")
+
         try:
-            response = httpx.get(base, headers=headers, timeout=10)
-            response.raise_for_status()
-        except httpx.HTTPError as exc:
+            return asyncio.run(made())
+        except Exception as exc:  # the connectors' errors name no secret
             raise StackError(
-                f"cannot list the SHOPLINE sandbox's webhooks at {base}: {type(exc).__name__}"
+                f"cannot subscribe {address} to the SHOPLINE sandbox's order webhooks: {exc}"
             ) from None
-        have = {
-            w["topic"] for w in response.json().get("webhooks", []) if w.get("address") == address
-        }
-        added = 0
-        for topic in WEBHOOK_TOPICS:
-            if topic in have:
-                continue
-            body = {"webhook": {"address": address, "topic": topic}}
-            created = httpx.post(base, headers=headers, json=body, timeout=10)
-            if created.status_code >= 400:
-                raise StackError(
-                    f"the SHOPLINE sandbox refused the {topic} subscription: "
-                    f"{created.status_code} {created.text[:200]}"
-                )
-            added += 1
-        return added
 
     def start_now(self) -> tuple[list[str], list[str]]:
         """Start one run now of each `START_NOW` deployment of each client served that exists;
@@ -712,7 +700,7 @@ class DemoStack:
         added = self.subscribe_webhooks()
         self.say(
             f"sandboxes and receiver up; webhooks: {added} new subscription(s) of "
-            f"{len(WEBHOOK_TOPICS)} order topics"
+            f"{len(ORDER_TOPICS)} order topics"
         )
         sup.wait_until(
             server, lambda: self._ok(f"{ep.prefect_api}/health"), "Prefect server", timeout

@@ -27,6 +27,7 @@ _COMMANDS = (
     "receiver",
     "up",
     "deploy",
+    "webhooks",
     "worker",
     "exceptions",
     "runbook",

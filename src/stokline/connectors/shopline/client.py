@@ -838,3 +838,23 @@ class ShoplineClient(ClientBase):
             }
         }
         return await self._one("POST", "webhooks.json", "webhook", Webhook, json_body=body)
+
+    async def update_webhook(
+        self, webhook_id: int | str, *, address: str | None = None, api_version: str | None = None
+    ) -> Webhook:
+        """Change a subscription's address or API version (``PUT webhooks/{id}.json``)."""
+        fields = {k: v for k, v in (("address", address), ("api_version", api_version)) if v}
+        return await self._one(
+            "PUT",
+            f"webhooks/{segment(str(webhook_id))}.json",
+            "webhook",
+            Webhook,
+            json_body={"webhook": fields},
+            idempotent=True,
+        )
+
+    async def delete_webhook(self, webhook_id: int | str) -> None:
+        """End one subscription (``DELETE webhooks/{id}.json``); SHOPLINE answers ``{}``."""
+        await self._core.request_json(
+            "DELETE", f"webhooks/{segment(str(webhook_id))}.json", idempotent=True
+        )
