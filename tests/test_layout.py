@@ -29,6 +29,7 @@ FINANCE_STEPS = ("payments", "ledger", "payouts")
 ALLOWED: dict[str, set[str]] = {
     "cli": {
         "(root)",
+        "audit",
         "config",
         "connectors",
         "envfile",
@@ -40,6 +41,8 @@ ALLOWED: dict[str, set[str]] = {
         "webhooks",
     },
     "stack": {"config", "envfile", "ops", "webhooks"},
+    # The audit reads with the syncs' readers and judges with their rules; it writes nothing.
+    "audit": {"config", "connectors", "mapping", "store", "sync"},
     "orchestration": {"config", "connectors", "ops", "store", "sync"},
     "ops": {"config", "store"},
     # The receiver's package also keeps the store's subscriptions to it (SHOPLINE's client).

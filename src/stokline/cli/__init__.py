@@ -23,6 +23,7 @@ _COMMANDS = (
     "plan",
     "run",
     "reconcile",
+    "audit",
     "sandbox",
     "receiver",
     "up",

@@ -1,0 +1,122 @@
+"""`stokline audit` against the demo sandboxes served on loopback: read-only, every section of the
+report found in the demo's data, every format written, bad arguments refused."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stokline.cli import main
+from stokline.sandbox.common import ServerThread
+from tests.flows.sandboxes import DEMO_MAPPING, demo_apps, demo_credentials, point_mapping_at
+
+
+class Requests:
+    """A sandbox behind a record of every API request (method, path) it receives."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.seen: list[tuple[str, str]] = []
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and not scope["path"].startswith("/_sandbox"):
+            self.seen.append((scope["method"], scope["path"]))
+        await self.app(scope, receive, send)
+
+    def writes(self) -> list[tuple[str, str]]:
+        # Stokly's token grant is a POST that changes nothing in the account.
+        return [(m, p) for m, p in self.seen if m != "GET" and not p.endswith("/v1/grant")]
+
+
+@dataclass
+class Demo:
+    mapping: Path
+    shopline: Requests
+    stokly: Requests
+
+    def audit(self, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        status = main(["audit", "--mapping", str(self.mapping), *argv])
+        out, err = capsys.readouterr()
+        return status, out, err
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    tmp = tmp_path_factory.mktemp("audit")
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in demo_credentials().items():
+            env.setenv(name, value)
+        env.setenv("STOKLINE_DATABASE_URL", f"sqlite:///{tmp / 'state.db'}")
+        env.chdir(tmp)
+        shopline_app, stokly_app = demo_apps(40)
+        shopline, stokly = Requests(shopline_app), Requests(stokly_app)
+        try:
+            with ServerThread(shopline) as shop, ServerThread(stokly) as stok:
+                mapping = point_mapping_at(DEMO_MAPPING, tmp / "demo.yaml", shop.url, stok.url)
+                yield Demo(mapping, shopline, stokly)
+        finally:
+            shopline_app.state.shopline.close()
+            stokly_app.state.sandbox.close()
+
+
+def test_the_audit_writes_nothing_to_either_system(
+    demo: Demo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, err = demo.audit(capsys)
+    assert status == 0, err
+    assert demo.shopline.seen and demo.stokly.seen  # both were read …
+    assert demo.shopline.writes() == [] and demo.stokly.writes() == []  # … and nothing written
+    assert "# Integration audit: demo-outdoor" in out
+
+
+def test_every_format_is_written_and_says_the_same(
+    demo: Demo, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    status, _, err = demo.audit(capsys, "--days", "30", "-o", str(tmp_path), *(
+        f"--format={f}" for f in ("md", "html", "json", "csv")))  # fmt: skip
+    assert status == 0, err
+    report = json.loads((tmp_path / "audit-demo-outdoor.json").read_text())
+    findings = report["findings"]
+    assert findings, "the demo's data has gaps to find"
+    weights = [f["weight"] for f in findings]
+    assert weights == sorted(weights, reverse=True)  # ranked, most costly first
+    markdown = (tmp_path / "audit-demo-outdoor.md").read_text()
+    html = (tmp_path / "audit-demo-outdoor.html").read_text()
+    summary = (tmp_path / "audit-demo-outdoor-findings.csv").read_text().splitlines()
+    assert len(summary) == len(findings) + 1
+    for finding in findings:
+        assert f"{finding['title']}: {finding['count']}" in markdown
+        assert finding["count"] > 0 and finding["team"]
+        if finding["rows"]:
+            assert (tmp_path / f"audit-demo-outdoor-{finding['key']}.csv").exists()
+    assert html.startswith("<!doctype html>") and "<script" not in html
+    assert report["requests"]["SHOPLINE"] > 0 and report["requests"]["Stokly"] > 0
+    print(json.dumps({f["key"]: f["count"] for f in findings}, indent=1))
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (("--days", "0"), "from 1 to 365"),
+        (("--days", "week"), "a whole number"),
+        (("--format", "csv"), "need -o DIR"),
+        (("--format", "pdf"), "invalid choice"),
+    ],
+)
+def test_bad_arguments_are_usage_errors_before_any_request(
+    demo: Demo, capsys: pytest.CaptureFixture[str], argv: tuple[str, ...], says: str
+) -> None:
+    before = len(demo.shopline.seen) + len(demo.stokly.seen)
+    try:
+        status, _, err = demo.audit(capsys, *argv)
+    except SystemExit as exc:  # argparse's own refusals
+        status, err = int(exc.code or 0), capsys.readouterr().err
+    assert status == 2
+    assert says in err
+    assert len(demo.shopline.seen) + len(demo.stokly.seen) == before
