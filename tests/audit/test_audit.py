@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from stokline.cli import main
+from stokline.config import check_file
 from stokline.sandbox.common import ServerThread
 from tests.flows.sandboxes import DEMO_MAPPING, demo_apps, demo_credentials, point_mapping_at
 
@@ -120,3 +122,62 @@ def test_bad_arguments_are_usage_errors_before_any_request(
     assert status == 2
     assert says in err
     assert len(demo.shopline.seen) + len(demo.stokly.seen) == before
+
+
+def _entries(data: dict[str, Any]) -> dict[str, list[Any]]:
+    """The lists the draft writes again, by name."""
+    return {
+        "locations": data.get("locations") or [],
+        "overrides": (data.get("skus") or {}).get("overrides") or [],
+        "methods": (data.get("shipping") or {}).get("methods") or [],
+        "rules": (data.get("tax") or {}).get("rules") or [],
+        "gateways": (data.get("payments") or {}).get("gateways") or [],
+    }
+
+
+def _has_todo(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(_has_todo(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_todo(v) for v in value)
+    return isinstance(value, str) and value.startswith("TODO:")
+
+
+def test_the_draft_differs_from_the_mapping_only_by_decisions(
+    demo: Demo, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    draft = tmp_path / "draft.yaml"
+    status, _, err = demo.audit(capsys, "--draft", str(draft), "-o", str(tmp_path), "--format=json")
+    assert status == 0, err
+    report = json.loads((tmp_path / "audit-demo-outdoor.json").read_text())
+    problems = check_file(draft).problems
+    assert problems, "the demo has gaps: the draft leaves decisions"
+    assert all(p.message.startswith("a decision is left to make") for p in problems), problems
+    assert f"{len(problems)} decision(s) left to make" in err
+
+    mine = yaml.safe_load(demo.mapping.read_text())
+    drafted = yaml.safe_load(draft.read_text())
+    assert set(drafted) == set(mine)
+    for key in mine:  # the sections an audit cannot see into are the mapping's, as written
+        if key not in ("locations", "skus", "shipping", "tax", "payments"):
+            assert drafted[key] == mine[key], key
+    for key in ("skus", "shipping", "tax", "payments"):  # and so are their settings
+        settings = {k: v for k, v in mine[key].items() if not isinstance(v, list)}
+        assert {k: drafted[key][k] for k in settings} == settings, key
+    near = {
+        (row["shopline_sku"], row["stokly_sku"])
+        for f in report["findings"]
+        if f["key"] == "catalogue.near_match"
+        for row in f["rows"]
+    }
+    for name, entries in _entries(drafted).items():
+        kept = _entries(mine)[name]
+        assert [e for e in entries if e in kept] == kept, name  # nothing of the mapping lost
+        for extra in (e for e in entries if e not in kept):
+            suggested = name == "overrides" and (extra["shopline_sku"], extra["stokly_sku"]) in near
+            same_name = name == "locations" and extra["stokly_locations"] == [extra["name"]]
+            assert _has_todo(extra) or suggested or same_name, (name, extra)
+
+    # Drafting again does not replace the file unless asked.
+    status, _, err = demo.audit(capsys, "--draft", str(draft))
+    assert status == 2 and "--force" in err

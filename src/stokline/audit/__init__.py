@@ -43,5 +43,6 @@ async def run_audit(
     report.read = data.counts()
     report.requests = {"SHOPLINE": api_calls(shopline), "Stokly": api_calls(stokly)}
     report.notes = list(data.problems)
+    report.data = data
     report.seconds = time.monotonic() - began
     return report

@@ -70,6 +70,7 @@ class Inventory:
     value: str
     orders: int
     mapped_to: str | None
+    by_default: bool = False  # mapped only by the section's default (on_unmapped: default)
 
 
 @dataclass
@@ -85,6 +86,7 @@ class AuditReport:
     requests: dict[str, int] = field(default_factory=dict)  # API requests per system
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    data: Any = field(default=None, repr=False, compare=False)  # the AuditData read, for a draft
 
     def ranked(self) -> list[Finding]:
         return sorted(self.findings, key=lambda f: (-f.weight, f.section, f.key))

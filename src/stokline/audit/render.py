@@ -62,6 +62,8 @@ def to_markdown(report: AuditReport) -> str:
             lines += ["| kind | value seen | orders | mapped to |", "|---|---|---|---|"]
             for entry in report.inventory:
                 mapped = entry.mapped_to if entry.mapped_to is not None else "**not mapped**"
+                if entry.by_default:
+                    mapped = f"**not mapped** (the default, {entry.mapped_to})"
                 lines.append(
                     f"| {entry.kind} | {entry.value or '(none)'} | {entry.orders} | {mapped} |"
                 )
@@ -107,7 +109,7 @@ Both systems were read; nothing was written. {{ ranked|length }} finding(s), mos
 {% if key == "coverage" and r.inventory %}<table><tr><th>Kind</th><th>Value seen</th>
 <th>Orders</th><th>Mapped to</th></tr>{% for e in r.inventory %}<tr><td>{{ e.kind }}</td>
 <td>{{ e.value or "(none)" }}</td><td class="n">{{ e.orders }}</td>
-<td>{% if e.mapped_to is none %}<span class="gap">not mapped</span>{% else %}{{ e.mapped_to }}{% endif %}</td>
+<td>{% if e.mapped_to is none %}<span class="gap">not mapped</span>{% elif e.by_default %}<span class="gap">not mapped</span> (the default, {{ e.mapped_to }}){% else %}{{ e.mapped_to }}{% endif %}</td>
 </tr>{% endfor %}</table>{% endif %}
 {% endfor %}
 <h2>What was read</h2><ul>{% for what, count in r.read.items() %}<li>{{ what }}: {{ count }}</li>

@@ -31,6 +31,7 @@ from stokline.sync.orders.translate import (
     before_go_live,
     is_cancelled,
     is_importable,
+    order_location,
     translate_order,
 )
 
@@ -195,8 +196,13 @@ def catalogue(mapping: Mapping, data: AuditData, owner: Any) -> list[Finding]:
 def _values(order: dict[str, Any]) -> dict[str, set[str]]:
     """The mappable values one order uses, by kind."""
     found: dict[str, set[str]] = defaultdict(set)
-    location = order.get("location_id") or order.get("pos_location_id")
-    found["location"].add(str(location) if location else "")
+    # Where the orders sync takes it from: the order's location, else each line's, else none
+    # (the mapping's default location).
+    explicit = order_location(order)
+    lines = {
+        str(li.get("location_id")) for li in order.get("line_items") or [] if li.get("location_id")
+    }
+    found["location"] |= {explicit} if explicit else (lines or {""})
     for line in order.get("shipping_lines") or []:
         found["shipping"].add(str(line.get("title") or line.get("code") or ""))
     for line in order.get("line_items") or []:
@@ -212,11 +218,14 @@ def _values(order: dict[str, Any]) -> dict[str, set[str]]:
     return found
 
 
-def _mapped(mapping: Mapping, kind: str, value: str, order: dict[str, Any]) -> str | None:
-    """What the mapping makes of one value (None: not mapped; "default" names the fallback)."""
+def _mapped(
+    mapping: Mapping, kind: str, value: str, order: dict[str, Any]
+) -> tuple[str | None, bool]:
+    """What the mapping makes of one value, and whether only by its default (``on_unmapped:
+    default``); (None, False) when nothing maps it. Order sources are reported, not mapped."""
     try:
         if kind == "location":
-            return resolve_location(mapping, value or None).fulfilment_location
+            return resolve_location(mapping, value or None).fulfilment_location, False
         if kind == "shipping":
             code = next(
                 (
@@ -226,15 +235,31 @@ def _mapped(mapping: Mapping, kind: str, value: str, order: dict[str, Any]) -> s
                 ),
                 None,
             )
-            return resolve_shipping(mapping, value or None, code).stokly_option
+            option = resolve_shipping(mapping, value or None, code).stokly_option
+            folded = value.strip().casefold()
+            listed = any(
+                (code and m.shopline_code == code) or m.shopline_title.casefold() == folded
+                for m in mapping.shipping.methods
+            )
+            return option, not listed
         if kind == "tax":
             title, _, rate = value.rpartition(" @ ")
-            return resolve_tax_class(mapping, None if title == "(untitled)" else title, rate)
+            title = "" if title == "(untitled)" else title
+            tax_class = resolve_tax_class(mapping, title or None, rate)
+            strict = mapping.model_copy(
+                update={"tax": mapping.tax.model_copy(update={"on_unmapped": "exception"})}
+            )
+            try:
+                resolve_tax_class(strict, title or None, rate)
+            except Untranslatable:
+                return tax_class, True
+            return tax_class, False
         if kind == "gateway":
-            return resolve_gateway(mapping, value).gateway
+            gateway = resolve_gateway(mapping, value).gateway
+            return gateway, gateway.casefold() != value.strip().casefold()
     except (Untranslatable, ArithmeticError, ValueError):
-        return None
-    return "—"  # order sources are not mapped: they are only reported
+        return None, False
+    return "—", False
 
 
 COVERAGE = {
@@ -281,13 +306,17 @@ def coverage(
                 uses[(kind, value)] += 1
                 example_order.setdefault((kind, value), order)
     inventory = [
-        Inventory(kind, value, count, _mapped(mapping, kind, value, example_order[(kind, value)]))
+        Inventory(kind, value, count, *_mapped(mapping, kind, value, example_order[(kind, value)]))
         for (kind, value), count in sorted(uses.items())
     ]
     findings = []
     for kind, (code, title, weight, impact, todo) in COVERAGE.items():
-        gaps = [i for i in inventory if i.kind == kind and i.mapped_to is None]
-        rows = [{"value": i.value or "(none)", "orders": i.orders} for i in gaps]
+        gaps = [i for i in inventory if i.kind == kind and (i.mapped_to is None or i.by_default)]
+        rows = [
+            {"value": i.value or "(none)", "orders": i.orders,
+             "today": f"the default, {i.mapped_to}" if i.by_default else "an exception"}
+            for i in gaps
+        ]  # fmt: skip
         findings.append(
             Finding(
                 "coverage",
@@ -578,7 +607,7 @@ def finance(mapping: Mapping, data: AuditData, owner: Any) -> list[Finding]:
         day = str(order.get("created_at") or "")[:10] or "(no date)"
         for kind, values in _values(order).items():
             for value in values:
-                if kind == "gateway" and _mapped(mapping, kind, value, order) is None:
+                if kind == "gateway" and _mapped(mapping, kind, value, order)[0] is None:
                     days[day].add(f"gateway {value}")
                 if kind == "tax":
                     title, _, rate = value.rpartition(" @ ")

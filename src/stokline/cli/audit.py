@@ -34,6 +34,12 @@ The window is the orders placed in the last --days. Both APIs are read within th
 the same time; progress goes to stderr. Rerunning is safe: nothing is written anywhere (the state
 store is only read).
 
+--draft FILE writes a first mapping from what was found: the --mapping file's sections, with
+its locations, SKU overrides (one per near match), shipping methods, tax rules and payment
+gateways written again from the data, each entry commented with its evidence. What a person must
+decide is a placeholder starting "TODO:", which `stokline validate` lists at its line; nothing
+runs from the file until they are made. An existing FILE is only replaced with --force.
+
 --format md (default) prints the report; with -o DIR each format is written as a file there
 (audit-<client>.md, .html, .json; csv writes findings.csv and one CSV per finding).
 
@@ -70,6 +76,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=Path,
         metavar="DIR",
         help="write the report files into DIR instead of printing it",
+    )
+    parser.add_argument(
+        "--draft",
+        type=Path,
+        metavar="FILE",
+        help="also write a first mapping from what was found (see below)",
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="let --draft replace a file that exists"
     )
     options.add_verbose(parser)
     parser.set_defaults(handler=run)
@@ -124,6 +139,10 @@ def run(args: argparse.Namespace) -> int:
     if args.output is not None and args.output.exists() and not args.output.is_dir():
         print(f"{prog}: error: -o {args.output} is a file, not a folder", file=sys.stderr)
         return 2
+    if args.draft is not None and args.draft.exists() and not args.force:
+        print(f"{prog}: error: --draft {args.draft} exists; give --force to replace it",
+              file=sys.stderr)  # fmt: skip
+        return 2
     options.quiet_retries(args.verbose)
     mapping = client_mapping(args.mapping)
     print(f"{prog}: reading Stokly and SHOPLINE for {mapping.client.name} …", file=sys.stderr)
@@ -137,6 +156,8 @@ def run(args: argparse.Namespace) -> int:
         f"(API requests: {requests})",
         file=sys.stderr,
     )
+    if args.draft is not None:
+        _write_draft(prog, Path(args.mapping), args.draft, report)
     if args.output is None:
         render = {"md": to_markdown, "html": to_html, "json": to_json}[formats[0]]
         sys.stdout.write(render(report))
@@ -145,3 +166,22 @@ def run(args: argparse.Namespace) -> int:
         for path in write(report, fmt, args.output):
             print(f"wrote {path}", file=sys.stderr)
     return 0
+
+
+def _write_draft(prog: str, source: Path, target: Path, report: Any) -> None:
+    """Write the draft mapping (whole, or not at all) and say what is left to decide."""
+    from stokline.audit.draft import draft_mapping
+    from stokline.config import check_file
+
+    text = draft_mapping(source.read_text(encoding="utf-8"), report)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.partial")
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(target)
+    problems = check_file(target).problems
+    decisions = [p for p in problems if p.message.startswith("a decision is left to make")]
+    print(f"{prog}: wrote the draft mapping {target}: {len(decisions)} decision(s) left to "
+          f"make (`stokline validate {target}` lists them)", file=sys.stderr)  # fmt: skip
+    for other in problems:
+        if other not in decisions:
+            print(f"{prog}: note: {other.format()}", file=sys.stderr)

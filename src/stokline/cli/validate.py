@@ -16,6 +16,8 @@ from stokline.config.semantics import template_field_problems
 from stokline.config.templates import PLAIN, Shape, shape_of
 from stokline.connectors.shopline.models import Customer, Order
 
+DECISION = "a decision is left to make"  # the message of a placeholder (config.PLACEHOLDER)
+
 HELP = """\
 Check mapping files: YAML syntax, duplicate keys, the JSON Schema (schemas/mapping.schema.json),
 references between sections, schedules, timezones and templates (including the fields a template
@@ -142,6 +144,14 @@ def run(args: argparse.Namespace) -> int:
                 print(f"{r.file}: ok (client {r.mapping.client.name})")
                 for note in notes(r):
                     print(f"{r.file}: note: {note}")
+        for r in failed:
+            decisions = sum(1 for p in r.problems if p.message.startswith(DECISION))
+            if decisions == len(r.problems):
+                print(
+                    f"{r.file}: complete but for {decisions} decision(s) left to make (TODO: "
+                    "placeholders); nothing runs from it until they are made",
+                    file=sys.stderr,
+                )
         if failed:
             count = sum(len(r.problems) for r in failed)
             print(f"{count} problem(s) in {len(failed)} of {len(results)} file(s)", file=sys.stderr)

@@ -19,6 +19,7 @@ from stokline.config.semantics import semantic_problems
 from stokline.config.yamlpos import SourceMap, decode_text, parse_yaml
 
 __all__ = [
+    "PLACEHOLDER",
     "CheckResult",
     "Mapping",
     "MappingInvalid",
@@ -63,16 +64,17 @@ def check_text(text: str, filename: str) -> CheckResult:
             )
         )
         return CheckResult(filename, None, problems, data, srcmap)
+    decisions = placeholder_problems(data, srcmap, filename)
     found = schema_problems(data, srcmap, filename)
-    problems += found
     # An object with an unknown key is most likely missing that key under its right name:
     # semantic rules about that object's absent keys would only repeat the same mistake.
     confused = unknown_key_parents(found)
-    problems += [
+    found += [
         p
         for p in semantic_problems(data, srcmap, filename)
         if not any(p.pointer == c or p.pointer.startswith(c + "/") for c in confused if c != "/")
     ]
+    problems += decisions + [p for p in found if not caused_by(p, decisions)]
     mapping = None
     if not problems:
         try:
@@ -86,6 +88,48 @@ def check_text(text: str, filename: str) -> CheckResult:
                     Problem(filename, where.line, where.column, pointer_of(path), err["msg"])
                 )
     return CheckResult(filename, mapping, sorted(set(problems)), data, srcmap)
+
+
+PLACEHOLDER = "TODO:"
+"""How a value a person must still decide starts (`stokline audit --draft` writes them)."""
+
+
+def placeholder_problems(data: object, srcmap: SourceMap, filename: str) -> list[Problem]:
+    """One problem per placeholder value (``"TODO: …"``): a decision left to make, at its line."""
+    found: list[Problem] = []
+
+    def walk(value: object, path: tuple[str | int, ...]) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                walk(inner, (*path, key))
+        elif isinstance(value, list):
+            for index, inner in enumerate(value):
+                walk(inner, (*path, index))
+        elif isinstance(value, str) and value.strip().startswith(PLACEHOLDER):
+            where = srcmap.value(path)
+            what = value.strip()[len(PLACEHOLDER) :].strip()
+            found.append(
+                Problem(
+                    filename,
+                    where.line,
+                    where.column,
+                    pointer_of(path),
+                    f"a decision is left to make: {what}",
+                    "replace the placeholder with the value (the comment above it says what "
+                    "the audit found)",
+                )
+            )
+
+    walk(data, ())
+    return found
+
+
+def caused_by(problem: Problem, decisions: list[Problem]) -> bool:
+    """Whether ``problem`` only repeats that a placeholder is not yet a value (a placeholder
+    where a number is expected, or a rule about a field whose value is a placeholder)."""
+    if PLACEHOLDER in problem.message:
+        return True
+    return any(problem.pointer == decision.pointer for decision in decisions)
 
 
 def check_file(path: str | Path) -> CheckResult:

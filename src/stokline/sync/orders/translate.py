@@ -425,7 +425,7 @@ NO_REFUNDS = _digest([])
 fingerprints had refunds was imported with."""
 
 
-def _order_location(order: Mapping[str, Any]) -> str | None:
+def order_location(order: Mapping[str, Any]) -> str | None:
     """The order-level SHOPLINE location: explicit, POS, then pickup before product locations."""
     if order.get("location_id"):
         return str(order["location_id"])
@@ -658,7 +658,7 @@ def translate_order(
 
     location: Location | None = None
     try:
-        explicit = _order_location(order)
+        explicit = order_location(order)
         if explicit is not None or not line_locations:
             location = resolve_location(mapping, explicit)
         else:
