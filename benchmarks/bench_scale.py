@@ -5,7 +5,7 @@ and Stokly account (`benchmarks.tenants`: one process serves every client's pair
 each under its own path, with its real rate limits), so no client's orders or levels reach
 another's. Prefect and the state store run on PostgreSQL (a throwaway server of this run). The
 stack is put together as production would be: one webhook receiver serving the mapping folder,
-`stokline deploy mappings/` (eight deployments per client, the watchers started at once), and
+`stokline deploy mappings/` (nine deployments per client, the watchers started at once), and
 `stokline worker` as the worker machine (its runs in threads of one process).
 
 At each N:
@@ -68,6 +68,7 @@ from benchmarks.common import (
 )
 from benchmarks.prefect_server import PrefectServer
 from benchmarks.tenants import shopline_prefix, stokly_prefix
+from stokline.ops.deployments import KINDS
 
 DEMO = ROOT / "mappings" / "demo.yaml"
 API_VERSION = "v20251201"
@@ -582,7 +583,7 @@ def measure_n(
             children.append(worker)
             time.sleep(3)
             empty_rss = rss_mb(worker.proc.pid)
-            say(f"N={n}: deploying {n} clients ({8 * n} deployments) …")
+            say(f"N={n}: deploying {n} clients ({len(KINDS) * n} deployments) …")
             began = time.monotonic()
             deployed = Child(
                 "deploy",
@@ -777,7 +778,7 @@ def add_figures(result: Result, m: Measured) -> None:
         result.notes.append(f"{tag}: {m.lost} event(s) not seen within {GIVE_UP_S:.0f} s")
     if m.bad_runs:
         result.notes.append(f"{tag}: runs ended badly: {dict(m.bad_runs.most_common(8))}")
-    result.notes.append(f"N={m.clients}: stokline deploy of {8 * m.clients} deployments took {m.deploy_s} s")  # fmt: skip
+    result.notes.append(f"N={m.clients}: stokline deploy of {len(KINDS) * m.clients} deployments took {m.deploy_s} s")  # fmt: skip
 
 
 def _stop(_signum: int, _frame: object) -> None:

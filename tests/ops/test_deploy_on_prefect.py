@@ -99,7 +99,7 @@ def test_deploy_creates_every_deployment_the_mapping_asks_for(
     status, out, err = project.deploy("mappings/demo.yaml", capsys=capsys)
     assert status == 0, err
     assert "work pool stokline (type process) created" in out
-    assert "demo-outdoor: 8 created" in out
+    assert "demo-outdoor: 9 created" in out
     found = deployments("-demo-outdoor")
     assert set(found) == {f"{flow}-demo-outdoor" for flow in FLOWS}
     mapping = load_mapping(DEMO)
@@ -132,7 +132,7 @@ def test_deploying_again_touches_nothing(
     before = deployments("-demo-outdoor")
     status, out, err = project.deploy("mappings/demo.yaml", capsys=capsys)
     assert status == 0, err
-    assert "demo-outdoor: 8 unchanged" in out
+    assert "demo-outdoor: 9 unchanged" in out
     after = deployments("-demo-outdoor")
     assert {n: d.updated for n, d in after.items()} == {n: d.updated for n, d in before.items()}
 
@@ -145,10 +145,10 @@ def test_a_new_client_is_one_file_and_leaves_the_other_clients_schedules_alone(
     project.copy_demo_as("acme-outdoor")
     status, out, err = project.deploy("mappings/acme-outdoor.yaml", capsys=capsys)
     assert status == 0, err
-    assert "acme-outdoor: 8 created" in out
+    assert "acme-outdoor: 9 created" in out
     assert "demo-outdoor" not in out
     acme = deployments("-acme-outdoor")
-    assert len(acme) == 8
+    assert len(acme) == 9
     assert scheduled_runs(acme["orders-inbox-acme-outdoor"].id)  # its runs are there at once
     # Not one field of the demo client's deployments, nor one of its runs, moved.
     after = deployments("-demo-outdoor")
@@ -173,14 +173,14 @@ def test_an_edited_schedule_updates_only_that_deployment(
     )
     status, out, err = project.deploy("mappings/acme-outdoor.yaml", "--dry-run", capsys=capsys)
     assert status == 0, err
-    assert "acme-outdoor: 1 to update, 7 unchanged (dry run: nothing changed)" in out
+    assert "acme-outdoor: 1 to update, 8 unchanged (dry run: nothing changed)" in out
     assert "~ catalogue-acme-outdoor  (description; schedule (every 15 min → every 30 min))" in out
     (schedule,) = deployments("-acme-outdoor")["catalogue-acme-outdoor"].schedules
     assert schedule.schedule.interval.total_seconds() == 900  # the dry run changed nothing
 
     status, out, err = project.deploy("mappings/acme-outdoor.yaml", capsys=capsys)
     assert status == 0, err
-    assert "acme-outdoor: 1 updated, 7 unchanged" in out
+    assert "acme-outdoor: 1 updated, 8 unchanged" in out
     (schedule,) = deployments("-acme-outdoor")["catalogue-acme-outdoor"].schedules
     assert schedule.schedule.interval.total_seconds() == 1800
 
@@ -230,8 +230,8 @@ def test_remove_deletes_only_that_clients_deployments(
     demo = {n: d.updated for n, d in deployments("-demo-outdoor").items()}
     status, out, err = project.deploy("--remove", "acme-outdoor", "--dry-run", capsys=capsys)
     assert status == 0, err
-    assert "acme-outdoor: 8 to remove" in out
-    assert len(deployments("-acme-outdoor")) == 8
+    assert "acme-outdoor: 9 to remove" in out
+    assert len(deployments("-acme-outdoor")) == 9
     status, out, err = project.deploy("--remove", "acme-outdoor", capsys=capsys)
     assert status == 0, err
     assert not deployments("-acme-outdoor")
@@ -280,10 +280,10 @@ def test_many_clients_at_once_each_get_their_own_and_the_report_keeps_their_orde
         for path in paths:
             path.unlink()
     assert status == 0, err
-    reported = re.findall(r"^(many-\d\d): 8 created", out, flags=re.MULTILINE)
+    reported = re.findall(r"^(many-\d\d): 9 created", out, flags=re.MULTILINE)
     assert reported == list(reversed(names))
     for name in names:
-        assert len(deployments(f"-{name}")) == 8
+        assert len(deployments(f"-{name}")) == 9
 
     async def automations() -> list[Any]:
         async with get_client() as client:

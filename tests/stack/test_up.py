@@ -99,7 +99,7 @@ def add_client_while_running(project: Path, env: dict[str, str], api: str, recei
             time.sleep(0.25)
 
     demo_before = _deployments_of(api, "demo-outdoor")
-    assert len(demo_before) == 8
+    assert len(demo_before) == 9
     runs_before = {(r["id"], r["expected_start_time"]) for r in _runs_of(api, demo_before)}
     started = time.monotonic()
     deployed = subprocess.run(
@@ -111,12 +111,12 @@ def add_client_while_running(project: Path, env: dict[str, str], api: str, recei
         timeout=180,
     )
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
-    assert "acme-outdoor: 8 created" in deployed.stdout
+    assert "acme-outdoor: 9 created" in deployed.stdout
     assert "/webhooks/acme-outdoor" in deployed.stdout  # the receiver serves it already
     assert "demo-outdoor" not in deployed.stdout
 
     acme_deployments = _deployments_of(api, "acme-outdoor")
-    assert len(acme_deployments) == 8
+    assert len(acme_deployments) == 9
     going: list[str] = []
     while time.monotonic() - started < 60 and not going:
         runs = _runs_of(api, acme_deployments)

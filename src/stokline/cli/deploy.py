@@ -18,8 +18,8 @@ nothing else. For each MAPPING (default: every mappings/*.yaml):
      deployed while one is invalid);
   2. the work pool that prefect.yaml names (`stokline`, type process) is created if missing;
   3. each of the client's deployments, named <flow>-<client>, is created or updated from the
-     mapping: orders, orders-inbox, stock, stock-events, catalogue, fulfilment, finance, status,
-     with the schedules of its `syncs:` section. Only the fields that differ are written: an
+     mapping: orders, orders-inbox, stock, stock-events, catalogue, fulfilment, finance, status
+     and audit (unscheduled: run it from the UI), with the schedules of its `syncs:` section. Only the fields that differ are written: an
      unchanged deployment is not touched, and no other client's deployment is read or written.
      A sync that is off (absent, or `enabled: false`) has its deployment paused, and resumed
      when it is on again; a deployment paused in the Prefect UI stays paused;

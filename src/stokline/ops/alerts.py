@@ -63,10 +63,13 @@ def client_tag(client: str) -> str:
 
 def sync_deployments(mapping: Mapping) -> list[str]:
     """Every deployment of this client whose failed run is an alert: its syncs, the watchers
-    (orders inbox, stock events) and the status dashboard, as `stokline deploy` derives them."""
+    (orders inbox, stock events) and the status dashboard, as `stokline deploy` derives them.
+    Not the audit: someone who runs it by hand sees how it ended."""
     from stokline.ops.deployments import deployment_names
 
-    return deployment_names(mapping)
+    return [
+        n for n in deployment_names(mapping) if n != deployment_name("audit", mapping.client.name)
+    ]
 
 
 @dataclass(frozen=True)

@@ -210,6 +210,8 @@ KINDS: tuple[_Kind, ...] = (
     _Kind("fulfilment", "flows/fulfilment.py:fulfilment_flow", 1),
     _Kind("finance", "flows/finance.py:finance_flow", 1),
     _Kind("status", "flows/status.py:status_flow", 1, scheduled_trigger=False),
+    # No schedule: run from the UI before go-live, or after a change to either system.
+    _Kind("audit", "flows/audit.py:audit_flow", 1, scheduled_trigger=False),
 )
 FLOWS = tuple(kind.flow for kind in KINDS)
 
@@ -270,6 +272,12 @@ def _words(kind: str, who: str, when: str, mapping: Mapping) -> str:
             "Finance runs any period from the Run button's Custom run form (first day, last "
             f"day, dry run).{approval}"
         )
+    if kind == "audit":
+        return (
+            f"{who}: the system audit, run from the Run button (the window in days): both "
+            "systems read, nothing written; what the mapping must cover, ranked, published as "
+            "the markdown artifact audit-<client>."
+        )
     return (
         f"{who} at a glance, {when}: per sync the last success and its lag, open exceptions by "
         "team, the webhook inbox; published as the markdown artifact status-<client>."
@@ -301,7 +309,7 @@ def _schedule(kind: _Kind, client: str, mapping: Mapping) -> tuple[ScheduleSpec,
 def _on(kind: _Kind, mapping: Mapping) -> bool:
     """Whether the mapping runs this kind of deployment."""
     syncs = mapping.syncs
-    if kind.flow == "status":
+    if kind.flow in ("status", "audit"):
         return True
     if kind.flow == "orders-inbox":
         return syncs.orders.enabled
@@ -341,7 +349,9 @@ def client_deployments(
     specs = []
     for kind in KINDS:
         wanted = _on(kind, mapping)
-        if wanted:
+        if kind.flow == "audit":
+            schedules, description = (), _words(kind.flow, who, "", mapping)
+        elif wanted:
             schedule, when = _schedule(kind, client, mapping)
             schedules: tuple[ScheduleSpec, ...] = (schedule,)
             description = _words(kind.flow, who, when, mapping)
@@ -350,6 +360,8 @@ def client_deployments(
         parameters: dict[str, Any] = {"mapping": parameter}
         if kind.flow in ("orders-inbox", "stock-events"):
             parameters.update(minutes=WATCH_MINUTES, poll_seconds=WATCH_POLL_SECONDS)
+        if kind.flow == "audit":
+            parameters.update(days=30)
         if kind.flow == "finance":
             # The Run form's defaults (a null would show as 'Property is type "None"').
             parameters.update(start="yesterday", end="same day", dry_run=False)
