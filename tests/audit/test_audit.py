@@ -56,7 +56,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
             env.setenv(name, value)
         env.setenv("STOKLINE_DATABASE_URL", f"sqlite:///{tmp / 'state.db'}")
         env.chdir(tmp)
-        shopline_app, stokly_app = demo_apps(40)
+        shopline_app, stokly_app = demo_apps(120)  # the near-match SKUs need 100 or more
         shopline, stokly = Requests(shopline_app), Requests(stokly_app)
         try:
             with ServerThread(shopline) as shop, ServerThread(stokly) as stok:
@@ -181,3 +181,46 @@ def test_the_draft_differs_from_the_mapping_only_by_decisions(
     # Drafting again does not replace the file unless asked.
     status, _, err = demo.audit(capsys, "--draft", str(draft))
     assert status == 2 and "--force" in err
+
+
+def test_the_demo_shows_every_section_with_the_gaps_its_seed_holds(
+    demo: Demo, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """What the sandboxes' seed puts in for the audit (src/stokline/sandbox/*/seed.py), found."""
+    from stokline.audit.findings import SECTIONS
+    from stokline.sandbox.shopline.seed import (
+        DRIFTED_LEVELS,
+        OLD_ORDERS_SHIPPING,
+        UNMAPPED_GATEWAY,
+    )
+
+    status, _, err = demo.audit(capsys, "-o", str(tmp_path), "--format=json")
+    assert status == 0, err
+    report = json.loads((tmp_path / "audit-demo-outdoor.json").read_text())
+    found = {f["key"]: f for f in report["findings"]}
+    assert {f["section"] for f in report["findings"]} == set(SECTIONS)
+
+    near = {(r["shopline_sku"], r["stokly_sku"]) for r in found["catalogue.near_match"]["rows"]}
+    assert near == {
+        ("ACME_TARP_3X3_OLIVE", "ACME-TARP-3X3-OLIVE"),
+        ("ACME-FLASK-7", "ACME-FLASK-07"),
+    }
+    assert "ACME-HAMMOCK-XL-RED" in found["catalogue.unmatched_variant"]["examples"]
+    shipping = {r["value"]: r for r in found["coverage.shipping"]["rows"]}
+    assert shipping[OLD_ORDERS_SHIPPING]["orders"] == 3
+    assert "RM48" in shipping[OLD_ORDERS_SHIPPING]["today"]  # the demo's default method
+    assert [r["value"] for r in found["coverage.gateway"]["rows"]] == [UNMAPPED_GATEWAY]
+    assert found["coverage.gateway"]["team"] == "finance"
+    assert UNMAPPED_GATEWAY in found["finance.days_not_reconciling"]["examples"][0]
+    assert found["customers.phone_matches_email_customer"]["count"] == 1
+    assert found["customers.ambiguous_phone"]["count"] == 1
+    over = {(r["shopline_sku"], r["location"]): r for r in found["stock.oversell_risk"]["rows"]}
+    under = {(r["shopline_sku"], r["location"]): r for r in found["stock.under_offered"]["rows"]}
+    for (sku, location), shown in DRIFTED_LEVELS.items():
+        row = over.get((sku, location)) or under[(sku, location)]
+        assert row["shopline_available"] == shown
+    assert ("STOVE-MINI", "7002") in over and ("acme-bottle-1l", "7002") in under
+    assert found["orders.not_in_stokly"]["count"] > 0
+    # Customers' emails and phones never appear whole in a report.
+    text = json.dumps(report)
+    assert "morgan.hale@example.com" not in text and "7700900123" not in text

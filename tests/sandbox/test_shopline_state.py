@@ -68,7 +68,7 @@ def test_reset_wipes_and_reseeds() -> None:
         with ServerThread(app) as server, httpx.Client(base_url=server.url) as client:
             client.post("/_sandbox/orders", json={"lines": [{"sku": "STOVE-MINI"}]})
             seeded = client.post("/_sandbox/reset", json={"skus": 50}).json()
-            assert seeded["order"] == 28 and seeded["location"] == 3
+            assert seeded["order"] == 32 and seeded["location"] == 3
             empty = client.post("/_sandbox/reset", json={"seed": False}).json()
             assert set(empty.values()) == {0}
     finally:
@@ -134,11 +134,11 @@ def test_demo_catalogue_is_deterministic_and_consistent() -> None:
 def test_storefront_places_orders() -> None:
     app = _app(None)
     try:
-        with ServerThread(app) as server:
+        with ServerThread(app) as server, httpx.Client(base_url=server.url) as client:
+            seeded = client.get("/_sandbox/summary").json()["order"]
             placed = run_storefront(server.url, orders_per_minute=6000, count=5, seed=3)
             assert placed == 5
-            with httpx.Client(base_url=server.url) as client:
-                assert client.get("/_sandbox/summary").json()["order"] == 28 + 5
+            assert client.get("/_sandbox/summary").json()["order"] == seeded + 5
     finally:
         app.state.shopline.close()
 

@@ -38,6 +38,7 @@ from stokline.sync.orders.translate import (
 __all__ = ["all_findings", "near_key"]
 
 EXAMPLES = 5
+MONEY_MOVED = ("paid", "partially_paid", "partially_refunded", "refunded")
 
 
 def _examples(values: Iterable[str]) -> list[str]:
@@ -604,6 +605,8 @@ def finance(mapping: Mapping, data: AuditData, owner: Any) -> list[Finding]:
     tax_accounts = set(settings.accounts.tax) if settings is not None else set()
     days: dict[str, set[str]] = defaultdict(set)
     for order in data.orders:
+        if order.get("financial_status") not in MONEY_MOVED:
+            continue  # no money taken: nothing to reconcile
         day = str(order.get("created_at") or "")[:10] or "(no date)"
         for kind, values in _values(order).items():
             for value in values:

@@ -5,6 +5,10 @@
 ``listed_on_shopline`` (under ``shopline_sku``). The first entries are hand-written so every
 branch of the demo mapping (``mappings/demo.yaml``) has data: the two SKU overrides, a gift card
 that is never synced, a case-only difference, SKUs only one side knows.
+
+For the audit: near-match SKUs, SHOPLINE variants whose SKU differs from their Stokly item's by a
+separator or a leading zero (neither matched by the mapping), the last entries of a catalogue of
+``NEAR_MATCHES_FROM`` SKUs or more.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import dataclasses
 import random
 from decimal import Decimal
 
-__all__ = ["CatalogueEntry", "demo_catalogue", "ean13"]
+__all__ = ["NEAR_MATCHES_FROM", "CatalogueEntry", "demo_catalogue", "ean13"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -21,8 +25,10 @@ class CatalogueEntry:
     """One sellable variant.
 
     ``sku`` is the Stokly SKU; ``shopline_sku`` is what the SHOPLINE variant carries (equal to
-    ``sku`` except where the mapping needs an override or a case-insensitive match).
+    ``sku`` except where the mapping needs an override or a case-insensitive match, and for the
+    near matches, which no mapping rule matches).
     ``product_key`` groups variants into one product; ``options`` are ``(name, value)`` pairs.
+    ``shopline_status`` is the SHOPLINE product's status ("draft" keeps it off the storefront).
     """
 
     sku: str
@@ -39,6 +45,7 @@ class CatalogueEntry:
     listed_on_shopline: bool
     gift_card: bool = False
     product_type: str = "outdoor"
+    shopline_status: str = "active"
 
 
 def ean13(number12: str) -> str:
@@ -102,47 +109,50 @@ _TYPES: tuple[tuple[str, str, str, str, int, int, tuple[tuple[str, tuple[str, ..
 _BRANDS = ("ACME", "SUMMIT", "RIDGE", "TRAIL", "FELL", "CRAG", "MOOR", "TARN", "BECK", "PIKE")
 
 
+def _entry(
+    sku: str,
+    title: str,
+    price: str,
+    n: int,
+    *,
+    shopline_sku: str | None = None,
+    product_key: str | None = None,
+    product_title: str | None = None,
+    options: tuple[tuple[str, str], ...] = (),
+    known: bool = True,
+    listed: bool = True,
+    vat: str = "VAT 20%",
+    grams: int = 500,
+    gift_card: bool = False,
+    product_type: str = "outdoor",
+    shopline_status: str = "active",
+) -> CatalogueEntry:
+    """A hand-written entry; ``n`` numbers its barcode."""
+    return CatalogueEntry(
+        sku=sku,
+        shopline_sku=shopline_sku or sku,
+        product_key=product_key or sku,
+        product_title=product_title or title,
+        title=title,
+        options=options,
+        price=price,
+        barcode=ean13(f"50601234{n:04d}"),
+        weight_grams=grams,
+        vat_title=vat,
+        known_to_stokly=known,
+        listed_on_shopline=listed,
+        gift_card=gift_card,
+        product_type=product_type,
+        shopline_status=shopline_status,
+    )
+
+
 def _fixed() -> list[CatalogueEntry]:
     """The hand-written entries every demo needs (see the module docstring)."""
-
-    def entry(
-        sku: str,
-        title: str,
-        price: str,
-        n: int,
-        *,
-        shopline_sku: str | None = None,
-        product_key: str | None = None,
-        product_title: str | None = None,
-        options: tuple[tuple[str, str], ...] = (),
-        known: bool = True,
-        listed: bool = True,
-        vat: str = "VAT 20%",
-        grams: int = 500,
-        gift_card: bool = False,
-        product_type: str = "outdoor",
-    ) -> CatalogueEntry:
-        return CatalogueEntry(
-            sku=sku,
-            shopline_sku=shopline_sku or sku,
-            product_key=product_key or sku,
-            product_title=product_title or title,
-            title=title,
-            options=options,
-            price=price,
-            barcode=ean13(f"50601234{n:04d}"),
-            weight_grams=grams,
-            vat_title=vat,
-            known_to_stokly=known,
-            listed_on_shopline=listed,
-            gift_card=gift_card,
-            product_type=product_type,
-        )
-
     tent = "Acme Trailhead 2-Person Tent"
     return [
         # Stokly's SKU differs on SHOPLINE: mapped by the override TENT-2P-GRN → ACME-TENT-2P-GREEN.
-        entry(
+        _entry(
             "ACME-TENT-2P-GREEN",
             f"{tent} - Green",
             "149.00",
@@ -154,7 +164,7 @@ def _fixed() -> list[CatalogueEntry]:
             grams=2600,
             product_type="tents",
         ),
-        entry(
+        _entry(
             "ACME-TENT-2P-ORANGE",
             f"{tent} - Orange",
             "149.00",
@@ -166,7 +176,7 @@ def _fixed() -> list[CatalogueEntry]:
             product_type="tents",
         ),
         # Override STOVE-MINI → JETBOIL-MINI-01.
-        entry(
+        _entry(
             "JETBOIL-MINI-01",
             "Jetboil MiniMo Stove",
             "139.95",
@@ -176,7 +186,7 @@ def _fixed() -> list[CatalogueEntry]:
             product_type="camp",
         ),
         # Same SKU, different case: matched by `match: case_insensitive`.
-        entry(
+        _entry(
             "ACME-BOTTLE-1L",
             "Acme Steel Bottle 1L",
             "22.00",
@@ -186,7 +196,7 @@ def _fixed() -> list[CatalogueEntry]:
             product_type="camp",
         ),
         # Never synced (never_sync: GIFT-CARD-*), unknown to Stokly.
-        entry(
+        _entry(
             "GIFT-CARD-25",
             "Gift Card £25",
             "25.00",
@@ -198,7 +208,7 @@ def _fixed() -> list[CatalogueEntry]:
             product_type="gift cards",
         ),
         # Listed on SHOPLINE, unknown to Stokly: orders for it raise `unmapped_sku`.
-        entry(
+        _entry(
             "ACME-HAMMOCK-XL-RED",
             "Acme Hammock XL - Red",
             "59.00",
@@ -207,7 +217,7 @@ def _fixed() -> list[CatalogueEntry]:
             grams=900,
             product_type="camp",
         ),
-        entry(
+        _entry(
             "SAMPLE-SOCKS-01",
             "Sample Socks (not for sale)",
             "0.00",
@@ -218,7 +228,7 @@ def _fixed() -> list[CatalogueEntry]:
             product_type="samples",
         ),
         # In Stokly, not yet on SHOPLINE (the catalogue sync's create_missing: false keeps it off).
-        entry(
+        _entry(
             "ACME-CHAIR-LITE",
             "Acme Lite Camp Chair",
             "64.00",
@@ -230,17 +240,59 @@ def _fixed() -> list[CatalogueEntry]:
     ]
 
 
+NEAR_MATCHES_FROM = 100
+"""The smallest catalogue that ends with the near matches: the demo's has 300 SKUs, and the small
+ones the tests seed keep the hammock as their one SHOPLINE SKU Stokly does not know."""
+
+
+def _near_matches() -> list[CatalogueEntry]:
+    """For the audit: SHOPLINE variants keyed with a typo of their Stokly item's SKU.
+
+    The demo mapping matches SKUs case-insensitively and nothing more, so neither is matched:
+    their orders would stop at ``unmapped_sku``. Their products are drafts, so the simulated
+    storefront (which sells active products only) never places live orders for them.
+    """
+    return [
+        # A separator difference: underscores where Stokly has hyphens.
+        _entry(
+            "ACME-TARP-3X3-OLIVE",
+            "Acme Trail Tarp 3x3 m - Olive",
+            "42.00",
+            9,
+            shopline_sku="ACME_TARP_3X3_OLIVE",
+            grams=780,
+            product_type="camp",
+            shopline_status="draft",
+        ),
+        # A leading-zero difference: model 07 in Stokly, 7 on SHOPLINE.
+        _entry(
+            "ACME-FLASK-07",
+            "Acme Vacuum Flask 0.7 L",
+            "27.00",
+            10,
+            shopline_sku="ACME-FLASK-7",
+            grams=420,
+            product_type="camp",
+            shopline_status="draft",
+        ),
+    ]
+
+
 def demo_catalogue(skus: int = 300, seed: int = 7) -> list[CatalogueEntry]:
     """Return ``skus`` catalogue entries (at least the fixed ones), deterministically by ``seed``.
 
     About 3% of the generated SKUs are listed on SHOPLINE but unknown to Stokly, and about 2% are
-    in Stokly only, so unmapped-SKU and create-missing paths always have data.
+    in Stokly only, so unmapped-SKU and create-missing paths always have data. From
+    ``NEAR_MATCHES_FROM`` SKUs on, the near matches take the last places, so the entries before
+    them are the same as in a catalogue without them.
     """
     rng = random.Random(seed)
     entries = _fixed()
-    seen = {e.sku for e in entries} | {e.shopline_sku.upper() for e in entries}
+    near = _near_matches() if skus >= NEAR_MATCHES_FROM else []
+    room = skus - len(near)
+    seen = {e.sku for e in entries + near} | {e.shopline_sku.upper() for e in entries + near}
     number = 100
-    while len(entries) < skus:
+    while len(entries) < room:
         brand = rng.choice(_BRANDS)
         code, noun, ptype, vat, base, grams, axes = rng.choice(_TYPES)
         model = rng.randint(1, 99)
@@ -258,7 +310,7 @@ def demo_catalogue(skus: int = 300, seed: int = 7) -> list[CatalogueEntry]:
             (False, True) if roll < 0.03 else (True, False) if roll < 0.05 else (True, True)
         )
         for combo in combos:
-            if len(entries) >= skus:
+            if len(entries) >= room:
                 break
             sku = "-".join([product_key, *(v for _, v in combo)])
             seen.add(sku)
@@ -281,4 +333,4 @@ def demo_catalogue(skus: int = 300, seed: int = 7) -> list[CatalogueEntry]:
                     product_type=ptype,
                 )
             )
-    return entries
+    return entries + near

@@ -4,6 +4,9 @@
 demo catalogue that Stokly knows (simple and variable), listings, stock across the locations,
 customers and a few sale orders already imported from the channel. Everything is derived from
 `seed`, so two runs give the same ids. It writes in bulk and handles 20,000 SKUs in seconds.
+
+For the audit: the catalogue's near-match items, whose SHOPLINE variants carry a typo of the SKU.
+For the audit: two customers who share a phone under different emails (an ambiguous identity).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from stokline.sandbox.stokly.invented import create_shipment
 from stokline.sandbox.stokly.state import UNASSIGNED, StoklyState
 
 __all__ = [
+    "AMBIGUOUS_PHONE_CUSTOMERS",
     "DEMO_ACCOUNT_KEY",
     "DEMO_CUSTOMERS",
     "DEMO_LOCATIONS",
@@ -59,6 +63,24 @@ DEMO_CUSTOMERS: tuple[dict[str, Any], ...] = (
         "surname": "Hale",
         "email": "morgan.hale@example.com",
         "phone": "+447700900123",
+    },
+)
+
+#: For the audit: one person with two accounts, the phone keyed in two spellings. A buyer with
+#: this phone matches both, so the mapping's ``customers.on_conflict`` decides. Seeded after the
+#: other customers, so their ids are the same as without these two.
+AMBIGUOUS_PHONE_CUSTOMERS: tuple[dict[str, Any], ...] = (
+    {
+        "forename": "Jo",
+        "surname": "Fletcher",
+        "email": "jo.fletcher@example.com",
+        "phone": "+447700900654",
+    },
+    {
+        "forename": "Joanne",
+        "surname": "Fletcher",
+        "email": "joanne.fletcher@work.example.com",
+        "phone": "07700 900654",
     },
 )
 
@@ -324,6 +346,7 @@ def seed_demo(store: DocStore, *, skus: int = 300, seed: int = 7) -> dict[str, i
             people.append(
                 {"forename": forename, "surname": surname, "email": email, "phone": phone}
             )
+        people.extend(dict(c) for c in AMBIGUOUS_PHONE_CUSTOMERS)
         first = state.reserve_nice_ids("customer", len(people))
         for nice, person in enumerate(people, start=first):
             customer_id = _uuid(rng)
