@@ -224,3 +224,28 @@ def test_the_demo_shows_every_section_with_the_gaps_its_seed_holds(
     # Customers' emails and phones never appear whole in a report.
     text = json.dumps(report)
     assert "morgan.hale@example.com" not in text and "7700900123" not in text
+
+
+def test_the_audit_counts_the_orders_import_from_keeps_out(
+    demo: Demo, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    go_live = (datetime.now(UTC) - timedelta(days=3)).replace(microsecond=0)
+    text = demo.mapping.read_text().replace(
+        "    lookback: 2h\n", f"    lookback: 2h\n    import_from: {go_live.isoformat()}\n", 1
+    )
+    mapping = tmp_path / "golive.yaml"
+    mapping.write_text(text)
+    capsys.readouterr()
+    status = main(["audit", "--mapping", str(mapping), "-o", str(tmp_path), "--format=json"])
+    err = capsys.readouterr().err
+    assert status == 0, err
+    report = json.loads((tmp_path / "audit-demo-outdoor.json").read_text())
+    found = {f["key"]: f for f in report["findings"]}
+    kept_out = found["orders.before_go_live"]
+    placed = [datetime.fromisoformat(r["placed"]) for r in kept_out["rows"]]
+    assert kept_out["count"] == len(placed) > 0  # the seed's orders of 4 to 8 days ago at least
+    assert all(p < go_live for p in placed)
+    missing = {r["order"] for r in found.get("orders.not_in_stokly", {"rows": []})["rows"]}
+    assert not missing & {r["order"] for r in kept_out["rows"]}  # not counted as missing too
