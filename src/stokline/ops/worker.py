@@ -56,7 +56,6 @@ log = logging.getLogger("stokline.worker")
 CANCEL_CHECK_SECONDS = 2.0
 POOL_WAIT_SECONDS = 2.0
 WORKER_HEARTBEAT_SECONDS = 15.0
-TAKE_AT_ONCE = 8  # runs being taken (a few requests each) at the same time
 DEPLOYMENT_TTL_SECONDS = 30.0
 """A deployment's entrypoint and pull step are read again after this long (a redeploy)."""
 STOPPED_MESSAGE = "Stopped with its worker (stokline worker)"
@@ -381,20 +380,8 @@ class InProcessWorker:
                 self.pool, scheduled_before=datetime.now(UTC)
             )
             due.sort(key=lambda r: r.flow_run.expected_start_time or datetime.now(UTC))
-            # Taking a run is a few requests; one after another, a busy server's answers made
-            # runs wait minutes behind each other (60 clients: schedule lag p95 390 s).
-            gate = asyncio.Semaphore(TAKE_AT_ONCE)
-
-            async def take(flow_run: Any) -> None:
-                async with gate:
-                    await self._take(client, flow_run)
-
-            results = await asyncio.gather(
-                *(take(r.flow_run) for r in due[:room]), return_exceptions=True
-            )
-            failed = next((r for r in results if isinstance(r, BaseException)), None)
-            if failed is not None:  # said by the loop; the others were taken meanwhile
-                raise failed
+            for response in due[:room]:
+                await self._take(client, response.flow_run)
         now = time.monotonic()
         if now - self._cancel_check >= CANCEL_CHECK_SECONDS:
             self._cancel_check = now
