@@ -26,7 +26,7 @@ from benchmarks.common import (
     verdict,
 )
 
-BENCHMARKS = ("mapping", "receiver", "stock", "orders", "latency", "flash_sale", "scale")
+BENCHMARKS = ("mapping", "receiver", "stock", "orders", "latency", "flash_sale", "scale", "audit")
 
 
 def run_one(name: str, size: str, results: Path) -> tuple[bool, float]:

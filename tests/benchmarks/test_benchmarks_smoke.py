@@ -22,7 +22,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 # The scale benchmark's reduced run is its own test (tests/benchmarks/test_scale_reduced.py), in
 # parallel with this one.
-BENCHMARKS = ("mapping", "receiver", "stock", "orders", "latency", "flash_sale")
+BENCHMARKS = ("mapping", "receiver", "stock", "orders", "latency", "flash_sale", "audit")
 
 pytestmark = pytest.mark.slow
 
