@@ -10,6 +10,7 @@ import httpx
 from stokline.sandbox.catalogue import demo_catalogue, ean13
 from stokline.sandbox.common import DocStore, ServerThread
 from stokline.sandbox.shopline import create_app, run_storefront, seed_demo
+from stokline.sandbox.shopline.seed import UNMAPPED_GATEWAY
 from tests.sandbox.conftest import (
     SHOPLINE_PREFIX,
     SHOPLINE_SECRET,
@@ -68,7 +69,8 @@ def test_reset_wipes_and_reseeds() -> None:
         with ServerThread(app) as server, httpx.Client(base_url=server.url) as client:
             client.post("/_sandbox/orders", json={"lines": [{"sku": "STOVE-MINI"}]})
             seeded = client.post("/_sandbox/reset", json={"skus": 50}).json()
-            assert seeded["order"] == 32 and seeded["location"] == 3
+            # 28 orders of every state, and the audit's 5 (src/stokline/sandbox/shopline/seed.py)
+            assert seeded["order"] == 33 and seeded["location"] == 3
             empty = client.post("/_sandbox/reset", json={"seed": False}).json()
             assert set(empty.values()) == {0}
     finally:
@@ -97,6 +99,7 @@ def test_seed_demo_covers_every_state() -> None:
         "shopline_payments",
         "paypal",
         "klarna",
+        UNMAPPED_GATEWAY,  # for the audit: one order, refunded
     }
     customers = store.list("customer")
     assert any(c["email"] and not c["phone"] for c in customers)
