@@ -47,9 +47,10 @@ def _examples(values: Iterable[str]) -> list[str]:
 
 def near_key(sku: str) -> str:
     """A SKU with every difference a person would call a typo folded away: case, separators
-    and spaces, and leading zeros of each number (``ACME_Tent-07`` and ``acme-tent-7`` meet)."""
-    folded = re.sub(r"[\s\-_./]+", "", sku.strip().casefold())
-    return re.sub(r"0+(?=\d)", "", folded)
+    and spaces, and leading zeros of each number (``ACME_Tent-07`` and ``acme-tent-7`` meet;
+    ``ACME-101`` and ``ACME-11`` do not)."""
+    folded = re.sub(r"(?<!\d)0+(?=\d)", "", sku.strip().casefold())
+    return re.sub(r"[\s\-_./]+", "", folded)
 
 
 def all_findings(mapping: Mapping, data: AuditData) -> tuple[list[Finding], list[Inventory]]:
