@@ -196,7 +196,8 @@ async def _deploy(targets: list, args: argparse.Namespace, project: Any, url: st
         await apply_guard(prefect, guard)
         for change in guard.changes:
             if change.action != "unchanged":
-                print(f"workspace alert {change.action}: {change.name}", flush=True)
+                verb = _DONE[dry].get(change.action, change.action)
+                print(f"workspace alert {verb}: {change.name}", flush=True)
         automations = await prefect.read_automations()
         flows = FlowSchemas(project)
         for spec in {s.entrypoint for s in _all_specs(targets, project)}:
