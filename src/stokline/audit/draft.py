@@ -71,23 +71,14 @@ def _seen(entry: Inventory | None) -> str:
 def _block(key: str, head: dict[str, Any], lists: dict[str, list[tuple[str, Any]]]) -> str:
     """``key:`` with ``head``'s plain keys, then each list as commented flow entries."""
     lines = [f"{key}:"]
-    for name, value in head.items():
-        if name in lists:
-            entries = lists[name]
-            lines.append(f"  {name}:" if entries else f"  {name}: []")
-            for comment, entry in entries:
-                if comment:
-                    lines.append(f"    # {comment}")
-                lines.append(f"    - {_flow(entry)}")
-        else:
-            lines.append(f"  {name}: {_flow(value)}")
-    for name, entries in lists.items():
-        if name not in head:
-            lines.append(f"  {name}:" if entries else f"  {name}: []")
-            for comment, entry in entries:
-                if comment:
-                    lines.append(f"    # {comment}")
-                lines.append(f"    - {_flow(entry)}")
+    for name in [*head, *(n for n in lists if n not in head)]:
+        if name not in lists:
+            lines.append(f"  {name}: {_flow(head[name])}")
+            continue
+        lines.append(f"  {name}:" if lists[name] else f"  {name}: []")
+        for comment, entry in lists[name]:
+            lines += [f"    # {comment}"] if comment else []
+            lines.append(f"    - {_flow(entry)}")
     return "\n".join(lines) + "\n"
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from jinja2 import Environment, select_autoescape
 
 from stokline.audit.findings import SECTIONS, AuditReport
+from stokline.sync.report import spreadsheet_cell
 
 __all__ = ["FORMATS", "to_csv_files", "to_html", "to_json", "to_markdown", "write"]
 
@@ -129,19 +130,13 @@ def to_json(report: AuditReport) -> str:
     return json.dumps(report.to_json(), indent=2, default=str) + "\n"
 
 
-def _cell(value: object) -> object:
-    if isinstance(value, str) and value.startswith(("=", "+", "-", "@", "\t", "\r")):
-        return "'" + value
-    return value
-
-
 def _csv(rows: list[dict[str, object]]) -> str:
     out = io.StringIO()
     columns = list(dict.fromkeys(k for row in rows for k in row))
     writer = csv.DictWriter(out, columns, extrasaction="ignore")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: _cell(v) for k, v in row.items()})
+        writer.writerow({k: spreadsheet_cell(v) for k, v in row.items()})
     return out.getvalue()
 
 

@@ -34,6 +34,7 @@ from stokline.sync.orders.translate import (
     order_location,
     translate_order,
 )
+from stokline.sync.report import mask
 
 __all__ = ["all_findings", "near_key"]
 
@@ -429,8 +430,8 @@ def customers(mapping: Mapping, data: AuditData, owner: Any) -> list[Finding]:
             ),
             "customer",
             team,
-            _examples(f"{name} ({_mask(phone)})" for name, phone in phone_only.items()),
-            [{"order": n, "phone": _mask(p)} for n, p in phone_only.items()],
+            _examples(f"{name} ({mask(phone)})" for name, phone in phone_only.items()),
+            [{"order": n, "phone": mask(p)} for n, p in phone_only.items()],
         ),
         Finding(
             "customers",
@@ -441,8 +442,8 @@ def customers(mapping: Mapping, data: AuditData, owner: Any) -> list[Finding]:
             "phone): check it is the same person.",
             "customer",
             team,
-            _examples(f"{name} ({_mask(phone)})" for name, phone in merged.items()),
-            [{"order": n, "phone": _mask(p)} for n, p in merged.items()],
+            _examples(f"{name} ({mask(phone)})" for name, phone in merged.items()),
+            [{"order": n, "phone": mask(p)} for n, p in merged.items()],
         ),
         Finding(
             "customers",
@@ -457,22 +458,14 @@ def customers(mapping: Mapping, data: AuditData, owner: Any) -> list[Finding]:
             ),
             "customer",
             team,
-            _examples(f"{_mask(p)}: {len(e)} customers" for p, e in ambiguous.items()),
+            _examples(f"{mask(p)}: {len(e)} customers" for p, e in ambiguous.items()),
             [
-                {"phone": _mask(p), "emails": ", ".join(_mask(x) for x in sorted(e))}
+                {"phone": mask(p), "emails": ", ".join(mask(x) for x in sorted(e))}
                 for p, e in ambiguous.items()
             ],
             "Merge the duplicates in Stokly, or correct the phone numbers.",
         ),
     ]
-
-
-def _mask(value: str) -> str:
-    """Enough of an email or phone to recognise it, not enough to copy it."""
-    if "@" in value:
-        local, _, domain = value.partition("@")
-        return f"{local[:1]}…@{domain}"
-    return f"{value[:4]}…{value[-3:]}"
 
 
 # -- stock -----------------------------------------------------------------------------------

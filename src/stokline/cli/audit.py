@@ -171,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
 def _write_draft(prog: str, source: Path, target: Path, report: Any) -> None:
     """Write the draft mapping (whole, or not at all) and say what is left to decide."""
     from stokline.audit.draft import draft_mapping
-    from stokline.config import check_file
+    from stokline.config import check_file, is_decision
 
     text = draft_mapping(source.read_text(encoding="utf-8"), report)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -179,7 +179,7 @@ def _write_draft(prog: str, source: Path, target: Path, report: Any) -> None:
     partial.write_text(text, encoding="utf-8")
     partial.replace(target)
     problems = check_file(target).problems
-    decisions = [p for p in problems if p.message.startswith("a decision is left to make")]
+    decisions = [p for p in problems if is_decision(p)]
     print(f"{prog}: wrote the draft mapping {target}: {len(decisions)} decision(s) left to "
           f"make (`stokline validate {target}` lists them)", file=sys.stderr)  # fmt: skip
     for other in problems:

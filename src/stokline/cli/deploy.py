@@ -181,6 +181,7 @@ CONCURRENT_CLIENTS = 8  # clients deployed at once: a hundred take minutes, not 
 async def _deploy(targets: list, args: argparse.Namespace, project: Any, url: str) -> int:
     from stokline.ops.automations import ApplyResult, apply_guard
     from stokline.ops.deploy import FlowSchemas, ensure_pool, remove_client
+    from stokline.ops.deployments import KINDS
     from stokline.ops.prefect_api import prefect_client
 
     dry = args.dry_run
@@ -200,8 +201,8 @@ async def _deploy(targets: list, args: argparse.Namespace, project: Any, url: st
                 print(f"workspace alert {verb}: {change.name}", flush=True)
         automations = await prefect.read_automations()
         flows = FlowSchemas(project)
-        for spec in {s.entrypoint for s in _all_specs(targets, project)}:
-            flows.of(spec)  # loaded before the clients run at once
+        for kind in KINDS:
+            flows.of(kind.entrypoint)  # loaded before the clients run at once
         gate = asyncio.Semaphore(CONCURRENT_CLIENTS)
 
         async def one(mapping: Any, path: Path) -> tuple[list[str], int]:
@@ -221,14 +222,6 @@ async def _deploy(targets: list, args: argparse.Namespace, project: Any, url: st
             for task in tasks:
                 task.cancel()
     return status
-
-
-def _all_specs(targets: list, project: Any) -> list[Any]:
-    from stokline.ops.deployments import client_deployments
-
-    return [
-        spec for mapping, path in targets for spec in client_deployments(mapping, path, project)
-    ]
 
 
 async def _deploy_client(

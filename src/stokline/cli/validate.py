@@ -10,13 +10,11 @@ from functools import cache
 
 from stokline.cli import options
 from stokline.cli._mappings import mapping_files
-from stokline.config import check_file, unset_secrets
+from stokline.config import check_file, is_decision, unset_secrets
 from stokline.config.models import Client
 from stokline.config.semantics import template_field_problems
 from stokline.config.templates import PLAIN, Shape, shape_of
 from stokline.connectors.shopline.models import Customer, Order
-
-DECISION = "a decision is left to make"  # the message of a placeholder (config.PLACEHOLDER)
 
 HELP = """\
 Check mapping files: YAML syntax, duplicate keys, the JSON Schema (schemas/mapping.schema.json),
@@ -145,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
                 for note in notes(r):
                     print(f"{r.file}: note: {note}")
         for r in failed:
-            decisions = sum(1 for p in r.problems if p.message.startswith(DECISION))
+            decisions = sum(1 for p in r.problems if is_decision(p))
             if decisions == len(r.problems):
                 print(
                     f"{r.file}: complete but for {decisions} decision(s) left to make (TODO: "

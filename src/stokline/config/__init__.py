@@ -28,6 +28,7 @@ __all__ = [
     "SecretUnavailable",
     "check_file",
     "check_text",
+    "is_decision",
     "load_mapping",
     "unset_secrets",
 ]
@@ -92,6 +93,13 @@ def check_text(text: str, filename: str) -> CheckResult:
 
 PLACEHOLDER = "TODO:"
 """How a value a person must still decide starts (`stokline audit --draft` writes them)."""
+DECISION = "a decision is left to make"
+"""How the problem of a placeholder starts: `is_decision` tells it from the others."""
+
+
+def is_decision(problem: Problem) -> bool:
+    """Whether ``problem`` is a placeholder still to replace, not something wrong."""
+    return problem.message.startswith(DECISION)
 
 
 def placeholder_problems(data: object, srcmap: SourceMap, filename: str) -> list[Problem]:
@@ -114,7 +122,7 @@ def placeholder_problems(data: object, srcmap: SourceMap, filename: str) -> list
                     where.line,
                     where.column,
                     pointer_of(path),
-                    f"a decision is left to make: {what}",
+                    f"{DECISION}: {what}",
                     "replace the placeholder with the value (the comment above it says what "
                     "the audit found)",
                 )

@@ -11,10 +11,17 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["SyncReport", "mask"]
+__all__ = ["SyncReport", "mask", "spreadsheet_cell"]
 
 _EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
 _PHONE = re.compile(r"\+\d[\d ()-]{6,18}(\d{2})")
+
+
+def spreadsheet_cell(value: Any) -> Any:
+    """A CSV cell a spreadsheet will not run: text starting like a formula gets a leading '."""
+    if isinstance(value, str) and value.startswith(("=", "+", "-", "@", "\t", "\r")):
+        return "'" + value
+    return value
 
 
 def mask(text: str) -> str:

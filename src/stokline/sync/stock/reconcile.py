@@ -26,6 +26,7 @@ from typing import IO, Any
 from stokline.config import Mapping
 from stokline.connectors import ShoplineClient, StoklyClient
 from stokline.store import Store
+from stokline.sync.report import spreadsheet_cell
 from stokline.sync.run import RunCost
 from stokline.sync.stock.read import read_plan, read_shown
 from stokline.sync.stock.translate import DesiredLevel
@@ -89,13 +90,6 @@ class LevelComparison:
             "difference": self.difference,
             "oversell_risk": "yes" if self.oversell_risk else "no",
         }
-
-
-def _cell(value: Any) -> Any:
-    """A CSV cell a spreadsheet will not run: text starting like a formula gets a leading '."""
-    if isinstance(value, str) and value.startswith(("=", "+", "-", "@", "\t", "\r")):
-        return "'" + value
-    return value
 
 
 def _order(comparison: LevelComparison) -> tuple[int, int, str, str]:
@@ -179,7 +173,7 @@ class StockReconciliation:
         writer = csv.DictWriter(stream, fieldnames=COLUMNS, lineterminator="\n")
         writer.writeheader()
         rows = self.rows(only_differences=only_differences)
-        writer.writerows({k: _cell(v) for k, v in row.items()} for row in rows)
+        writer.writerows({k: spreadsheet_cell(v) for k, v in row.items()} for row in rows)
         return len(rows)
 
     def headline(self) -> str:
